@@ -1,0 +1,25 @@
+"""`python -m pleg_doctor` and the `pleg-doctor` console script.
+
+`--version` is answered here, before click and the rest are imported: cron and inventory tools
+call it on thousands of nodes, and it should cost about one interpreter start.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Entry point: answer `--version` at once, else hand over to the click application."""
+    if sys.argv[1:] == ["--version"]:
+        from pleg_doctor import __version__
+
+        sys.stdout.write(f"pleg-doctor, version {__version__}\n")
+        return
+    from pleg_doctor.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

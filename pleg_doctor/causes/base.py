@@ -1,0 +1,136 @@
+"""What a cause rule sees and returns.
+
+A rule turns one metric signature of PLEG-MODEL.md §7 into a `Finding`: a score in 0..1, the
+evidence behind it (metric, value, what it means) and the next commands to run. Rules read a
+`Context` (the window, the model's result and the constants in force) and never anything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar, Protocol
+
+from pleg_doctor.model import LIST_OPS, STATUS_OPS, ModelResult, PlegConstants, op_timeouts
+from pleg_doctor.snapshot import OpStats, Window
+
+
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """One fact behind a finding."""
+
+    metric: str
+    """The metric (or derived figure) it comes from, in the kubelet's own names."""
+    value: float | int | str
+    note: str
+    """What the value means for this cause."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Finding:
+    """A scored cause: the rules' output, ranked by the report."""
+
+    id: str
+    """Stable cause id (CONTRACT.md "Cause ids")."""
+    score: float
+    title: str
+    evidence: tuple[Evidence, ...]
+    next_steps: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Context:
+    """Everything a rule may look at."""
+
+    window: Window
+    model: ModelResult
+
+    @property
+    def constants(self) -> PlegConstants:
+        """The PLEG constants in force."""
+        return self.model.constants
+
+    @property
+    def minor(self) -> int | None:
+        """Kubelet minor version (1.x), or None."""
+        version = self.window.last.version
+        return version[1] if version is not None and version[0] == 1 else None
+
+    @property
+    def lifetime_factor(self) -> float:
+        """Lifetime counters tell what happened since start, not now: rules discount them."""
+        return 0.5 if self.window.is_lifetime else 1.0
+
+    def op(self, name: str) -> OpStats | None:
+        """Windowed stats of one runtime operation."""
+        return self.window.runtime_ops.get(name)
+
+    def timeouts(self, names: tuple[str, ...]) -> float:
+        """Timeout-sized calls of the given operations in the window."""
+        return sum(op_timeouts(self.op(n)) or 0.0 for n in names)
+
+    def errors(self, names: tuple[str, ...]) -> float:
+        """Errors of the given operations in the window."""
+        return sum(op.errors for n in names if (op := self.op(n)) is not None)
+
+    def calls(self, names: tuple[str, ...]) -> float | None:
+        """Calls of the given operations in the window (None when none is exposed)."""
+        present = [op.calls for n in names if (op := self.op(n)) is not None]
+        return sum(present) if present else None
+
+    def mean_latency(self, name: str) -> float | None:
+        """Mean latency of answered calls (timeouts excluded), from the model's costs."""
+        costs = self.model.costs
+        if costs is None:
+            return None
+        return {
+            "list_podsandbox": costs.list_podsandbox_seconds,
+            "list_containers": costs.list_containers_seconds,
+            "podsandbox_status": costs.podsandbox_status_seconds,
+            "container_status": costs.container_status_seconds,
+        }.get(name)
+
+    @property
+    def list_timeouts(self) -> float:
+        """Timeouts of the `GetPods` calls."""
+        return self.timeouts(LIST_OPS)
+
+    @property
+    def status_timeouts(self) -> float:
+        """Timeouts of the per-pod inspection calls."""
+        return self.timeouts(STATUS_OPS)
+
+    @property
+    def where(self) -> str:
+        """How to say "in the window" in evidence notes."""
+        if self.window.is_lifetime:
+            return "since the kubelet started"
+        seconds = self.window.seconds
+        return f"in the last {seconds:.0f} s" if seconds is not None else "in the window"
+
+
+class Rule(Protocol):
+    """One cause: the class docstring's first line is its title."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+
+    def evaluate(self, ctx: Context) -> Finding | None:
+        """Score the cause, or return None when its prior rules it out."""
+        ...
+
+
+def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
+    """`value` limited to [low, high]; NaN becomes `low`."""
+    if math.isnan(value):
+        return low
+    return max(low, min(high, value))
+
+
+def fmt_seconds(value: float) -> str:
+    """Seconds for a note: `0.012 s`, `3.4 s`, `121 s`."""
+    if value < 1:
+        return f"{value:.3f} s"
+    if value < 10:
+        return f"{value:.1f} s"
+    return f"{value:.0f} s"

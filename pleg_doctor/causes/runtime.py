@@ -1,0 +1,268 @@
+"""Causes on the container runtime's side of the CRI (PLEG-MODEL.md §7 rows 2, 3, 4, 7, 8)."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from pleg_doctor.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.model import LIST_OPS, STATUS_OPS
+
+_RUNTIME_LOGS = "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100"
+
+
+class RuntimeHung:
+    """The container runtime does not answer at all."""
+
+    id: ClassVar[str] = "runtime_hung"
+    title: ClassVar[str] = "Container runtime hung"
+
+    def evaluate(self, ctx: Context) -> Finding | None:
+        """§7 row 2: `GetPods` lists (and the runtime `status` call) time out or stop."""
+        evidence: list[Evidence] = []
+        score = 0.0
+        list_timeouts = ctx.list_timeouts
+        if list_timeouts > 0:
+            score = 0.75
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_duration_seconds{list_podsandbox|list_containers}",
+                    int(list_timeouts),
+                    f"list calls ran into the CRI timeout {ctx.where}: GetPods failed and "
+                    "the health clock was not reset",
+                )
+            )
+        status_op = ctx.op("status")
+        if status_op is not None and status_op.errors > 0 and list_timeouts > 0:
+            score += 0.1
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_errors_total{status}",
+                    int(status_op.errors),
+                    "the runtime Status() check fails too: 'container runtime is down'",
+                )
+            )
+        model = ctx.model
+        if model.stalled and not ctx.window.is_lifetime:
+            list_calls = ctx.calls(LIST_OPS)
+            status_calls = status_op.calls if status_op is not None else None
+            if list_calls == 0:
+                score = max(score, 0.85)
+                evidence.append(
+                    Evidence(
+                        "kubelet_runtime_operations_total{list_podsandbox|list_containers}",
+                        0,
+                        f"no list call returned {ctx.where} while no relist completed",
+                    )
+                )
+                if status_calls == 0:
+                    score = max(score, 0.95)
+                    evidence.append(
+                        Evidence(
+                            "kubelet_runtime_operations_total{status}",
+                            0,
+                            "even the 5-second runtime Status() call did not return: "
+                            "the runtime is not answering",
+                        )
+                    )
+        if score == 0:
+            return None
+        return Finding(
+            id=self.id,
+            score=clamp(score * ctx.lifetime_factor),
+            title=self.title,
+            evidence=tuple(evidence),
+            next_steps=(
+                "crictl --timeout 10s info >/dev/null && echo runtime answers",
+                "crictl --timeout 10s ps -a | head",
+                "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
+                _RUNTIME_LOGS,
+            ),
+        )
+
+
+class ContainerWedged:
+    """One or a few pods or containers hang their status calls."""
+
+    id: ClassVar[str] = "container_wedged"
+    title: ClassVar[str] = "A container or sandbox is wedged"
+
+    def evaluate(self, ctx: Context) -> Finding | None:
+        """§7 row 3: status calls time out while the lists stay healthy; relist ≈ k × τ."""
+        status_timeouts = ctx.status_timeouts
+        if status_timeouts <= 0:
+            return None
+        tau = ctx.constants.runtime_request_timeout_seconds
+        evidence = [
+            Evidence(
+                "kubelet_runtime_operations_duration_seconds{podsandbox_status|container_status}",
+                int(status_timeouts),
+                f"status calls ran into the {fmt_seconds(tau)} CRI timeout {ctx.where}",
+            )
+        ]
+        score = 0.65
+        errors = ctx.errors(STATUS_OPS)
+        if errors > 0:
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_errors_total{podsandbox_status|container_status}",
+                    int(errors),
+                    "failed inspections: the pod goes to reinspection and costs a timeout on "
+                    "every relist until it recovers",
+                )
+            )
+        if ctx.list_timeouts == 0:
+            score += 0.15
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_duration_seconds{list_*}",
+                    "no timeouts",
+                    "the runtime answers lists: the hang is per pod, not the whole runtime",
+                )
+            )
+        tail = ctx.model.tail_relist_seconds
+        if tail is not None and tail >= 0.5 * tau:
+            multiple = tail / tau
+            score += 0.1
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_relist_duration_seconds (mean above 10 s)",
+                    round(tail, 1),
+                    f"long relists take ≈ {multiple:.1f} × the CRI timeout: "
+                    f"{max(1, round(multiple))} hung call(s) per relist",
+                )
+            )
+        return Finding(
+            id=self.id,
+            score=clamp(score * ctx.lifetime_factor),
+            title=self.title,
+            evidence=tuple(evidence),
+            next_steps=(
+                "for c in $(crictl ps -aq); do timeout 10 crictl inspect $c >/dev/null "
+                "|| echo \"hung: container $c\"; done",
+                "for p in $(crictl pods -q); do timeout 10 crictl inspectp $p >/dev/null "
+                "|| echo \"hung: sandbox $p\"; done",
+                "journalctl -u kubelet --since -30min | grep -E "
+                "'DeadlineExceeded|ContainerStatus|PodSandboxStatus' | tail -n 20",
+                "ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'   # D-state (stuck I/O) processes",
+            ),
+        )
+
+
+# PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
+# ms and a status call in a few ms. These are the "normal" marks the slowness factor counts from.
+NORMAL_LIST_SECONDS = 0.1
+NORMAL_STATUS_SECONDS = 0.05
+
+
+class RuntimeSlow:
+    """Every runtime call is slow (overload, disk I/O, memory pressure)."""
+
+    id: ClassVar[str] = "runtime_slow"
+    title: ClassVar[str] = "Container runtime slow"
+
+    def evaluate(self, ctx: Context) -> Finding | None:
+        """§7 row 4: all per-call latencies high, relists complete, few or no timeouts."""
+        factors: list[tuple[float, str, float]] = []
+        for op in LIST_OPS:
+            latency = ctx.mean_latency(op)
+            if latency is not None:
+                factors.append((latency / NORMAL_LIST_SECONDS, op, latency))
+        for op in STATUS_OPS:
+            latency = ctx.mean_latency(op)
+            if latency is not None and (o := ctx.op(op)) is not None and o.calls > 0:
+                factors.append((latency / NORMAL_STATUS_SECONDS, op, latency))
+        if not factors:
+            return None
+        slow = [f for f in factors if f[0] > 1]
+        if not slow:
+            return None
+        worst = max(f[0] for f in slow)
+        # Twice the normal mark is noise; 8x is clearly slow; 32x and up is as sure as it gets.
+        score = clamp(0.2 * math.log2(worst)) * (len(slow) / len(factors)) ** 0.5
+        if ctx.list_timeouts + ctx.status_timeouts > 0:
+            score *= 0.6  # timeouts point at a hang, not general slowness
+        evidence = [
+            Evidence(
+                f"kubelet_runtime_operations_duration_seconds{{{op}}}",
+                round(latency, 4),
+                f"mean {fmt_seconds(latency)} per call {ctx.where}, {factor:.0f}× a healthy runtime",
+            )
+            for factor, op, latency in sorted(slow, reverse=True)
+        ]
+        containers = ctx.window.last.containers_by_state or {}
+        exited = containers.get("exited")
+        if exited:
+            evidence.append(
+                Evidence(
+                    "kubelet_running_containers{container_state=\"exited\"}",
+                    int(exited),
+                    "exited containers are listed on every relist and make lists slower",
+                )
+            )
+        return Finding(
+            id=self.id,
+            score=clamp(score * (0.8 if ctx.window.is_lifetime else 1.0)),
+            title=self.title,
+            evidence=tuple(evidence),
+            next_steps=(
+                "time crictl --timeout 30s ps -a >/dev/null; time crictl --timeout 30s pods >/dev/null",
+                "iostat -x 5 3   # disk latency under /var/lib/containerd or /var/lib/docker",
+                "free -m; cat /proc/pressure/io /proc/pressure/memory 2>/dev/null",
+                _RUNTIME_LOGS,
+            ),
+        )
+
+
+class Cni:
+    """Network plugin slow inside sandbox status (dockershim-era runtimes)."""
+
+    id: ClassVar[str] = "cni"
+    title: ClassVar[str] = "CNI slow inside PodSandboxStatus (dockershim)"
+
+    def evaluate(self, ctx: Context) -> Finding | None:
+        """§7 row 7 and §4: only dockershim calls CNI from `PodSandboxStatus`; others never do."""
+        if not ctx.window.last.has_dockershim:
+            return None
+        evidence: list[Evidence] = []
+        score = 0.0
+        network = ctx.window.network_plugin_ops.get("get_pod_network_status")
+        if network is not None and (mean := network.mean_seconds) is not None:
+            slow_calls = network.count_above(10.0) or 0.0
+            if mean > 0.5 or slow_calls > 0:
+                score = max(score, clamp(0.5 + 0.15 * math.log2(max(mean, 0.5) / 0.5) + 0.2 * (slow_calls > 0)))
+                evidence.append(
+                    Evidence(
+                        "kubelet_network_plugin_operations_duration_seconds{get_pod_network_status}",
+                        round(mean, 4),
+                        f"mean {fmt_seconds(mean)} per CNI status call {ctx.where}"
+                        + (f", {int(slow_calls)} over 10 s" if slow_calls else ""),
+                    )
+                )
+        sandbox = ctx.mean_latency("podsandbox_status")
+        inspect = ctx.window.docker_ops.get("inspect_container")
+        inspect_mean = inspect.latency.mean_seconds if inspect and inspect.latency else None
+        if sandbox is not None and inspect_mean is not None and sandbox > 0.5:
+            if sandbox > 5 * inspect_mean:
+                score = max(score, 0.6)
+                evidence.append(
+                    Evidence(
+                        "podsandbox_status vs docker inspect_container",
+                        f"{fmt_seconds(sandbox)} vs {fmt_seconds(inspect_mean)}",
+                        "sandbox status is slow while docker inspect is fast: the time goes to "
+                        "the network plugin (or its per-pod lock behind a CNI ADD/DEL)",
+                    )
+                )
+        if score == 0:
+            return None
+        return Finding(
+            id=self.id,
+            score=clamp(score * ctx.lifetime_factor),
+            title=self.title,
+            evidence=tuple(evidence),
+            next_steps=(
+                "journalctl -u kubelet --since -30min | grep -iE 'cni|network plugin|NetworkPlugin'",
+                "ps -eo pid,etime,cmd | grep -E '/opt/cni/bin/' | grep -v grep   # hung CNI binaries",
+                "ls -l /etc/cni/net.d/ /opt/cni/bin/",
+            ),
+        )

@@ -1,0 +1,481 @@
+"""Prometheus text exposition (0.0.4) and OpenMetrics → the few normalized families the model needs.
+
+A kubelet dump that includes cAdvisor series reaches 100 MB, of which the PLEG model needs a few
+hundred lines. So this module never parses a dump whole: it streams byte chunks, keeps only lines
+whose metric name starts with one of `KEPT_PREFIXES` (a `bytes.startswith` on the raw line, before
+any decoding), looks the exact name up in `_NAME_TABLE`, and parses only those samples.
+
+Era differences are normalized here (PLEG-MODEL.md §3.1, §8), so the core never sees an exposed
+metric name:
+
+* microsecond summaries (≤1.16) are scaled to seconds and kept apart from the second histograms
+  (≥1.14; 1.14-1.16 expose both side by side);
+* `kubelet_runtime_operations` and `kubelet_runtime_operations_total` become one counter
+  (the `_total` one wins when both are present, as in 1.14-1.16);
+* `kubelet_running_pod_count` (≤1.18) and `kubelet_running_pods` (≥1.19) become `running_pods`;
+* counters that prometheus_client / OpenMetrics expose with an added `_total`
+  (`kubelet_pleg_discard_events_total`) are read under either name;
+* `le` and `quantile` label strings become floats.
+
+The parser is our own (measured: several times faster than prometheus_client's on the kept lines,
+and it cannot raise mid-iteration); `tests/test_exposition.py` checks it against prometheus_client's
+parser on every real dump.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+
+from pleg_doctor.errors import ExpositionError
+
+# NOTE: prefixes, not names: the exact-name lookup below does the real filtering; these only decide
+# which lines are worth splitting at all. cAdvisor series (`container_*`) never match.
+KEPT_PREFIXES: tuple[bytes, ...] = (
+    b"kubelet_pleg_",
+    b"kubelet_evented_pleg_",
+    b"kubelet_runtime_operations",
+    b"kubelet_running_",
+    b"kubelet_docker_operations",
+    b"kubelet_network_plugin_operations",
+    b"kubelet_node_name",
+    b"kubelet_containers_per_pod_count",
+    b"kubelet_started_containers_total",
+    b"kubelet_started_pods_total",
+    b"kubernetes_build_info",
+    b"kubernetes_feature_enabled",
+    b"process_start_time_seconds",
+    b"process_cpu_seconds_total",
+    b"go_memstats_last_gc_time_seconds",
+)
+
+CAPTURE_HEADER_PREFIX = b"# pleg-doctor capture:"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_LIMIT_LINE = 1 << 20  # a single line longer than 1 MiB is not exposition
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One parsed sample of a kept family, already normalized."""
+
+    family: str
+    """Canonical family key, e.g. `relist_duration_hist` (see `_FAMILIES`)."""
+    part: str
+    """`value`, `bucket`, `sum`, `count` or `quantile`."""
+    labels: dict[str, str]
+    """Labels without `le`/`quantile` (those are in `bound`)."""
+    value: float
+    """Value in base units (seconds), scaled from microseconds where the era needs it."""
+    bound: float | None = None
+    """`le` for a bucket, `quantile` for a summary quantile."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CaptureHeader:
+    """The `# pleg-doctor capture:` line (CONTRACT.md "Capture header")."""
+
+    captured_at: dt.datetime | None
+    node: str | None
+    source: str | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ParsedDump:
+    """What one dump yields: the kept samples plus facts about the text itself."""
+
+    name: str
+    """The dump's name for messages (a path, `-` or a URL)."""
+    samples: tuple[Sample, ...]
+    header: CaptureHeader | None
+    is_openmetrics: bool
+    lines_total: int
+    lines_kept: int
+
+
+# (exposed base name, canonical family, kind, scale). kind: "hist" | "summary" | "counter" | "gauge".
+# Sources: PLEG-MODEL.md §3.1 (names, types, the 1.14 renames, the µs → s move) and §8.
+_FAMILIES: tuple[tuple[str, str, str, float], ...] = (
+    ("kubelet_pleg_relist_duration_seconds", "relist_duration_hist", "hist", 1.0),
+    ("kubelet_pleg_relist_latency_microseconds", "relist_duration_summary", "summary", 1e-6),
+    ("kubelet_pleg_relist_interval_seconds", "relist_interval_hist", "hist", 1.0),
+    ("kubelet_pleg_relist_interval_microseconds", "relist_interval_summary", "summary", 1e-6),
+    ("kubelet_pleg_pod_relist_duration_seconds", "pod_relist_duration_hist", "hist", 1.0),
+    ("kubelet_pleg_last_seen_seconds", "last_seen", "gauge", 1.0),
+    ("kubelet_pleg_discard_events", "discard_events", "counter", 1.0),
+    ("kubelet_evented_pleg_connection_error_count", "evented_errors", "counter", 1.0),
+    ("kubelet_evented_pleg_connection_success_count", "evented_successes", "counter", 1.0),
+    ("kubelet_evented_pleg_connection_latency_seconds", "evented_latency_hist", "hist", 1.0),
+    ("kubelet_runtime_operations_total", "runtime_ops_total", "counter", 1.0),
+    ("kubelet_runtime_operations", "runtime_ops_total_old", "counter", 1.0),
+    ("kubelet_runtime_operations_errors_total", "runtime_ops_errors", "counter", 1.0),
+    ("kubelet_runtime_operations_errors", "runtime_ops_errors_old", "counter", 1.0),
+    ("kubelet_runtime_operations_duration_seconds", "runtime_ops_hist", "hist", 1.0),
+    ("kubelet_runtime_operations_latency_microseconds", "runtime_ops_summary", "summary", 1e-6),
+    ("kubelet_docker_operations_total", "docker_ops_total", "counter", 1.0),
+    ("kubelet_docker_operations", "docker_ops_total_old", "counter", 1.0),
+    ("kubelet_docker_operations_errors_total", "docker_ops_errors", "counter", 1.0),
+    ("kubelet_docker_operations_errors", "docker_ops_errors_old", "counter", 1.0),
+    ("kubelet_docker_operations_timeout_total", "docker_ops_timeouts", "counter", 1.0),
+    ("kubelet_docker_operations_timeout", "docker_ops_timeouts_old", "counter", 1.0),
+    ("kubelet_docker_operations_duration_seconds", "docker_ops_hist", "hist", 1.0),
+    ("kubelet_docker_operations_latency_microseconds", "docker_ops_summary", "summary", 1e-6),
+    ("kubelet_network_plugin_operations_duration_seconds", "network_plugin_hist", "hist", 1.0),
+    (
+        "kubelet_network_plugin_operations_latency_microseconds",
+        "network_plugin_summary",
+        "summary",
+        1e-6,
+    ),
+    ("kubelet_running_pods", "running_pods", "gauge", 1.0),
+    ("kubelet_running_pod_count", "running_pods_old", "gauge", 1.0),
+    ("kubelet_running_containers", "running_containers", "gauge", 1.0),
+    ("kubelet_running_container_count", "running_containers_old", "gauge", 1.0),
+    ("kubelet_containers_per_pod_count", "containers_per_pod_hist", "hist", 1.0),
+    ("kubelet_started_containers_total", "started_containers", "counter", 1.0),
+    ("kubelet_started_pods_total", "started_pods", "counter", 1.0),
+    ("kubelet_node_name", "node_name", "gauge", 1.0),
+    ("kubernetes_build_info", "build_info", "gauge", 1.0),
+    ("kubernetes_feature_enabled", "feature_enabled", "gauge", 1.0),
+    ("process_start_time_seconds", "process_start", "gauge", 1.0),
+    ("process_cpu_seconds_total", "process_cpu", "counter", 1.0),
+    ("go_memstats_last_gc_time_seconds", "last_gc", "gauge", 1.0),
+)
+
+
+def _build_name_table() -> dict[bytes, tuple[str, str, float]]:
+    """Exposed sample name → (family, part, scale), including the OpenMetrics `_total` aliases."""
+    table: dict[bytes, tuple[str, str, float]] = {}
+    for base, family, kind, scale in _FAMILIES:
+        if kind == "hist":
+            table[f"{base}_bucket".encode()] = (family, "bucket", 1.0)
+            table[f"{base}_sum".encode()] = (family, "sum", scale)
+            table[f"{base}_count".encode()] = (family, "count", 1.0)
+        elif kind == "summary":
+            table[base.encode()] = (family, "quantile", scale)
+            table[f"{base}_sum".encode()] = (family, "sum", scale)
+            table[f"{base}_count".encode()] = (family, "count", 1.0)
+        else:
+            table[base.encode()] = (family, "value", scale)
+            if kind == "counter" and not base.endswith("_total"):
+                # OpenMetrics (and prometheus_client) expose every counter sample with `_total`.
+                table.setdefault(f"{base}_total".encode(), (family, "value", scale))
+    return table
+
+
+_NAME_TABLE = _build_name_table()
+
+_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"([^"\\]*)"\s*(?:,|$)')
+_NAME_RE = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def iter_lines(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+    """Split a stream of byte chunks (gzip or plain, detected by magic bytes) into lines.
+
+    Decompression is streaming (`zlib` with gzip framing, concatenated members allowed), so a
+    100 MB `.gz` dump never sits in memory whole.
+    """
+    carry = b""
+    for chunk in _decompressed(chunks, name):
+        if not chunk:
+            continue
+        if carry:
+            chunk = carry + chunk
+        lines = chunk.split(b"\n")
+        carry = lines.pop()
+        if len(carry) > _CHUNK_LIMIT_LINE:
+            raise ExpositionError(f"{name}: a line longer than 1 MiB: not metrics text")
+        yield from lines
+    if carry:
+        yield carry
+
+
+def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+    """Pass chunks through, or gunzip them when the stream starts with the gzip magic bytes."""
+    iterator = iter(chunks)
+    first = b""
+    for first in iterator:
+        if first:
+            break
+    if not first:
+        return
+    if not first.startswith(_GZIP_MAGIC):
+        yield first
+        yield from iterator
+        return
+    decoder = zlib.decompressobj(wbits=31)
+    mid_member = False  # True while a member has started and not reached its end
+    try:
+        for data in _prepend(first, iterator):
+            while data:
+                mid_member = True
+                out = decoder.decompress(data)
+                if out:
+                    yield out
+                if decoder.eof:
+                    # Concatenated gzip members (e.g. `cat a.gz b.gz`): start a new decoder.
+                    data = decoder.unused_data
+                    decoder = zlib.decompressobj(wbits=31)
+                    mid_member = False
+                else:
+                    data = b""
+        tail = decoder.flush()
+        if tail:
+            yield tail
+    except zlib.error as exc:
+        raise ExpositionError(f"{name}: not a valid gzip stream ({exc})") from exc
+    if mid_member:
+        raise ExpositionError(f"{name}: gzip stream is truncated (cut off before its end)")
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def parse_exposition(chunks: Iterable[bytes], *, name: str) -> ParsedDump:
+    """Parse one dump, keeping only the PLEG-relevant families.
+
+    `chunks` is the dump's bytes in any chunking, plain or gzip; `name` is used in messages.
+    Raises `ExpositionError` (only that) for anything that is not metrics text: empty input,
+    binary data, HTML or JSON bodies, a malformed kept line (the message gives its number).
+    """
+    samples: list[Sample] = []
+    header: CaptureHeader | None = None
+    is_openmetrics = False
+    lineno = 0
+    kept = 0
+    sniffed = False
+    table = _NAME_TABLE
+    prefixes = KEPT_PREFIXES
+    for raw in iter_lines(chunks, name):
+        lineno += 1
+        if not sniffed:
+            stripped = raw.strip()
+            if not stripped:
+                continue
+            _sniff(stripped, name, lineno)
+            sniffed = True
+        if raw.startswith(prefixes):
+            kept += 1
+            sample = _parse_sample_line(raw, table, name, lineno)
+            if sample is not None:
+                samples.append(sample)
+        elif raw.startswith(b"#"):
+            if raw.startswith(CAPTURE_HEADER_PREFIX):
+                header = _parse_capture_header(raw, name, lineno)
+            elif raw.startswith(b"# EOF"):
+                is_openmetrics = True
+    if lineno == 0 or not sniffed:
+        raise ExpositionError(f"{name}: empty: no metrics in it")
+    return ParsedDump(
+        name=name,
+        samples=tuple(samples),
+        header=header,
+        is_openmetrics=is_openmetrics,
+        lines_total=lineno,
+        lines_kept=kept,
+    )
+
+
+def _sniff(first: bytes, name: str, lineno: int) -> None:
+    """Reject input that is plainly not exposition text, with a message saying what it is."""
+    if b"\x00" in first or not _is_text(first):
+        raise ExpositionError(f"{name}: binary data, not Prometheus metrics text")
+    head = first[:1]
+    if head == b"<":
+        raise ExpositionError(
+            f"{name}: an HTML page, not metrics text",
+            hint="a login page or proxy error? fetch the kubelet's /metrics directly",
+        )
+    if head in (b"{", b"["):
+        raise ExpositionError(
+            f"{name}: JSON, not metrics text",
+            hint="an API error or a Prometheus query result? pass the kubelet's raw /metrics",
+        )
+    if head == b"#":
+        return
+    if _NAME_RE.match(first) is None:
+        raise ExpositionError(
+            f"{name}: line {lineno} is not a metric sample: {_show(first)}",
+        )
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the 4096 boundary is still text.
+        return exc.start >= min(len(data), 4096) - 3
+    return True
+
+
+def _show(line: bytes) -> str:
+    text = line[:80].decode("utf-8", "replace")
+    return repr(text + ("…" if len(line) > 80 else ""))
+
+
+def _parse_capture_header(raw: bytes, name: str, lineno: int) -> CaptureHeader:
+    """Read `key=value` pairs after `# pleg-doctor capture:`; unknown keys are ignored."""
+    text = raw[len(CAPTURE_HEADER_PREFIX) :].decode("utf-8", "replace")
+    fields: dict[str, str] = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if sep:
+            fields[key] = value
+    captured_at: dt.datetime | None = None
+    if "captured_at" in fields:
+        captured_at = parse_rfc3339(fields["captured_at"])
+        if captured_at is None:
+            raise ExpositionError(
+                f"{name}: line {lineno}: capture header has a bad captured_at "
+                f"{fields['captured_at']!r} (want RFC 3339, e.g. 2026-11-27T10:00:00Z)"
+            )
+    return CaptureHeader(
+        captured_at=captured_at, node=fields.get("node") or None, source=fields.get("source")
+    )
+
+
+def parse_rfc3339(text: str) -> dt.datetime | None:
+    """Parse an RFC 3339 timestamp (`Z` or an offset) into an aware UTC datetime, else None."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _parse_sample_line(
+    raw: bytes, table: dict[bytes, tuple[str, str, float]], name: str, lineno: int
+) -> Sample | None:
+    """Parse one kept line, or return None when its exact name is not one the model uses."""
+    brace = raw.find(b"{")
+    space = raw.find(b" ")
+    if brace != -1 and (space == -1 or brace < space):
+        metric = raw[:brace]
+    elif space != -1:
+        metric = raw[:space]
+    else:
+        raise ExpositionError(f"{name}: line {lineno}: no value: {_show(raw)}")
+    entry = table.get(metric)
+    if entry is None:
+        return None
+    family, part, scale = entry
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExpositionError(f"{name}: line {lineno}: not UTF-8 text") from exc
+    labels: dict[str, str] = {}
+    rest_at = len(metric)
+    if brace != -1 and (space == -1 or brace < space):
+        close = _closing_brace(text, brace)
+        if close == -1:
+            raise ExpositionError(f"{name}: line {lineno}: unclosed label set: {_show(raw)}")
+        labels = _parse_labels(text[brace + 1 : close], name, lineno, raw)
+        rest_at = close + 1
+    rest = text[rest_at:]
+    hash_at = rest.find(" # ")  # OpenMetrics exemplar
+    if hash_at != -1:
+        rest = rest[:hash_at]
+    fields = rest.split()
+    if not fields or len(fields) > 2:
+        raise ExpositionError(f"{name}: line {lineno}: bad value: {_show(raw)}")
+    try:
+        value = float(fields[0])
+    except ValueError as exc:
+        raise ExpositionError(
+            f"{name}: line {lineno}: value {fields[0][:40]!r} is not a number"
+        ) from exc
+    bound: float | None = None
+    if part == "bucket" or part == "quantile":
+        key = "le" if part == "bucket" else "quantile"
+        bound_text = labels.pop(key, None)
+        if bound_text is None:
+            raise ExpositionError(f"{name}: line {lineno}: {part} without a {key} label")
+        try:
+            bound = float(bound_text)
+        except ValueError as exc:
+            raise ExpositionError(
+                f"{name}: line {lineno}: {key}={bound_text[:40]!r} is not a number"
+            ) from exc
+        if part == "bucket":
+            scale = 1.0
+    if scale != 1.0:
+        value *= scale
+    return Sample(family=family, part=part, labels=labels, value=value, bound=bound)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the label set opened at `start`, honouring quoted values."""
+    if '"' not in text or "\\" not in text:
+        return text.find("}", start)
+    in_quotes = False
+    escaped = False
+    for index in range(start + 1, len(text)):
+        char = text[index]
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            in_quotes = not in_quotes
+        elif char == "}" and not in_quotes:
+            return index
+    return -1
+
+
+def _parse_labels(body: str, name: str, lineno: int, raw: bytes) -> dict[str, str]:
+    """Parse `a="x",b="y"` (trailing comma allowed), with the exposition format's escapes."""
+    labels: dict[str, str] = {}
+    if "\\" not in body:
+        position = 0
+        stripped_end = len(body.rstrip().rstrip(","))
+        while position < stripped_end:
+            match = _LABEL_RE.match(body, position)
+            if match is None:
+                raise ExpositionError(f"{name}: line {lineno}: bad label set: {_show(raw)}")
+            labels[match.group(1)] = match.group(2)
+            position = match.end()
+        return labels
+    return _parse_labels_escaped(body, name, lineno, raw)
+
+
+def _parse_labels_escaped(body: str, name: str, lineno: int, raw: bytes) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    index = 0
+    length = len(body)
+    while index < length:
+        while index < length and body[index] in " ,":
+            index += 1
+        if index >= length:
+            break
+        equals = body.find("=", index)
+        if equals == -1 or equals + 1 >= length or body[equals + 1] != '"':
+            raise ExpositionError(f"{name}: line {lineno}: bad label set: {_show(raw)}")
+        key = body[index:equals].strip()
+        index = equals + 2
+        value_chars: list[str] = []
+        while True:
+            if index >= length:
+                raise ExpositionError(f"{name}: line {lineno}: unterminated label value")
+            char = body[index]
+            if char == "\\" and index + 1 < length:
+                value_chars.append(_ESCAPES.get(body[index + 1], "\\" + body[index + 1]))
+                index += 2
+            elif char == '"':
+                index += 1
+                break
+            else:
+                value_chars.append(char)
+                index += 1
+        labels[key] = "".join(value_chars)
+    return labels

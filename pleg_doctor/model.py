@@ -1,0 +1,485 @@
+"""The reference model of the kubelet's PLEG relist loop (PLEG-MODEL.md §1, §2, §6).
+
+What it answers, from a `Window` of kubelet metrics:
+
+* how long a relist should take given the runtime's per-call latencies and how many pods each
+  relist inspects (`D ≈ G + N·per-pod cost + H·τ`, §6.2), and how that compares with the relist
+  duration the kubelet measured (the residual: cost no CRI call explains);
+* the worst age `now - relistTime` the node reaches (`D_k + P + G_{k+1}`, §0 and §6.2) and so the
+  headroom against the threshold (180 s; 600 s for generic PLEG under EventedPLEG);
+* how many hung CRI calls (each costing the 2-minute `--runtime-request-timeout`) one relist absorbs;
+* at how many pods the steady state would cross the threshold.
+
+Pure and deterministic: every input is an argument, every constant cites its section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
+
+# --- Constants (PLEG-MODEL.md §0, §1.1, §2) ---------------------------------------------------
+GENERIC_RELIST_PERIOD_SECONDS = 1.0
+"""`plegRelistPeriod` / `genericPlegRelistPeriod` = 1 s, unchanged since PLEG exists (§1.1)."""
+GENERIC_RELIST_THRESHOLD_SECONDS = 180.0
+"""`relistThreshold` / `genericPlegRelistThreshold` = 3 min, never configurable (§0, §1.1)."""
+EVENTED_RELIST_PERIOD_SECONDS = 300.0
+"""`eventedPlegRelistPeriod`: generic relist period while EventedPLEG is in use (§2)."""
+EVENTED_RELIST_THRESHOLD_SECONDS = 600.0
+"""`eventedPlegRelistThreshold`: generic threshold while EventedPLEG is in use (§2)."""
+EVENTED_MAX_STREAM_RETRIES = 5
+"""`eventedPlegMaxStreamRetries`: stream errors before falling back to generic relisting (§2)."""
+PLEG_CHANNEL_CAPACITY = 1000
+"""`plegChannelCapacity` (§1.1): events beyond it are discarded (≥1.14) or block (≤1.13)."""
+DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS = 120.0
+"""`--runtime-request-timeout` default, 2 min: the cost of one hung CRI call (§0, §1.4)."""
+SANDBOXES_PER_POD = 1.0
+"""`S̄`: not observable from metrics; 1 unless sandboxes were recreated (§6.1)."""
+
+LIST_OPS = ("list_podsandbox", "list_containers")
+"""The two calls of `GetPods(all=true)` at the start of every relist (§1.4)."""
+STATUS_OPS = ("podsandbox_status", "container_status")
+"""The per-pod inspection calls of `GetPodStatus` (§1.4)."""
+RELIST_OPS = (*LIST_OPS, *STATUS_OPS)
+
+PlegMode = Literal["generic", "evented", "unknown"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlegConstants:
+    """The PLEG constants in force for one kubelet version and mode."""
+
+    mode: PlegMode
+    relist_period_seconds: float
+    """`P`."""
+    relist_threshold_seconds: float
+    """`T`."""
+    runtime_request_timeout_seconds: float
+    """`τ`."""
+    evented_fallen_back: bool = False
+    """EventedPLEG gave up after 5 stream errors: generic runs at 1 s / 3 min again (§2)."""
+    non_blocking_events: bool = True
+    """≥1.14: a full event channel discards (`kubelet_pleg_discard_events`); ≤1.13 it blocks
+    and can deadlock the relist (#72482, §1.6)."""
+    has_last_seen: bool = True
+    """≥1.18: `kubelet_pleg_last_seen_seconds` exists (§1.2)."""
+    relist_time_after_getpods: bool = True
+    """≥1.7: the health clock is reset after `GetPods` succeeds, not before (#45496, §1.1)."""
+    may_inspect_twice: bool = True
+    """≤1.31: a failing pod with events can be inspected twice per relist (2τ, #94829, §1.3)."""
+
+
+def constants_for(
+    version: tuple[int, int] | None,
+    *,
+    evented_gate: bool | None,
+    evented_errors: float | None = None,
+    runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+) -> PlegConstants:
+    """The constants for kubelet `version` (None: assume current) and the EventedPLEG gate."""
+    minor = version[1] if version is not None and version[0] == 1 else 99
+    gate = bool(evented_gate) and minor >= 26
+    fallen_back = gate and (evented_errors or 0) >= EVENTED_MAX_STREAM_RETRIES
+    evented_in_use = gate and not fallen_back
+    mode: PlegMode = "evented" if gate else ("generic" if version is not None else "unknown")
+    return PlegConstants(
+        mode=mode,
+        relist_period_seconds=EVENTED_RELIST_PERIOD_SECONDS
+        if evented_in_use
+        else GENERIC_RELIST_PERIOD_SECONDS,
+        relist_threshold_seconds=EVENTED_RELIST_THRESHOLD_SECONDS
+        if evented_in_use
+        else GENERIC_RELIST_THRESHOLD_SECONDS,
+        runtime_request_timeout_seconds=runtime_request_timeout_seconds,
+        evented_fallen_back=fallen_back,
+        non_blocking_events=minor >= 14,
+        has_last_seen=minor >= 18,
+        relist_time_after_getpods=minor >= 7,
+        may_inspect_twice=minor <= 31,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelistCosts:
+    """The inputs of the cost model (PLEG-MODEL.md §6.1 symbols), all per relist or per call."""
+
+    list_podsandbox_seconds: float
+    """`L_lps`: one `ListPodSandbox`."""
+    list_containers_seconds: float
+    """`L_lc`: one `ListContainers`."""
+    podsandbox_status_seconds: float
+    """`L_pss`: one `PodSandboxStatus` that did not time out."""
+    container_status_seconds: float
+    """`L_cs`: one `ContainerStatus` that did not time out."""
+    pods_inspected_per_relist: float
+    """`N`: pods with events, in reinspection or watched."""
+    podsandbox_status_calls_per_relist: float
+    """`N·S̄`."""
+    container_status_calls_per_relist: float
+    """`N·C̄`."""
+    hung_calls_per_relist: float = 0.0
+    """`H`: calls per relist that run into the CRI timeout."""
+    hung_call_seconds: float | None = None
+    """What one hung call costs; None means `τ`. With DefBuckets (≤1.19) the runtime histogram
+    only says "over 10 s", so the cost is estimated from `_sum` instead (§3.3)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Prediction:
+    """The model's relist duration and its terms."""
+
+    getpods_seconds: float
+    """`G = L_lps + L_lc`: the part before the health clock resets."""
+    inspection_seconds: float
+    """`N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs`: the serial `updateCache` loop (§1.5)."""
+    hung_seconds: float
+    """`H·τ`."""
+    relist_seconds: float
+    """`D = G + inspection + H·τ`."""
+    terms: dict[str, float]
+    """Named terms for `--explain` and the JSON `model.terms`."""
+
+    @property
+    def per_pod_total_seconds(self) -> float:
+        """`G + inspection`: the load-proportional part (no hung calls)."""
+        return self.getpods_seconds + self.inspection_seconds
+
+
+def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
+    """Expected relist duration from per-call latencies and pods inspected (PLEG-MODEL.md §6.2).
+
+    Mean field: `D ≈ L_lps + L_lc + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + H·τ`; the per-pod
+    `ListPodSandbox`/`ListContainers` are the label-filtered calls of `GetPodStatus` (§1.4).
+    """
+    getpods = costs.list_podsandbox_seconds + costs.list_containers_seconds
+    per_pod_lists = costs.pods_inspected_per_relist * getpods
+    sandbox = costs.podsandbox_status_calls_per_relist * costs.podsandbox_status_seconds
+    container = costs.container_status_calls_per_relist * costs.container_status_seconds
+    per_hung = (
+        costs.hung_call_seconds
+        if costs.hung_call_seconds is not None
+        else constants.runtime_request_timeout_seconds
+    )
+    hung = costs.hung_calls_per_relist * per_hung
+    inspection = per_pod_lists + sandbox + container
+    return Prediction(
+        getpods_seconds=getpods,
+        inspection_seconds=inspection,
+        hung_seconds=hung,
+        relist_seconds=getpods + inspection + hung,
+        terms={
+            "getpods": getpods,
+            "per_pod_lists": per_pod_lists,
+            "podsandbox_status": sandbox,
+            "container_status": container,
+            "hung_calls": hung,
+        },
+    )
+
+
+def worst_age_seconds(relist_seconds: float, getpods_seconds: float, period_seconds: float) -> float:
+    """`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends (§6.2)."""
+    return relist_seconds + period_seconds + getpods_seconds
+
+
+def hung_calls_tolerated(
+    constants: PlegConstants, getpods_seconds: float, inspection_seconds: float
+) -> int:
+    """`floor((T − P − G − N·cost)/τ)`, at least 0: hung calls one relist absorbs (§6.2).
+
+    With the defaults it is 1: one timeout (120 s) leaves about 60 s; two break the threshold.
+    """
+    slack = (
+        constants.relist_threshold_seconds
+        - constants.relist_period_seconds
+        - getpods_seconds
+        - inspection_seconds
+    )
+    if slack <= 0 or constants.runtime_request_timeout_seconds <= 0:
+        return 0
+    return max(0, math.floor(slack / constants.runtime_request_timeout_seconds))
+
+
+def pods_at_threshold(
+    constants: PlegConstants,
+    prediction: Prediction,
+    running_pods: float | None,
+    hung_calls: int = 0,
+) -> int | None:
+    """Pods at which the steady-state worst age reaches the threshold.
+
+    Both the list cost `G` (lists return every sandbox and container) and the pods inspected per
+    relist `N` (churn is a share of the pods) grow in proportion to the pods on the node
+    (PLEG-MODEL.md §7 row 5: "relist D grows linearly with N·C̄"), so the worst age is
+    `P + hung·τ + (p/p0)·(2G + inspection)`; solve for `p`. Linear scaling of the list cost is the
+    conservative choice (a list has a fixed per-call overhead that does not grow).
+    """
+    if running_pods is None or running_pods <= 0:
+        return None
+    per_load = 2 * prediction.getpods_seconds + prediction.inspection_seconds
+    if per_load <= 0:
+        return None
+    budget = (
+        constants.relist_threshold_seconds
+        - constants.relist_period_seconds
+        - hung_calls * constants.runtime_request_timeout_seconds
+    )
+    if budget <= 0:
+        return 0
+    return math.floor(running_pods * budget / per_load)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelResult:
+    """The model applied to one Window: predictions beside what the kubelet measured."""
+
+    constants: PlegConstants
+    costs: RelistCosts | None
+    """None when the runtime operation metrics are missing."""
+    prediction: Prediction | None
+    observed_relist_seconds: float | None
+    """Mean relist duration measured by the kubelet in the window (`Δsum/Δcount`)."""
+    residual_seconds: float | None
+    """Observed minus predicted mean relist: cost no CRI call explains (§6.3)."""
+    tail_relist_seconds: float | None
+    """The long relists of the window: mean of those above 10 s when there are any, else p99."""
+    relists_over_top_bucket: float | None
+    """Relists above the 10 s DefBuckets top in the window."""
+    last_seen_age_seconds: float | None
+    """`captured_at − kubelet_pleg_last_seen_seconds` (lower bound when the time is estimated)."""
+    last_seen_age_upper_seconds: float | None
+    stalled: bool | None
+    """No relist completed for much longer than the relists take: a relist hangs (§6.4)."""
+    stalled_for_seconds: float | None
+    predicted_worst_age_seconds: float | None
+    worst_age_seconds: float | None
+    """Worst age the data supports, now and predicted."""
+    headroom_seconds: float | None
+    hung_calls_tolerated: int | None
+    hung_calls_worst_relist: int
+    """Hung calls in the worst relist of the window (0 for lifetime windows)."""
+    pods_at_threshold: int | None
+
+
+def op_timeouts(op: OpStats | None) -> float | None:
+    """Calls of `op` that ran into a timeout-sized latency.
+
+    ≥1.20 exponential buckets: the (119.2, 298] bucket (§3.3). DefBuckets (≤1.19): every call over
+    10 s (a healthy CRI call takes milliseconds). Summaries (≤1.13): unknown.
+    """
+    if op is None or op.latency is None:
+        return None
+    exact = op.timeouts
+    if exact is not None:
+        return exact
+    return op.latency.count_above(DEF_BUCKETS_TOP_SECONDS)
+
+
+def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
+    """How long one of `op`'s timeout-sized calls took.
+
+    Exponential buckets put them in (119.2, 298]: they took `τ`. DefBuckets only say "over 10 s":
+    estimate their mean from `_sum` (`Distribution.over_top_mean_seconds`), capped at `τ`.
+    """
+    if op is None or op.latency is None or op.timeouts is not None:
+        return timeout_seconds
+    estimate = op.latency.over_top_mean_seconds()
+    return min(timeout_seconds, estimate) if estimate is not None else timeout_seconds
+
+
+def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
+    if op is None or op.latency is None or op.latency.count <= 0:
+        return None
+    timeouts = op_timeouts(op) or 0.0
+    calls = op.latency.count - timeouts
+    if calls <= 0:
+        return 0.0
+    # Take the timed-out calls out so the mean is that of answered calls.
+    spent = timeouts * hung_call_seconds(op, timeout_seconds)
+    return max(0.0, (op.latency.sum_seconds - spent) / calls)
+
+
+def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None:
+    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3)."""
+    relists = window.relists
+    ops = window.runtime_ops
+    if not relists or relists <= 0 or not any(op in ops for op in RELIST_OPS):
+        return None
+    tau = constants.runtime_request_timeout_seconds
+    latency = {op: _mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
+    sandbox_calls = ops["podsandbox_status"].calls / relists if "podsandbox_status" in ops else 0.0
+    container_calls = ops["container_status"].calls / relists if "container_status" in ops else 0.0
+    hung_counts = {op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}
+    hung_total = sum(hung_counts.values())
+    hung_cost = (
+        sum(n * hung_call_seconds(ops.get(op), tau) for op, n in hung_counts.items()) / hung_total
+        if hung_total
+        else None
+    )
+    return RelistCosts(
+        list_podsandbox_seconds=latency["list_podsandbox"],
+        list_containers_seconds=latency["list_containers"],
+        podsandbox_status_seconds=latency["podsandbox_status"],
+        container_status_seconds=latency["container_status"],
+        pods_inspected_per_relist=sandbox_calls / SANDBOXES_PER_POD,
+        podsandbox_status_calls_per_relist=sandbox_calls,
+        container_status_calls_per_relist=container_calls,
+        hung_calls_per_relist=hung_total / relists,
+        hung_call_seconds=hung_cost,
+    )
+
+
+def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
+    """Apply the model to `window`: prediction, observation, residual, ages and headroom."""
+    costs = relist_costs(window, constants)
+    prediction = predict_relist(costs, constants) if costs is not None else None
+    relist = window.relist_duration
+    observed = relist.mean_seconds if relist is not None else None
+    residual = (
+        observed - prediction.relist_seconds
+        if observed is not None and prediction is not None
+        else None
+    )
+    period = constants.relist_period_seconds
+    tau = constants.runtime_request_timeout_seconds
+    getpods = prediction.getpods_seconds if prediction is not None else 0.0
+
+    over_top = relist.count_above(DEF_BUCKETS_TOP_SECONDS) if relist is not None else None
+    tail = _tail_relist(window)
+
+    # Hung calls in the worst relist: in a window, any timeout means at least one relist carried
+    # it whole (ceil); over a lifetime, old timeouts say nothing about now.
+    hung_worst = 0
+    if costs is not None and not window.is_lifetime and costs.hung_calls_per_relist > 0:
+        hung_worst = max(1, math.ceil(costs.hung_calls_per_relist - 1e-9))
+
+    predicted_relist: float | None = None
+    if prediction is not None:
+        per_hung = costs.hung_call_seconds if costs and costs.hung_call_seconds else tau
+        predicted_relist = prediction.per_pod_total_seconds + (
+            hung_worst * per_hung if not window.is_lifetime else prediction.hung_seconds
+        )
+    candidates = [v for v in (predicted_relist, tail) if v is not None]
+    predicted_worst = (
+        worst_age_seconds(max(candidates), getpods, period) if candidates else None
+    )
+
+    age, age_upper = _last_seen_age(window, constants)
+    stalled, stalled_for = _stall(window, age, tail, period)
+    now_age = age
+    if stalled_for is not None:
+        now_age = max(now_age or 0.0, stalled_for)
+    worst_candidates = [v for v in (now_age, predicted_worst) if v is not None]
+    worst = max(worst_candidates) if worst_candidates else None
+    headroom = constants.relist_threshold_seconds - worst if worst is not None else None
+
+    tolerated = (
+        hung_calls_tolerated(constants, prediction.getpods_seconds, prediction.inspection_seconds)
+        if prediction is not None
+        else None
+    )
+    pods_limit = (
+        pods_at_threshold(constants, prediction, window.last.running_pods, hung_worst)
+        if prediction is not None
+        else None
+    )
+    return ModelResult(
+        constants=constants,
+        costs=costs,
+        prediction=prediction,
+        observed_relist_seconds=observed,
+        residual_seconds=residual,
+        tail_relist_seconds=tail,
+        relists_over_top_bucket=over_top,
+        last_seen_age_seconds=age,
+        last_seen_age_upper_seconds=age_upper,
+        stalled=stalled,
+        stalled_for_seconds=stalled_for,
+        predicted_worst_age_seconds=predicted_worst,
+        worst_age_seconds=worst,
+        headroom_seconds=headroom,
+        hung_calls_tolerated=tolerated,
+        hung_calls_worst_relist=hung_worst,
+        pods_at_threshold=pods_limit,
+    )
+
+
+def _tail_relist(window: Window) -> float | None:
+    """The long end of the relist durations the data supports for "now".
+
+    Window: the mean of relists above 10 s when there are any (the histogram cannot say more,
+    §3.3), else the p99. Lifetime: the summary's recent p99 (≤1.16, a 10-minute window) or the
+    lifetime p99; long relists of the past are reported, not projected.
+    """
+    relist = window.relist_duration
+    if relist is None:
+        return None
+    candidates: list[float] = []
+    if not window.is_lifetime:
+        over_mean = relist.over_top_mean_seconds()
+        if over_mean is not None:
+            candidates.append(over_mean)
+    p99 = relist.quantile(0.99)
+    if p99 is not None:
+        candidates.append(p99)
+    summary = window.last.relist_duration_summary
+    if summary is not None:
+        recent = summary.summary_quantile(0.99)
+        if recent is not None and not math.isnan(recent):
+            candidates.append(recent)
+    mean = relist.mean_seconds
+    if mean is not None:
+        candidates.append(mean)
+    return max(candidates) if candidates else None
+
+
+def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | None, float | None]:
+    """Age of the last successful relist start at the capture (§6.4 "Instantaneous headroom").
+
+    Not under EventedPLEG: its Healthy() overwrites the gauge with "now" (§2, §3.4).
+    """
+    last = window.last
+    if constants.mode == "evented" or last.last_seen_seconds is None or last.captured_at is None:
+        return None, None
+    lower = last.captured_at - last.last_seen_seconds
+    upper = (
+        last.captured_at_upper - last.last_seen_seconds
+        if last.captured_at_upper is not None
+        else None
+    )
+    return lower, upper
+
+
+# A healthy relist loop refreshes the gauge every D + P (≈1 s) and Healthy() runs at least every
+# second; ages beyond this floor (or 3 relist cycles) mean no relist has completed (§3.4, §6.4).
+STALL_AGE_FLOOR_SECONDS = 10.0
+SUMMARY_WINDOW_SECONDS = 600.0
+"""client_golang summaries keep a 10-minute sliding window (PLEG-MODEL.md §3.1)."""
+
+
+def _stall(
+    window: Window, age: float | None, tail: float | None, period: float
+) -> tuple[bool | None, float | None]:
+    """Whether a relist is hung now, and for at least how long."""
+    cycle = (tail or 0.0) + period
+    limit = max(STALL_AGE_FLOOR_SECONDS, 3 * cycle)
+    if not window.is_lifetime and window.relists == 0 and window.seconds is not None:
+        if window.seconds > limit:
+            return True, max(window.seconds, age or 0.0)
+    if age is not None:
+        return (age > limit), (age if age > limit else None)
+    summary = window.last.relist_duration_summary
+    uptime = window.last.uptime_seconds
+    if summary is not None and window.is_lifetime:
+        recent = summary.summary_quantile(0.5)
+        if recent is not None and math.isnan(recent) and uptime and uptime > SUMMARY_WINDOW_SECONDS:
+            # NaN: no relist finished in the summary's 10-minute window: PLEG is hung (§6.4).
+            return True, SUMMARY_WINDOW_SECONDS
+        if recent is not None:
+            return False, None
+    if not window.is_lifetime and window.relists is not None:
+        return False, None
+    return None, None

@@ -1,0 +1,33 @@
+"""Renderers: one per output format, chosen through an exhaustive enum (STYLE.md rule 6).
+
+Renderers take a `Report` and return a string; the CLI decides where it goes. The rich table
+renderer is imported only when chosen, so `-o json` never pays for importing rich.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pleg_doctor.report import Report
+
+
+class OutputFormat(str, enum.Enum):
+    """`-o` values."""
+
+    TABLE = "table"
+    JSON = "json"
+
+    def to_renderer(self, *, color: bool = False, width: int | None = None) -> Callable[[Report], str]:
+        """The renderer for this format."""
+        if self is OutputFormat.TABLE:
+            from pleg_doctor.render.table import render_table
+
+            return lambda report: render_table(report, color=color, width=width)
+        if self is OutputFormat.JSON:
+            from pleg_doctor.render.json import render_json
+
+            return render_json
+        raise AssertionError(f"unhandled output format {self!r}")  # pragma: no cover

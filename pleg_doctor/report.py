@@ -1,0 +1,385 @@
+"""The diagnosis of one node: verdict, headroom, relist figures, ranked causes, notes.
+
+`diagnose()` is the pure core's entry point (Window in, Report out); `Report.to_dict()` builds the
+public JSON schema `pleg-doctor/v1` (CONTRACT.md) field by field, so no internal name leaks into
+what scripts depend on, and no NaN or Infinity ever reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Collection
+from typing import Any, Literal
+
+from pleg_doctor.causes import Context, Finding, rank
+from pleg_doctor.model import (
+    DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    RELIST_OPS,
+    ModelResult,
+    PlegConstants,
+    constants_for,
+    evaluate,
+    op_timeouts,
+)
+from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
+
+SCHEMA = "pleg-doctor/v1"
+
+Verdict = Literal["ok", "warning", "critical", "unknown"]
+VERDICT_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+"""Also the exit code of each verdict (Nagios)."""
+
+# kubernetes-mixin KubeletPlegDurationHigh: p99 relist ≥ 10 s (ANCHORS.md §3.1) → warning.
+P99_WARNING_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SourceInfo:
+    """Where the data came from (JSON `source`)."""
+
+    kind: str
+    location: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Report:
+    """Everything the renderers show, already decided and ranked."""
+
+    source: SourceInfo
+    window: Window
+    model: ModelResult
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    """Why the verdict is what it is, one short sentence each."""
+    causes: tuple[Finding, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def constants(self) -> PlegConstants:
+        """The PLEG constants in force."""
+        return self.model.constants
+
+    @property
+    def node(self) -> str | None:
+        """Node name, if known."""
+        return self.window.last.node
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios code of the verdict."""
+        return VERDICT_ORDER[self.verdict]
+
+    def runtime_ops_rows(self) -> list[tuple[str, OpStats]]:
+        """Operations in display order: the relist's own calls first, then the rest by calls."""
+        ops = self.window.runtime_ops
+        first = [(op, ops[op]) for op in (*RELIST_OPS, "status") if op in ops]
+        rest = sorted(
+            ((op, s) for op, s in ops.items() if op not in RELIST_OPS and op != "status"),
+            key=lambda item: (-item[1].calls, item[0]),
+        )
+        return first + [r for r in rest if r[0] != "get_container_events"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of schema `pleg-doctor/v1`, built field by field."""
+        window = self.window
+        last = window.last
+        model = self.model
+        relist = window.relist_duration
+        interval = window.relist_interval
+        containers = last.containers_by_state
+        return {
+            "schema": SCHEMA,
+            "node": last.node,
+            "source": {"kind": self.source.kind, "location": self.source.location},
+            "captured_at": rfc3339(last.captured_at),
+            "kubelet_version": last.kubelet_version
+            or (f"v{last.version[0]}.{last.version[1]}" if last.version else None),
+            "pleg_mode": self.constants.mode,
+            "window_seconds": None if window.is_lifetime else _num(window.seconds),
+            "verdict": self.verdict,
+            "threshold_seconds": _num(self.constants.relist_threshold_seconds),
+            "relist_period_seconds": _num(self.constants.relist_period_seconds),
+            "headroom_seconds": _num(model.headroom_seconds),
+            "relist": {
+                "count": _int(relist.count if relist is not None else None),
+                "mean_seconds": _num(relist.mean_seconds if relist is not None else None),
+                "p50_seconds": _num(relist.quantile(0.5) if relist is not None else None),
+                "p99_seconds": _num(relist.quantile(0.99) if relist is not None else None),
+                "over_top_bucket": _int(model.relists_over_top_bucket),
+                "interval_mean_seconds": _num(
+                    interval.mean_seconds if interval is not None else None
+                ),
+                "last_seen_age_seconds": _num(model.last_seen_age_seconds),
+                "stalled": model.stalled,
+            },
+            "runtime_ops": [
+                {
+                    "operation": op,
+                    "calls": _int(stats.calls),
+                    "errors": _int(stats.errors),
+                    "mean_seconds": _num(
+                        stats.latency.mean_seconds if stats.latency is not None else None
+                    ),
+                    "p99_seconds": _num(
+                        stats.latency.quantile(0.99) if stats.latency is not None else None
+                    ),
+                    "timeouts": _int(op_timeouts(stats)),
+                }
+                for op, stats in self.runtime_ops_rows()
+            ],
+            "pods": {
+                "running_pods": _int(last.running_pods),
+                "containers": {state: _int(n) for state, n in sorted(containers.items())}
+                if containers is not None
+                else None,
+                "pods_inspected_per_relist": _num(
+                    model.costs.pods_inspected_per_relist if model.costs is not None else None
+                ),
+            },
+            "model": {
+                "predicted_relist_seconds": _num(
+                    model.prediction.relist_seconds if model.prediction is not None else None
+                ),
+                "observed_relist_seconds": _num(model.observed_relist_seconds),
+                "residual_seconds": _num(model.residual_seconds),
+                "pods_at_threshold": model.pods_at_threshold,
+                "hung_calls_tolerated": model.hung_calls_tolerated,
+                "terms": {
+                    name: _num(value)
+                    for name, value in (
+                        model.prediction.terms.items() if model.prediction is not None else ()
+                    )
+                },
+            },
+            "causes": [
+                {
+                    "id": finding.id,
+                    "score": round(finding.score, 3),
+                    "title": finding.title,
+                    "evidence": [
+                        {"metric": e.metric, "value": _value(e.value), "note": e.note}
+                        for e in finding.evidence
+                    ],
+                    "next_steps": list(finding.next_steps),
+                }
+                for finding in self.causes
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return round(value, 6)
+
+
+def _int(value: float | None) -> int | None:
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return round(value)
+
+
+def _value(value: float | int | str) -> float | int | str:
+    if isinstance(value, float):
+        return _num(value) if _num(value) is not None else str(value)
+    return value
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """Unix seconds → `2026-11-27T10:00:00Z` (milliseconds when not whole)."""
+    if epoch is None:
+        return None
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    text = moment.isoformat(timespec="milliseconds" if epoch % 1 else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def diagnose(
+    window: Window,
+    *,
+    source: SourceInfo,
+    runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    select: Collection[str] | None = None,
+    ignore: Collection[str] = (),
+) -> Report:
+    """Diagnose one node's window: model, causes, verdict and notes."""
+    last = window.last
+    constants = constants_for(
+        last.version,
+        evented_gate=last.evented_gate,
+        evented_errors=last.evented_errors,
+        runtime_request_timeout_seconds=runtime_request_timeout_seconds,
+    )
+    model = evaluate(window, constants)
+    causes = rank(Context(window=window, model=model), select=select, ignore=ignore)
+    verdict, reasons = _verdict(window, model, constants)
+    return Report(
+        source=source,
+        window=window,
+        model=model,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        causes=causes,
+        notes=tuple(_notes(window, model, constants)),
+    )
+
+
+def _verdict(
+    window: Window, model: ModelResult, constants: PlegConstants
+) -> tuple[Verdict, list[str]]:
+    """The verdict rules of the issue: critical, then warning, else ok; unknown without data."""
+    last = window.last
+    threshold = constants.relist_threshold_seconds
+    if not last.has_pleg_metrics:
+        return "unknown", [
+            "no PLEG metric in the data (kubelet_pleg_relist_* / kubelet_pleg_last_seen_seconds): "
+            "is this a kubelet /metrics dump? (cAdvisor is /metrics/cadvisor)"
+        ]
+    critical: list[str] = []
+    warning: list[str] = []
+    age = model.last_seen_age_seconds
+    if age is not None and age > threshold:
+        critical.append(f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold")
+    if model.stalled_for_seconds is not None and model.stalled_for_seconds > threshold:
+        critical.append(
+            f"no relist completed for at least {model.stalled_for_seconds:.0f} s"
+        )
+    if model.predicted_worst_age_seconds is not None and model.predicted_worst_age_seconds > threshold:
+        critical.append(
+            f"steady state crosses the threshold: worst age ≈ "
+            f"{model.predicted_worst_age_seconds:.0f} s > {threshold:.0f} s"
+        )
+    if critical:
+        return "critical", critical
+    headroom = model.headroom_seconds
+    if headroom is not None and headroom < threshold / 2:
+        warning.append(f"headroom {headroom:.0f} s is under half the {threshold:.0f} s threshold")
+    if model.stalled:
+        warning.append(
+            f"no relist completed for {model.stalled_for_seconds or 0:.0f} s: a relist is hanging"
+        )
+    relist = window.relist_duration
+    if not window.is_lifetime and relist is not None and relist.count > 0:
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
+        if over is not None and over / relist.count >= 0.01:
+            warning.append(
+                f"p99 relist ≥ {P99_WARNING_SECONDS:.0f} s in the window "
+                f"({over:.0f} of {relist.count:.0f} relists over 10 s; KubeletPlegDurationHigh)"
+            )
+        timeouts = sum(op_timeouts(window.runtime_ops.get(op)) or 0.0 for op in RELIST_OPS)
+        if timeouts > 0:
+            warning.append(f"{timeouts:.0f} runtime call(s) hit the CRI timeout in the window")
+        if window.discard_events:
+            warning.append(f"{window.discard_events:.0f} PLEG event(s) discarded in the window")
+    if window.is_lifetime and relist is not None and relist.quantiles and not relist.buckets:
+        recent = relist.quantile(0.99)
+        if recent is not None and recent >= P99_WARNING_SECONDS:
+            warning.append(f"recent p99 relist {recent:.1f} s ≥ {P99_WARNING_SECONDS:.0f} s")
+    if constants.mode == "evented" and (
+        constants.evented_fallen_back or (not window.is_lifetime and window.evented_errors)
+    ):
+        warning.append("EventedPLEG stream errors: falling back to generic relisting")
+    if warning:
+        return "warning", warning
+    if headroom is None:
+        return "unknown", [
+            "the data cannot bound the worst PLEG age (no relist duration and no last-seen age)"
+        ]
+    return "ok", [f"headroom {headroom:.0f} s of {threshold:.0f} s"]
+
+
+def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:
+    """What the data could not tell, and how it was read."""
+    notes: list[str] = []
+    last = window.last
+    if window.is_lifetime:
+        uptime = last.uptime_seconds
+        since = f" ({uptime / 3600:.1f} h of kubelet uptime)" if uptime is not None else ""
+        notes.append(
+            "single scrape: counters are lifetime totals since the kubelet started"
+            f"{since}; for rates now, take two scrapes (--window 30s, or two dumps)"
+        )
+    else:
+        notes.append(
+            f"window of {window.scrapes} scrapes over "
+            + (f"{window.seconds:.0f} s" if window.seconds is not None else "an unknown time")
+        )
+        if window.restarted:
+            notes.append(
+                "the kubelet restarted inside the window (counters reset); deltas count from the "
+                "restart, never negative"
+            )
+    origin = last.captured_at_origin
+    if origin == "estimated":
+        upper = last.captured_at_upper
+        span = f" and {rfc3339(upper)}" if upper is not None else " or later"
+        notes.append(
+            f"capture time not recorded: bounded from the dump's own clocks between "
+            f"{rfc3339(last.captured_at)}{span}; ages are lower bounds"
+        )
+    elif origin == "unknown":
+        notes.append("capture time unknown: the current PLEG age cannot be judged")
+    if last.version is None:
+        notes.append("kubelet version unknown: current kubelet behaviour assumed")
+    elif last.version_inferred:
+        notes.append(
+            f"no kubernetes_build_info: version ≥ v{last.version[0]}.{last.version[1]} inferred "
+            "from metric names"
+        )
+    if constants.mode == "evented":
+        notes.append(
+            "EventedPLEG gate on: kubelet_pleg_last_seen_seconds is overwritten with 'now' and "
+            "carries no staleness; relist progress is used instead"
+        )
+    elif not constants.has_last_seen:
+        notes.append(
+            "no kubelet_pleg_last_seen_seconds before 1.18: the current age of the last relist "
+            "is unknown from one scrape"
+        )
+    relist = window.relist_duration
+    summary = last.relist_duration_summary
+    if relist is not None and relist.buckets and summary is not None:
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
+        recent = summary.summary_quantile(0.99)
+        if over and recent is not None and not math.isnan(recent) and recent < DEF_BUCKETS_TOP_SECONDS:
+            notes.append(
+                f"the deprecated µs summary says p99 {recent:.3f} s (last 10 min), yet the "
+                f"histogram holds {over:.0f} relists over 10 s: the summary hides the tail"
+            )
+    if window.is_lifetime and relist is not None:
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
+        if over:
+            tail = relist.over_top_mean_seconds()
+            notes.append(
+                f"{over:.0f} relists took over 10 s since the kubelet started"
+                + (f" (≈ {tail:.0f} s each on average)" if tail is not None else "")
+                + "; one scrape cannot tell when"
+            )
+        timeouts = sum(op_timeouts(window.runtime_ops.get(op)) or 0.0 for op in RELIST_OPS)
+        if timeouts:
+            notes.append(
+                f"{timeouts:.0f} relist runtime call(s) took timeout-sized latencies since the "
+                "kubelet started; one scrape cannot tell when"
+            )
+        if window.discard_events:
+            notes.append(f"{window.discard_events:.0f} PLEG events discarded since the kubelet started")
+    if last.runtime_buckets == "default":
+        notes.append(
+            "runtime latency histograms use DefBuckets (≤ 1.19): calls over 10 s are counted as "
+            "timeouts"
+        )
+    elif not last.runtime_buckets and window.runtime_ops:
+        notes.append("runtime latencies are summaries (≤ 1.13): timeouts cannot be counted")
+    if not window.runtime_ops:
+        notes.append("no kubelet_runtime_operations metrics: the relist cost cannot be modelled")
+    if last.pod_relist_duration is not None and last.pod_relist_duration.count:
+        mean = last.pod_relist_duration.mean_seconds
+        notes.append(
+            f"1.36 per-pod relists: {last.pod_relist_duration.count:.0f}"
+            + (f", mean {mean:.3f} s" if mean is not None else "")
+            + "; they share the relist lock"
+        )
+    return notes
