@@ -26,12 +26,14 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """`30s`, `2m`, `1h`, `500ms` or plain seconds → float seconds."""
 
     name = "duration"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, (int, float)):
             return float(value)
         match = _DURATION_RE.match(str(value))
@@ -43,7 +45,7 @@ class Duration(click.ParamType):
         return seconds
 
 
-class Timestamp(click.ParamType):
+class Timestamp(click.ParamType):  # type: ignore[type-arg]
     """RFC 3339 (`2026-11-27T10:00:00Z`) or Unix seconds → aware UTC datetime."""
 
     name = "time"
@@ -62,7 +64,11 @@ class Timestamp(click.ParamType):
 
         parsed = parse_rfc3339(text)
         if parsed is None:
-            self.fail(f"{value!r} is not a time (RFC 3339 like 2026-11-27T10:00:00Z, or Unix seconds)", param, ctx)
+            self.fail(
+                f"{value!r} is not a time (RFC 3339 like 2026-11-27T10:00:00Z, or Unix seconds)",
+                param,
+                ctx,
+            )
         return parsed
 
 
@@ -139,7 +145,9 @@ def cli() -> None:
     help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
 )
 @output_options
-@click.option("--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON).")
+@click.option(
+    "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
+)
 @common_options
 def diagnose(
     files: tuple[str, ...],
@@ -270,6 +278,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         # `pleg-doctor ... | head`: the reader left; nothing more to say.
         sys.stderr.close()
         sys.exit(int(ExitCode.UNKNOWN))
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+    except Exception as exc:
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", debug)
-

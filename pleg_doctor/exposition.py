@@ -299,10 +299,31 @@ def _sniff(first: bytes, name: str, lineno: int) -> None:
         )
     if head == b"#":
         return
-    if _NAME_RE.match(first) is None:
+    if not _looks_like_sample(first):
         raise ExpositionError(
             f"{name}: line {lineno} is not a metric sample: {_show(first)}",
         )
+
+
+def _looks_like_sample(line: bytes) -> bool:
+    """`name{labels} value [timestamp]` with a number for the value (the sniff of line one)."""
+    match = _NAME_RE.match(line)
+    if match is None:
+        return False
+    rest = line[match.end() :]
+    if rest.startswith(b"{"):
+        close = rest.rfind(b"}")
+        if close == -1:
+            return False
+        rest = rest[close + 1 :]
+    fields = rest.split(b" # ")[0].split()
+    if not 1 <= len(fields) <= 2:
+        return False
+    try:
+        float(fields[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _is_text(data: bytes) -> bool:

@@ -19,7 +19,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
+from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Snapshot, Window
 
 # --- Constants (PLEG-MODEL.md §0, §1.1, §2) ---------------------------------------------------
 GENERIC_RELIST_PERIOD_SECONDS = 1.0
@@ -180,7 +180,9 @@ def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
     )
 
 
-def worst_age_seconds(relist_seconds: float, getpods_seconds: float, period_seconds: float) -> float:
+def worst_age_seconds(
+    relist_seconds: float, getpods_seconds: float, period_seconds: float
+) -> float:
     """`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends (§6.2)."""
     return relist_seconds + period_seconds + getpods_seconds
 
@@ -262,6 +264,9 @@ class ModelResult:
     hung_calls_worst_relist: int
     """Hung calls in the worst relist of the window (0 for lifetime windows)."""
     pods_at_threshold: int | None
+    full_relist_seconds: float | None
+    """A relist that inspects every pod, as the first one after a kubelet restart does
+    (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
 
 def op_timeouts(op: OpStats | None) -> float | None:
@@ -363,9 +368,7 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
             hung_worst * per_hung if not window.is_lifetime else prediction.hung_seconds
         )
     candidates = [v for v in (predicted_relist, tail) if v is not None]
-    predicted_worst = (
-        worst_age_seconds(max(candidates), getpods, period) if candidates else None
-    )
+    predicted_worst = worst_age_seconds(max(candidates), getpods, period) if candidates else None
 
     age, age_upper = _last_seen_age(window, constants)
     stalled, stalled_for = _stall(window, age, tail, period)
@@ -403,8 +406,29 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         headroom_seconds=headroom,
         hung_calls_tolerated=tolerated,
         hung_calls_worst_relist=hung_worst,
+        full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
         pods_at_threshold=pods_limit,
     )
+
+
+def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
+    """Duration of a relist that inspects every pod (the first after a restart, §6.2).
+
+    Containers per pod `C̄` from the container gauges (all states: exited ones are inspected
+    too) over the running pods.
+    """
+    pods = snapshot.running_pods
+    if pods is None or pods <= 0:
+        return None
+    containers = snapshot.total_containers
+    per_pod_containers = containers / pods if containers else 1.0
+    getpods = costs.list_podsandbox_seconds + costs.list_containers_seconds
+    per_pod = (
+        getpods
+        + SANDBOXES_PER_POD * costs.podsandbox_status_seconds
+        + per_pod_containers * costs.container_status_seconds
+    )
+    return getpods + pods * per_pod
 
 
 def _tail_relist(window: Window) -> float | None:
@@ -466,9 +490,13 @@ def _stall(
     """Whether a relist is hung now, and for at least how long."""
     cycle = (tail or 0.0) + period
     limit = max(STALL_AGE_FLOOR_SECONDS, 3 * cycle)
-    if not window.is_lifetime and window.relists == 0 and window.seconds is not None:
-        if window.seconds > limit:
-            return True, max(window.seconds, age or 0.0)
+    if (
+        not window.is_lifetime
+        and window.relists == 0
+        and window.seconds is not None
+        and window.seconds > limit
+    ):
+        return True, max(window.seconds, age or 0.0)
     if age is not None:
         return (age > limit), (age if age > limit else None)
     summary = window.last.relist_duration_summary

@@ -184,7 +184,8 @@ def _int(value: float | None) -> int | None:
 
 def _value(value: float | int | str) -> float | int | str:
     if isinstance(value, float):
-        return _num(value) if _num(value) is not None else str(value)
+        number = _num(value)
+        return number if number is not None else str(value)
     return value
 
 
@@ -242,12 +243,15 @@ def _verdict(
     warning: list[str] = []
     age = model.last_seen_age_seconds
     if age is not None and age > threshold:
-        critical.append(f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold")
-    if model.stalled_for_seconds is not None and model.stalled_for_seconds > threshold:
         critical.append(
-            f"no relist completed for at least {model.stalled_for_seconds:.0f} s"
+            f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold"
         )
-    if model.predicted_worst_age_seconds is not None and model.predicted_worst_age_seconds > threshold:
+    if model.stalled_for_seconds is not None and model.stalled_for_seconds > threshold:
+        critical.append(f"no relist completed for at least {model.stalled_for_seconds:.0f} s")
+    if (
+        model.predicted_worst_age_seconds is not None
+        and model.predicted_worst_age_seconds > threshold
+    ):
         critical.append(
             f"steady state crosses the threshold: worst age ≈ "
             f"{model.predicted_worst_age_seconds:.0f} s > {threshold:.0f} s"
@@ -344,7 +348,12 @@ def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list
     if relist is not None and relist.buckets and summary is not None:
         over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
         recent = summary.summary_quantile(0.99)
-        if over and recent is not None and not math.isnan(recent) and recent < DEF_BUCKETS_TOP_SECONDS:
+        if (
+            over
+            and recent is not None
+            and not math.isnan(recent)
+            and recent < DEF_BUCKETS_TOP_SECONDS
+        ):
             notes.append(
                 f"the deprecated µs summary says p99 {recent:.3f} s (last 10 min), yet the "
                 f"histogram holds {over:.0f} relists over 10 s: the summary hides the tail"
@@ -365,7 +374,9 @@ def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list
                 "kubelet started; one scrape cannot tell when"
             )
         if window.discard_events:
-            notes.append(f"{window.discard_events:.0f} PLEG events discarded since the kubelet started")
+            notes.append(
+                f"{window.discard_events:.0f} PLEG events discarded since the kubelet started"
+            )
     if last.runtime_buckets == "default":
         notes.append(
             "runtime latency histograms use DefBuckets (≤ 1.19): calls over 10 s are counted as "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
@@ -30,15 +31,29 @@ class SampleLike(Protocol):
     """The shape of `exposition.Sample` (kept structural so the core never imports an edge)."""
 
     @property
-    def family(self) -> str: ...
+    def family(self) -> str:
+        """Canonical family key."""
+        ...
+
     @property
-    def part(self) -> str: ...
+    def part(self) -> str:
+        """value, bucket, sum, count or quantile."""
+        ...
+
     @property
-    def labels(self) -> Mapping[str, str]: ...
+    def labels(self) -> Mapping[str, str]:
+        """Labels without le/quantile."""
+        ...
+
     @property
-    def value(self) -> float: ...
+    def value(self) -> float:
+        """Value in base units."""
+        ...
+
     @property
-    def bound(self) -> float | None: ...
+    def bound(self) -> float | None:
+        """le or quantile, as a float."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -69,8 +84,8 @@ class Distribution:
 
     def count_between(self, low: float, high: float) -> float | None:
         """Observations in the `(low, high]` bucket range (None if those buckets are missing)."""
-        lows = [c for le, c in self.buckets if math.isclose(le, low, rel_tol=1e-9)]
-        highs = [c for le, c in self.buckets if math.isclose(le, high, rel_tol=1e-9)]
+        lows = [c for le, c in self.buckets if math.isclose(le, low, rel_tol=1e-4)]
+        highs = [c for le, c in self.buckets if math.isclose(le, high, rel_tol=1e-4)]
         if not lows or not highs:
             return None
         return max(0.0, highs[0] - lows[0])
@@ -518,11 +533,13 @@ def _ops(
     latencies: tuple[str, str],
 ) -> dict[str, OpStats]:
     """Per-operation stats; the ≥1.14 name wins over the old one when both are exposed."""
-    calls = _labelled_values(by_family.get(totals[0]) or by_family.get(totals[1], ()), "operation_type")
-    errs = _labelled_values(by_family.get(errors[0]) or by_family.get(errors[1], ()), "operation_type")
-    dists = _labelled_distributions(
-        by_family.get(latencies[0]) or by_family.get(latencies[1], ())
+    calls = _labelled_values(
+        by_family.get(totals[0]) or by_family.get(totals[1], ()), "operation_type"
     )
+    errs = _labelled_values(
+        by_family.get(errors[0]) or by_family.get(errors[1], ()), "operation_type"
+    )
+    dists = _labelled_distributions(by_family.get(latencies[0]) or by_family.get(latencies[1], ()))
     ops: dict[str, OpStats] = {}
     for op in sorted(set(calls) | set(dists)):
         latency = dists.get(op)
@@ -538,11 +555,11 @@ def _containers(by_family: Mapping[str, Sequence[SampleLike]]) -> dict[str, floa
     if not samples:
         return None
     # ≤1.15 `kubelet_running_container_count` has no label: it counts running containers.
-    return _labelled_values(
-        [s for s in samples if s.part == "value"], "container_state"
-    ) if any("container_state" in s.labels for s in samples) else {
-        "running": sum(s.value for s in samples if s.part == "value")
-    }
+    return (
+        _labelled_values([s for s in samples if s.part == "value"], "container_state")
+        if any("container_state" in s.labels for s in samples)
+        else {"running": sum(s.value for s in samples if s.part == "value")}
+    )
 
 
 def _sum_values(samples: Iterable[SampleLike]) -> float | None:
@@ -554,7 +571,9 @@ def _bucket_kind(samples: Iterable[SampleLike]) -> str | None:
     bounds = {s.bound for s in samples if s.part == "bucket"}
     if not bounds:
         return None
-    return "exponential" if any(b is not None and b > 100 for b in bounds) else "default"
+    # ExponentialBuckets(.005, 2.5, 14) reach 745 s; DefBuckets stop at 10 s (+Inf aside).
+    finite = [b for b in bounds if b is not None and math.isfinite(b)]
+    return "exponential" if finite and max(finite) > 100 else "default"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -629,7 +648,7 @@ def window_between(snapshots: Sequence[Snapshot]) -> Window:
     first, last = snapshots[0], snapshots[-1]
     restarted = False
     delta: _Delta | None = None
-    for earlier, later in zip(snapshots, snapshots[1:]):
+    for earlier, later in itertools.pairwise(snapshots):
         reset = _is_restart(earlier, later)
         restarted = restarted or reset
         step = _Delta.of(later) if reset else _Delta.between(earlier, later)

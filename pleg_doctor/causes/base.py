@@ -14,6 +14,11 @@ from typing import ClassVar, Protocol
 from pleg_doctor.model import LIST_OPS, STATUS_OPS, ModelResult, PlegConstants, op_timeouts
 from pleg_doctor.snapshot import OpStats, Window
 
+# PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
+# ms and a status call in a few ms. These are the "normal" marks slowness is counted from.
+NORMAL_LIST_SECONDS = 0.1
+NORMAL_STATUS_SECONDS = 0.05
+
 
 @dataclasses.dataclass(frozen=True)
 class Evidence:
@@ -89,6 +94,26 @@ class Context:
             "podsandbox_status": costs.podsandbox_status_seconds,
             "container_status": costs.container_status_seconds,
         }.get(name)
+
+    def slowness(self) -> list[tuple[float, str, float]]:
+        """`(factor, operation, mean latency)` for each relist operation with answered calls.
+
+        The factor is the mean latency over what a healthy runtime takes (`NORMAL_*_SECONDS`):
+        above 1 the runtime is slower than normal for that call.
+        """
+        factors: list[tuple[float, str, float]] = []
+        for name in (*LIST_OPS, *STATUS_OPS):
+            latency = self.mean_latency(name)
+            op = self.op(name)
+            if latency is None or op is None or op.calls <= 0:
+                continue
+            normal = NORMAL_LIST_SECONDS if name in LIST_OPS else NORMAL_STATUS_SECONDS
+            factors.append((latency / normal, name, latency))
+        return factors
+
+    def worst_slowness(self) -> float:
+        """The largest slowness factor (0 without data)."""
+        return max((f for f, _, _ in self.slowness()), default=0.0)
 
     @property
     def list_timeouts(self) -> float:

@@ -21,7 +21,12 @@ class PodDensity:
     title: ClassVar[str] = "Pod density: too much for one serial relist"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 5: normal per-call latencies, but list and per-pod cost × pods are large."""
+        """§7 rows 5 and 6: normal per-call latencies, but list and per-pod cost × pods large.
+
+        Two measures, the larger wins: the load-proportional share of today's worst age, and the
+        relist that inspects every pod (the first after a kubelet restart, or a mass event),
+        which must also fit under the threshold or every restart makes the node NotReady.
+        """
         model = ctx.model
         prediction = model.prediction
         threshold = ctx.constants.relist_threshold_seconds
@@ -32,7 +37,7 @@ class PodDensity:
             load = 2 * prediction.getpods_seconds + prediction.inspection_seconds
             share = load / threshold
             score = clamp(1.5 * share)
-            if load >= 0.01:
+            if share >= 0.01:
                 evidence.append(
                     Evidence(
                         "model: 2·G + inspection",
@@ -42,16 +47,29 @@ class PodDensity:
                     )
                 )
             limit = model.pods_at_threshold
-            if limit is not None and pods:
-                if limit < 2 * pods:
-                    score = max(score, 0.6 if limit >= pods else 0.85)
+            if limit is not None and pods and limit < 2 * pods:
+                score = max(score, 0.6 if limit >= pods else 0.85)
                 evidence.append(
                     Evidence(
                         "model: pods at threshold",
                         limit,
-                        f"at about {limit} pods (now {pods:.0f}) the relist would cross the threshold",
+                        f"at about {limit} pods (now {pods:.0f}) the steady state crosses the "
+                        "threshold",
                     )
                 )
+        full = model.full_relist_seconds
+        if full is not None and full >= 0.1 * threshold:
+            score = max(score, clamp(full / threshold))
+            evidence.append(
+                Evidence(
+                    "model: relist inspecting every pod",
+                    round(full, 1),
+                    f"the first relist after a kubelet restart inspects all {pods or 0:.0f} pods: "
+                    f"≈ {fmt_seconds(full)} of the {threshold:.0f} s budget",
+                )
+            )
+        if ctx.worst_slowness() > 2:
+            score *= 0.5  # slow calls are the runtime's problem first (runtime_slow)
         containers = ctx.window.last.containers_by_state or {}
         exited = containers.get("exited", 0.0)
         running = containers.get("running", 0.0)

@@ -46,8 +46,12 @@ class RuntimeHung:
         if model.stalled and not ctx.window.is_lifetime:
             list_calls = ctx.calls(LIST_OPS)
             status_calls = status_op.calls if status_op is not None else None
+            status_healthy = (
+                status_op is not None and (status_calls or 0) > 0 and status_op.errors == 0
+            )
             if list_calls == 0:
-                score = max(score, 0.85)
+                # The runtime still answering Status() points away from a hung runtime.
+                score = max(score, 0.6 if status_healthy else 0.85)
                 evidence.append(
                     Evidence(
                         "kubelet_runtime_operations_total{list_podsandbox|list_containers}",
@@ -139,20 +143,14 @@ class ContainerWedged:
             evidence=tuple(evidence),
             next_steps=(
                 "for c in $(crictl ps -aq); do timeout 10 crictl inspect $c >/dev/null "
-                "|| echo \"hung: container $c\"; done",
+                '|| echo "hung: container $c"; done',
                 "for p in $(crictl pods -q); do timeout 10 crictl inspectp $p >/dev/null "
-                "|| echo \"hung: sandbox $p\"; done",
+                '|| echo "hung: sandbox $p"; done',
                 "journalctl -u kubelet --since -30min | grep -E "
                 "'DeadlineExceeded|ContainerStatus|PodSandboxStatus' | tail -n 20",
                 "ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'   # D-state (stuck I/O) processes",
             ),
         )
-
-
-# PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
-# ms and a status call in a few ms. These are the "normal" marks the slowness factor counts from.
-NORMAL_LIST_SECONDS = 0.1
-NORMAL_STATUS_SECONDS = 0.05
 
 
 class RuntimeSlow:
@@ -163,15 +161,7 @@ class RuntimeSlow:
 
     def evaluate(self, ctx: Context) -> Finding | None:
         """§7 row 4: all per-call latencies high, relists complete, few or no timeouts."""
-        factors: list[tuple[float, str, float]] = []
-        for op in LIST_OPS:
-            latency = ctx.mean_latency(op)
-            if latency is not None:
-                factors.append((latency / NORMAL_LIST_SECONDS, op, latency))
-        for op in STATUS_OPS:
-            latency = ctx.mean_latency(op)
-            if latency is not None and (o := ctx.op(op)) is not None and o.calls > 0:
-                factors.append((latency / NORMAL_STATUS_SECONDS, op, latency))
+        factors = ctx.slowness()
         if not factors:
             return None
         slow = [f for f in factors if f[0] > 1]
@@ -195,7 +185,7 @@ class RuntimeSlow:
         if exited:
             evidence.append(
                 Evidence(
-                    "kubelet_running_containers{container_state=\"exited\"}",
+                    'kubelet_running_containers{container_state="exited"}',
                     int(exited),
                     "exited containers are listed on every relist and make lists slower",
                 )
@@ -230,7 +220,10 @@ class Cni:
         if network is not None and (mean := network.mean_seconds) is not None:
             slow_calls = network.count_above(10.0) or 0.0
             if mean > 0.5 or slow_calls > 0:
-                score = max(score, clamp(0.5 + 0.15 * math.log2(max(mean, 0.5) / 0.5) + 0.2 * (slow_calls > 0)))
+                score = max(
+                    score,
+                    clamp(0.5 + 0.15 * math.log2(max(mean, 0.5) / 0.5) + 0.2 * (slow_calls > 0)),
+                )
                 evidence.append(
                     Evidence(
                         "kubelet_network_plugin_operations_duration_seconds{get_pod_network_status}",
@@ -242,17 +235,21 @@ class Cni:
         sandbox = ctx.mean_latency("podsandbox_status")
         inspect = ctx.window.docker_ops.get("inspect_container")
         inspect_mean = inspect.latency.mean_seconds if inspect and inspect.latency else None
-        if sandbox is not None and inspect_mean is not None and sandbox > 0.5:
-            if sandbox > 5 * inspect_mean:
-                score = max(score, 0.6)
-                evidence.append(
-                    Evidence(
-                        "podsandbox_status vs docker inspect_container",
-                        f"{fmt_seconds(sandbox)} vs {fmt_seconds(inspect_mean)}",
-                        "sandbox status is slow while docker inspect is fast: the time goes to "
-                        "the network plugin (or its per-pod lock behind a CNI ADD/DEL)",
-                    )
+        if (
+            sandbox is not None
+            and inspect_mean is not None
+            and sandbox > 0.5
+            and sandbox > 5 * inspect_mean
+        ):
+            score = max(score, 0.6)
+            evidence.append(
+                Evidence(
+                    "podsandbox_status vs docker inspect_container",
+                    f"{fmt_seconds(sandbox)} vs {fmt_seconds(inspect_mean)}",
+                    "sandbox status is slow while docker inspect is fast: the time goes to "
+                    "the network plugin (or its per-pod lock behind a CNI ADD/DEL)",
                 )
+            )
         if score == 0:
             return None
         return Finding(

@@ -20,7 +20,9 @@ class OutputFormat(str, enum.Enum):
     TABLE = "table"
     JSON = "json"
 
-    def to_renderer(self, *, color: bool = False, width: int | None = None) -> Callable[[Report], str]:
+    def to_renderer(
+        self, *, color: bool = False, width: int | None = None
+    ) -> Callable[[Report], str]:
         """The renderer for this format."""
         if self is OutputFormat.TABLE:
             from pleg_doctor.render.table import render_table

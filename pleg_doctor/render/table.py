@@ -13,6 +13,7 @@ from rich.text import Text
 
 from pleg_doctor.model import op_timeouts
 from pleg_doctor.report import Report, rfc3339
+from pleg_doctor.snapshot import Distribution
 
 VERDICT_STYLE = {
     "ok": "bold green",
@@ -48,10 +49,7 @@ def report_renderables(report: Report) -> list[RenderableType]:
         parts.append(ops)
     parts.append(causes_section(report))
     if report.notes:
-        notes = Text("Notes\n", style="bold")
-        for note in report.notes:
-            notes.append(f"  • {note}\n")
-        parts.append(notes)
+        parts.append(notes_section(report))
     return parts
 
 
@@ -127,6 +125,19 @@ def _s(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f} s"
 
 
+def _q(dist: Distribution | None, q: float) -> str:
+    """A quantile, or `> 10 s` when it falls in the `+Inf` bucket (the histogram says no more)."""
+    if dist is None:
+        return "—"
+    value = dist.quantile(q)
+    top = dist.top_finite_bucket
+    if value is not None and top is not None and dist.count > 0:
+        above = dist.count_above(top) or 0.0
+        if above / dist.count > 1 - q:
+            return f"> {top:g} s"
+    return _s(value)
+
+
 def _n(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "—"
@@ -147,31 +158,62 @@ def relist_section(report: Report) -> Table:
     stalled = {True: "yes", False: "no", None: "unknown"}[model.stalled]
     age = model.last_seen_age_seconds
     age_text = _s(age, 1) if age is not None else "—"
-    if age is not None and model.last_seen_age_upper_seconds is not None and (
-        model.last_seen_age_upper_seconds - age > 1
+    if (
+        age is not None
+        and model.last_seen_age_upper_seconds is not None
+        and (model.last_seen_age_upper_seconds - age > 1)
     ):
         age_text = f"≥ {age_text} (≤ {_s(model.last_seen_age_upper_seconds, 0)})"
     prediction = model.prediction
     rows = [
-        ("relists", _n(relist.count if relist else None), "predicted relist",
-         _s(prediction.relist_seconds if prediction else None)),
-        ("mean", _s(relist.mean_seconds if relist else None), "observed relist",
-         _s(model.observed_relist_seconds)),
-        ("p50 / p99", f"{_s(relist.quantile(0.5) if relist else None)} / "
-         f"{_s(relist.quantile(0.99) if relist else None)}", "residual",
-         _s(model.residual_seconds)),
-        ("over 10 s", _n(model.relists_over_top_bucket), "worst age (predicted)",
-         _s(model.predicted_worst_age_seconds, 1)),
-        ("interval mean", _s(interval.mean_seconds if interval else None), "hung calls tolerated",
-         "—" if model.hung_calls_tolerated is None else str(model.hung_calls_tolerated)),
-        ("last seen", f"{age_text} ago" if age is not None else "—", "pods at threshold",
-         _pods_limit(model.pods_at_threshold, window.last.running_pods)),
-        ("stalled", stalled, "pods inspected / relist",
-         f"{model.costs.pods_inspected_per_relist:.2f}" if model.costs else "—"),
+        (
+            "relists",
+            _n(relist.count if relist else None),
+            "predicted relist",
+            _s(prediction.relist_seconds if prediction else None),
+        ),
+        (
+            "mean",
+            _s(relist.mean_seconds if relist else None),
+            "observed relist",
+            _s(model.observed_relist_seconds),
+        ),
+        (
+            "p50 / p99",
+            f"{_q(relist, 0.5)} / {_q(relist, 0.99)}",
+            "residual",
+            _s(model.residual_seconds),
+        ),
+        (
+            "over 10 s",
+            _n(model.relists_over_top_bucket),
+            "worst age (predicted)",
+            _s(model.predicted_worst_age_seconds, 1),
+        ),
+        (
+            "interval mean",
+            _s(interval.mean_seconds if interval else None),
+            "hung calls tolerated",
+            "—" if model.hung_calls_tolerated is None else str(model.hung_calls_tolerated),
+        ),
+        (
+            "last seen",
+            f"{age_text} ago" if age is not None else "—",
+            "pods at threshold",
+            _pods_limit(model.pods_at_threshold, window.last.running_pods),
+        ),
+        (
+            "stalled",
+            stalled,
+            "pods inspected / relist",
+            f"{model.costs.pods_inspected_per_relist:.2f}" if model.costs else "—",
+        ),
     ]
     for row in rows:
         grid.add_row(*row)
-    outer = Table(title="Relist", title_justify="left", title_style="bold", box=None, show_header=False)
+    outer = Table(
+        title="Relist", title_justify="left", title_style="bold", box=None, show_header=False
+    )
     outer.add_column()
     outer.add_row(grid)
     return outer
@@ -213,10 +255,20 @@ def ops_table(report: Report) -> Table | None:
             _n(stats.calls),
             _n(stats.errors),
             _s(latency.mean_seconds if latency else None),
-            _s(latency.quantile(0.99) if latency else None),
+            _q(latency, 0.99),
             _n(timeouts),
         )
     return table
+
+
+def _bullets(rows: list[tuple[str, Text]]) -> Table:
+    """A two-column grid so wrapped lines stay indented under their bullet."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=4, justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for mark, text in rows:
+        grid.add_row(mark, text)
+    return grid
 
 
 def causes_section(report: Report) -> RenderableType:
@@ -230,10 +282,20 @@ def causes_section(report: Report) -> RenderableType:
         style = "red" if finding.score >= 0.75 else ("yellow" if finding.score >= 0.5 else "dim")
         head.append(f"score {finding.score:.2f}", style=style)
         parts.append(head)
+        rows: list[tuple[str, Text]] = []
         for item in finding.evidence:
             value = item.value if isinstance(item.value, str) else f"{item.value:g}"
-            parts.append(Text(f"     {item.metric} = {value}: {item.note}"))
-        for step in finding.next_steps:
-            parts.append(Text(f"     $ {step}", style="cyan"))
+            line = Text(f"{item.metric} = {value}", style="bold")
+            line.append(f"\n{item.note}", style="")
+            rows.append(("•", line))
+        rows.extend(("$", Text(step, style="cyan")) for step in finding.next_steps)
+        parts.append(_bullets(rows))
     parts.append(Text(""))
     return Group(*parts)
+
+
+def notes_section(report: Report) -> RenderableType:
+    """What the data could not tell."""
+    return Group(
+        Text("Notes", style="bold"), _bullets([("•", Text(note)) for note in report.notes])
+    )

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+REAL_DUMPS = sorted(FIXTURES.glob("*.prom"))
+
+# Renderers are pinned in tests: no colour, fixed width (STYLE.md rule 11).
+os.environ["NO_COLOR"] = "1"
+os.environ["TERM"] = "dumb"
+
+
+@pytest.fixture(params=REAL_DUMPS, ids=[p.stem for p in REAL_DUMPS])
+def real_dump(request: pytest.FixtureRequest) -> Path:
+    return request.param

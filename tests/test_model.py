@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pleg_doctor.model import (
+    DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    RelistCosts,
+    constants_for,
+    hung_calls_tolerated,
+    pods_at_threshold,
+    predict_relist,
+    worst_age_seconds,
+)
+
+from .helpers import diagnose_texts
+from .kubelet_sim import KubeletSim, Runtime
+
+
+@pytest.mark.parametrize(
+    ("version", "gate", "errors", "period", "threshold", "mode", "blocking", "last_seen"),
+    [
+        ((1, 10), None, None, 1, 180, "generic", True, False),
+        ((1, 13), None, None, 1, 180, "generic", True, False),
+        ((1, 14), None, None, 1, 180, "generic", False, False),
+        ((1, 18), None, None, 1, 180, "generic", False, True),
+        ((1, 35), False, 0, 1, 180, "generic", False, True),
+        ((1, 35), True, 0, 300, 600, "evented", False, True),
+        ((1, 35), True, 5, 1, 180, "evented", False, True),  # fell back after 5 errors
+        ((1, 25), True, 0, 1, 180, "generic", False, True),  # no EventedPLEG before 1.26
+    ],
+)
+def test_constants_by_version(version, gate, errors, period, threshold, mode, blocking, last_seen):
+    c = constants_for(version, evented_gate=gate, evented_errors=errors)
+    assert (c.relist_period_seconds, c.relist_threshold_seconds, c.mode) == (
+        period,
+        threshold,
+        mode,
+    )
+    assert c.non_blocking_events is not blocking
+    assert c.has_last_seen is last_seen
+    assert c.runtime_request_timeout_seconds == DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+
+
+def _costs(lat: float = 0.005, n: float = 1.0, c: float = 2.0, hung: float = 0.0) -> RelistCosts:
+    return RelistCosts(
+        list_podsandbox_seconds=lat,
+        list_containers_seconds=lat,
+        podsandbox_status_seconds=lat,
+        container_status_seconds=lat,
+        pods_inspected_per_relist=n,
+        podsandbox_status_calls_per_relist=n,
+        container_status_calls_per_relist=n * c,
+        hung_calls_per_relist=hung,
+    )
+
+
+def test_defaults_tolerate_exactly_one_hung_call():
+    """1·120 + 1 + small < 180; 2·120 > 180 (PLEG-MODEL.md §6.2)."""
+    c = constants_for((1, 29), evented_gate=False)
+    p = predict_relist(_costs(), c)
+    assert hung_calls_tolerated(c, p.getpods_seconds, p.inspection_seconds) == 1
+    assert (
+        hung_calls_tolerated(
+            constants_for((1, 29), evented_gate=False, runtime_request_timeout_seconds=30),
+            p.getpods_seconds,
+            p.inspection_seconds,
+        )
+        == 5
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 5),
+    st.floats(0, 50),
+    st.floats(0, 10),
+    st.floats(1, 600),
+)
+def test_hung_calls_tolerated_is_the_floor_formula(lat, n, c, tau):
+    const = constants_for((1, 29), evented_gate=False, runtime_request_timeout_seconds=tau)
+    p = predict_relist(_costs(lat, n, c), const)
+    expected = math.floor((180 - 1 - p.getpods_seconds - p.inspection_seconds) / tau)
+    assert hung_calls_tolerated(const, p.getpods_seconds, p.inspection_seconds) == max(0, expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0, 2),
+    st.floats(0, 2),
+    st.floats(0, 30),
+    st.floats(0, 30),
+    st.floats(0, 3),
+)
+def test_worst_age_rises_with_every_cost(lat_a, lat_b, n_a, n_b, hung):
+    """Headroom falls (worst age rises) as latencies, pods inspected and hung calls rise."""
+    const = constants_for((1, 29), evented_gate=False)
+    lo_lat, hi_lat = sorted((lat_a, lat_b))
+    lo_n, hi_n = sorted((n_a, n_b))
+
+    def age(lat, n, h):
+        p = predict_relist(_costs(lat, n, 2, h), const)
+        return worst_age_seconds(p.relist_seconds, p.getpods_seconds, const.relist_period_seconds)
+
+    assert age(lo_lat, lo_n, 0) <= age(hi_lat, lo_n, 0) + 1e-9
+    assert age(lo_lat, lo_n, 0) <= age(lo_lat, hi_n, 0) + 1e-9
+    assert age(lo_lat, lo_n, 0) <= age(lo_lat, lo_n, hung) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.001, 1), st.floats(0.001, 1), st.integers(1, 500))
+def test_pods_at_threshold_falls_as_latency_rises(lat_a, lat_b, pods):
+    const = constants_for((1, 29), evented_gate=False)
+    lo, hi = sorted((lat_a, lat_b))
+    fast = pods_at_threshold(const, predict_relist(_costs(lo, 1), const), pods)
+    slow = pods_at_threshold(const, predict_relist(_costs(hi, 1), const), pods)
+    assert fast is not None
+    assert slow is not None
+    assert slow <= fast
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(5, 200), st.sampled_from([0.002, 0.01, 0.05, 0.2]))
+def test_headroom_falls_as_pods_and_latencies_rise_end_to_end(pods, latency):
+    """Through the whole pipeline: more pods or slower calls never give more headroom."""
+
+    def headroom(p, lat):
+        sim = KubeletSim(
+            pods=p,
+            churn_pods_per_relist=p / 50,
+            runtime=Runtime(
+                list_podsandbox=lat,
+                list_containers=lat,
+                podsandbox_status=lat,
+                container_status=lat,
+                list_scale_per_container=0.0001,
+            ),
+        )
+        sim.run(60)
+        a = sim.dump()
+        sim.run(60)
+        return diagnose_texts([a, sim.dump()]).model
+
+    base = headroom(pods, latency)
+    more = headroom(pods * 2, latency)
+    slower = headroom(pods, latency * 2)
+    assert base.headroom_seconds is not None
+    assert more.predicted_worst_age_seconds >= base.predicted_worst_age_seconds - 0.05
+    assert slower.predicted_worst_age_seconds >= base.predicted_worst_age_seconds - 0.05
+
+
+def test_headroom_is_threshold_minus_worst_age():
+    sim = KubeletSim()
+    sim.run(120)
+    a = sim.dump()
+    sim.runtime.wedged_pods = 1
+    sim.run(400)
+    model = diagnose_texts([a, sim.dump()]).model
+    assert model.headroom_seconds == pytest.approx(180 - model.worst_age_seconds)
+    # one hung PodSandboxStatus per relist: relists take ≈ τ, the age peaks ≈ τ + P + G
+    assert model.tail_relist_seconds == pytest.approx(120, abs=3)
+    assert model.headroom_seconds == pytest.approx(59, abs=3)
+    assert model.hung_calls_worst_relist == 1
+
+
+def test_model_prediction_tracks_the_measured_relist_on_real_dumps(real_dump):
+    from pathlib import Path
+
+    report = diagnose_texts([Path(real_dump).read_bytes()])
+    model = report.model
+    assert model.prediction is not None
+    assert model.observed_relist_seconds is not None
+    # the lifetime means of healthy real kubelets: the model is within a few ms of what the
+    # kubelet measured (its residual is kubelet CPU and non-PLEG callers of the same calls)
+    assert abs(model.residual_seconds) < 0.02
+    assert model.hung_calls_tolerated == 1
+
+
+def test_stalled_relist_in_a_window_is_critical_after_the_threshold():
+    sim = KubeletSim()
+    sim.run(300)
+    a = sim.dump()
+    sim.hang_runtime_for(400)
+    report = diagnose_texts([a, sim.dump()])
+    assert report.verdict == "critical"
+    assert report.model.last_seen_age_seconds > 180
