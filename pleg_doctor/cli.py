@@ -90,12 +90,14 @@ def output_options(func: F) -> F:
             "--select",
             multiple=True,
             type=click.Choice(CAUSE_IDS),
-            help="Only score these cause ids (repeatable).",
+            metavar="CAUSE_ID",
+            help="Only score these cause ids (repeatable; see the README for the list).",
         ),
         click.option(
             "--ignore",
             multiple=True,
             type=click.Choice(CAUSE_IDS),
+            metavar="CAUSE_ID",
             help="Do not score these cause ids (repeatable).",
         ),
         click.option(
@@ -260,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="pleg-doctor", standalone_mode=False)
+        sys.exit(0)  # --help and --version return here
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -21,7 +21,13 @@ def snapshot_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> S
     Capture time, in order (CONTRACT.md "Capture header"): the dump's header line, the live
     source's HTTP `Date`, `--at`, else bounded from the dump's own clocks.
     """
-    parsed = parse_exposition(dump.chunks, name=dump.location)
+    try:
+        parsed = parse_exposition(dump.chunks, name=dump.location)
+    finally:
+        # A file source streams from an open file: close it also when parsing fails mid-way.
+        close = getattr(dump.chunks, "close", None)
+        if close is not None:
+            close()
     header = parsed.header
     captured: dt.datetime | None = None
     origin = "unknown"
