@@ -137,6 +137,7 @@ def test_no_pleg_still_prints_json_with_unknown(tmp_path, capsys):
     path.write_text('container_cpu_usage_seconds_total{id="/"} 1\nkubelet_running_pods 3\n')
     code, out, err = run(["diagnose", str(path), "-o", "json"], capsys)
     assert code == 3 and json.loads(out)["verdict"] == "unknown"
+    assert "no PLEG metric" in err
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):
