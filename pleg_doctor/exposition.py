@@ -55,7 +55,8 @@ KEPT_PREFIXES: tuple[bytes, ...] = (
 CAPTURE_HEADER_PREFIX = b"# pleg-doctor capture:"
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK_LIMIT_LINE = 1 << 20  # a single line longer than 1 MiB is not exposition
+_CHUNK_LIMIT_LINE = 1 << 20
+_GUNZIP_PIECE = 1 << 20  # a single line longer than 1 MiB is not exposition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,7 +214,9 @@ def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
         for data in _prepend(first, iterator):
             while data:
                 mid_member = True
-                out = decoder.decompress(data)
+                # Bounded output: a 1 MiB compressed chunk can expand to ~6 MiB of text; cap
+                # each piece so peak memory stays that of the plain-file path.
+                out = decoder.decompress(data, _GUNZIP_PIECE)
                 if out:
                     yield out
                 if decoder.eof:
@@ -222,7 +225,7 @@ def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
                     decoder = zlib.decompressobj(wbits=31)
                     mid_member = False
                 else:
-                    data = b""
+                    data = decoder.unconsumed_tail
         tail = decoder.flush()
         if tail:
             yield tail

@@ -208,6 +208,7 @@ def relist_section(report: Report) -> Table:
             "pods inspected / relist",
             f"{model.costs.pods_inspected_per_relist:.2f}" if model.costs else "—",
         ),
+        ("", "", "relist of every pod", _s(model.full_relist_seconds, 1)),
     ]
     for row in rows:
         grid.add_row(*row)

@@ -1,0 +1,72 @@
+"""The benchmark scripts keep working: the generator's dump parses, the bench runs end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_generated_dump_is_valid_for_promtool_and_pleg_doctor(tmp_path):
+    dump = tmp_path / "big.prom.gz"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gen_dump.py"),
+            "--size-mb",
+            "2",
+            "-o",
+            str(dump),
+        ],
+        check=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "pleg_doctor", "diagnose", str(dump), "-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["verdict"] == "ok"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: scripts/test.sh installs Debian's prometheus"
+    plain = tmp_path / "big.prom"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gen_dump.py"),
+            "--size-mb",
+            "1",
+            "-o",
+            str(plain),
+        ],
+        check=True,
+    )
+    with plain.open("rb") as handle:
+        check = subprocess.run([promtool, "check", "metrics"], stdin=handle, capture_output=True)
+    assert check.returncode in (0, 3), check.stderr  # 3 = lint warnings on real kubelet names
+
+
+def test_bench_quick_runs(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_diagnose.py"),
+            "--quick",
+            "--tmpdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "promtool" in out.stdout and "--version" in out.stdout
