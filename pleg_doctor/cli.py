@@ -138,9 +138,97 @@ def cli() -> None:
     """
 
 
+def source_options(func: F) -> F:
+    """The live-source options shared by diagnose, check, watch and capture (CONTRACT.md)."""
+    decorators = [
+        click.option(
+            "--kubelet",
+            metavar="HOST[:PORT]|URL",
+            help="Scrape the kubelet directly (https, port 10250, /metrics). RBAC: get nodes/metrics.",
+        ),
+        click.option(
+            "--token", metavar="TOKEN", help="Bearer token for --kubelet (prefer --token-file)."
+        ),
+        click.option(
+            "--token-file", metavar="FILE", help="File holding the bearer token for --kubelet."
+        ),
+        click.option(
+            "--cacert",
+            metavar="FILE",
+            help="CA bundle that signed the kubelet's serving certificate.",
+        ),
+        click.option("--client-cert", metavar="FILE", help="Client certificate for --kubelet."),
+        click.option("--client-key", metavar="FILE", help="Key of --client-cert."),
+        click.option(
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            help="Do not verify the kubelet's certificate (a warning is printed).",
+        ),
+        click.option(
+            "--node",
+            metavar="NAME",
+            help="Scrape through the API server proxy with the kubeconfig. RBAC: get nodes/proxy.",
+        ),
+        click.option(
+            "--kubeconfig",
+            metavar="FILE",
+            help="Kubeconfig for --node (else KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option("--context", metavar="NAME", help="Kubeconfig context for --node."),
+        click.option(
+            "--timeout",
+            type=Duration(),
+            default="10s",
+            show_default=True,
+            help="Per-request timeout of live sources.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _source_options(files: Sequence[str], demo: bool, params: dict[str, Any]) -> Any:
+    from pleg_doctor.sources.options import SourceOptions
+
+    return SourceOptions(
+        files=tuple(files),
+        demo=demo,
+        kubelet=params.pop("kubelet"),
+        token=params.pop("token"),
+        token_file=params.pop("token_file"),
+        cacert=params.pop("cacert"),
+        client_cert=params.pop("client_cert"),
+        client_key=params.pop("client_key"),
+        insecure_skip_tls_verify=params.pop("insecure_skip_tls_verify"),
+        node=params.pop("node"),
+        kubeconfig=params.pop("kubeconfig"),
+        context=params.pop("context"),
+        timeout=params.pop("timeout"),
+    )
+
+
+def _build_sources(options: Any, *, live_only: bool = False) -> list[Any]:
+    from pleg_doctor.sources.options import build_sources
+
+    sources = build_sources(options, live_only=live_only)
+    for source in sources:
+        if getattr(source, "must_warn_insecure", False):
+            console.warn(
+                f"TLS verification is off for {source.location}: anyone on the path can impersonate it"
+            )
+    return sources
+
+
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--demo", is_flag=True, help="Diagnose a bundled real kubelet dump (v1.21.2, EKS).")
+@source_options
+@click.option(
+    "--window",
+    type=Duration(),
+    help="With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.",
+)
 @click.option(
     "--at",
     type=Timestamp(),
@@ -154,6 +242,7 @@ def cli() -> None:
 def diagnose(
     files: tuple[str, ...],
     demo: bool,
+    window: float | None,
     at: dt.datetime | None,
     output: str,
     select: tuple[str, ...],
@@ -161,26 +250,34 @@ def diagnose(
     runtime_request_timeout: float,
     exit_zero: bool,
     debug: bool,
+    **source: Any,
 ) -> None:
     """Full report for one node: verdict, headroom, relist figures, ranked causes.
 
     FILE is a saved kubelet /metrics dump (text or OpenMetrics, .gz ok, - for stdin). Two or
-    more dumps of one node are diagnosed as a window between the earliest and the latest.
+    more dumps of one node are diagnosed as a window between the earliest and the latest. A live
+    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice.
 
     \b
     Example:
       pleg-doctor diagnose --demo
-      kubectl get --raw /api/v1/nodes/$NODE/proxy/metrics > a.prom; sleep 30
-      kubectl get --raw /api/v1/nodes/$NODE/proxy/metrics > b.prom
-      pleg-doctor diagnose a.prom b.prom
+      pleg-doctor diagnose a.prom b.prom            # two dumps = a window
+      pleg-doctor diagnose --node worker-3 --window 30s
+      pleg-doctor diagnose --kubelet 10.0.0.7 --token-file /var/run/secrets/token -o json
     """
     console.setup_logging(debug)
-    dumps = _file_sources(files, demo)
-    if at is not None and len(dumps) > 1:
-        raise UsageError("--at applies to a single dump; several dumps need capture headers")
-    report = _diagnose_sources(
-        dumps,
-        at=at,
+    options = _source_options(files, demo, source)
+    sources = _build_sources(options)
+    if at is not None and (len(sources) > 1 or options.is_live):
+        raise UsageError("--at applies to a single saved dump without a capture header")
+    if window is not None and not options.is_live:
+        raise UsageError(
+            "--window needs a live source (--kubelet or --node); for dumps give two files"
+        )
+    snapshots = _scrape(sources, window=window, at=at)
+    report = _diagnose_snapshots(
+        snapshots,
+        sources,
         runtime_request_timeout=runtime_request_timeout,
         select=select,
         ignore=ignore,
@@ -193,45 +290,51 @@ def diagnose(
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else int(code))
 
 
-def _file_sources(files: Sequence[str], demo: bool) -> list[Any]:
-    from pleg_doctor.sources.files import DemoSource, FileSource
+def _scrape(sources: Sequence[Any], *, window: float | None, at: dt.datetime | None) -> list[Any]:
+    """Fetch and parse: every file once, or a live source once or twice `window` apart."""
+    from pleg_doctor.pipeline import snapshot_from_dump
 
-    if demo and files:
-        raise UsageError("--demo takes no FILE: it diagnoses the bundled dump")
-    if demo:
-        return [DemoSource()]
-    if not files:
-        raise UsageError(
-            "no source given: pass a dump FILE (- for stdin), --demo, "
-            "--kubelet HOST (the kubelet on :10250) or --node NAME (through the API server)",
-        )
-    if files.count("-") > 1:
-        raise UsageError("standard input (-) can be given only once")
-    return [FileSource(path) for path in files]
+    snapshots = [snapshot_from_dump(source.fetch(), at=at) for source in sources]
+    if window is not None:
+        _wait(window, f"second scrape of {sources[0].location}")
+        snapshots.append(snapshot_from_dump(sources[0].fetch()))
+    return snapshots
 
 
-def _diagnose_sources(
+def _wait(seconds: float, what: str) -> None:
+    """Sleep `seconds`, with a countdown on stderr when it is a terminal (one line otherwise)."""
+    import time
+
+    if not sys.stderr.isatty():
+        sys.stderr.write(f"pleg-doctor: waiting {seconds:g} s for the {what}\n")
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        sys.stderr.write(f"\rpleg-doctor: {left:4.0f} s until the {what} ")
+        sys.stderr.flush()
+        time.sleep(min(1.0, left))
+    sys.stderr.write("\r" + " " * 70 + "\r")
+
+
+def _diagnose_snapshots(
+    snapshots: Sequence[Any],
     sources: Sequence[Any],
     *,
-    at: dt.datetime | None,
     runtime_request_timeout: float,
     select: Sequence[str],
     ignore: Sequence[str],
 ) -> Any:
-    from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
+    from pleg_doctor.pipeline import window_from_snapshots
     from pleg_doctor.report import SourceInfo, diagnose
 
-    snapshots = []
-    kinds = []
-    for source in sources:
-        dump = source.fetch()
-        kinds.append(dump.kind)
-        snapshots.append(snapshot_from_dump(dump, at=at))
     window = window_from_snapshots(snapshots)
-    location = " ".join(s.location for s in sources)
+    kind = getattr(sources[0], "kind", None) or (
+        "demo" if len(sources) == 1 and "bundled" in sources[0].location else "file"
+    )
     return diagnose(
         window,
-        source=SourceInfo(kind=kinds[-1], location=location),
+        source=SourceInfo(kind=kind, location=" ".join(s.location for s in sources)),
         runtime_request_timeout_seconds=runtime_request_timeout,
         select=select or None,
         ignore=ignore,
@@ -247,6 +350,97 @@ def _emit(report: Any, output: str) -> None:
     renderer = fmt.to_renderer(color=color, width=width)
     sys.stdout.write(renderer(report))
     sys.stdout.flush()
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@source_options
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    metavar="FILE",
+    help="Where to write the dump; a name ending in .gz is gzip-compressed.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=1, show_default=True, help="Dumps to take."
+)
+@click.option(
+    "--every", type=Duration(), default="30s", show_default=True, help="Time between dumps."
+)
+@common_options
+def capture(output_path: str, count: int, every: float, debug: bool, **source: Any) -> None:
+    """Save the kubelet's /metrics with a capture header, for a later diagnose.
+
+    The first line records when (the kubelet's own clock, from its HTTP Date header) and from
+    where the dump was taken. With --count N, the files are numbered (a-001.prom, a-002.prom...)
+    and `pleg-doctor diagnose a-*.prom` diagnoses the window they span.
+
+    \b
+    Example:
+      pleg-doctor capture --node worker-3 -o worker-3.prom.gz
+      pleg-doctor capture --kubelet 10.0.0.7 --token-file t -o w3.prom --count 3 --every 30s
+    """
+    console.setup_logging(debug)
+    from pleg_doctor.capture import capture_path, write_capture
+
+    options = _source_options((), False, source)
+    (live,) = _build_sources(options, live_only=True)
+    for index in range(count):
+        if index:
+            _wait(every, f"dump {index + 1} of {count}")
+        path = capture_path(output_path, index, count)
+        written = write_capture(live.fetch(), path)
+        sys.stderr.write(f"pleg-doctor: wrote {written}\n")
+    sys.exit(0)
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@source_options
+@click.option(
+    "--interval", type=Duration(), default="5s", show_default=True, help="Time between scrapes."
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    help="Stop after this many refreshes (default: until Ctrl-C).",
+)
+@click.option(
+    "--runtime-request-timeout",
+    type=Duration(),
+    default="2m",
+    show_default=True,
+    help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
+)
+@common_options
+def watch(
+    interval: float, count: int | None, runtime_request_timeout: float, debug: bool, **source: Any
+) -> None:
+    """Live view: re-scrape every --interval, show headroom, relist trend, latency, top cause.
+
+    Each refresh diagnoses the window since the previous scrape. On a terminal the screen
+    updates in place; otherwise one line per refresh is printed (for logs and pipes).
+
+    \b
+    Example:
+      pleg-doctor watch --node worker-3
+      pleg-doctor watch --kubelet 127.0.0.1 --client-cert c.crt --client-key c.key --interval 2s
+    """
+    console.setup_logging(debug)
+    options = _source_options((), False, source)
+    (live,) = _build_sources(options, live_only=True)
+    from pleg_doctor.watching import run_watch
+
+    run_watch(
+        live,
+        interval=interval,
+        count=count,
+        runtime_request_timeout=runtime_request_timeout,
+        diagnose_pair=lambda snaps: _diagnose_snapshots(
+            snaps, [live], runtime_request_timeout=runtime_request_timeout, select=(), ignore=()
+        ),
+    )
+    sys.exit(0)
 
 
 def _fail(message: str, debug: bool) -> NoReturn:

@@ -1,0 +1,73 @@
+"""`capture`: save a live scrape with the capture header of CONTRACT.md, for a later `diagnose`.
+
+The header is the first line, a comment the exposition format ignores:
+`# pleg-doctor capture: captured_at=2026-11-27T10:00:00Z node=worker-3 source=https://...`.
+`captured_at` is the kubelet's own clock (its HTTP `Date` header) when known, else the local
+clock. Files are written atomically (temporary file, then rename), gzip when the name ends in
+`.gz`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+from pleg_doctor.errors import SourceError
+from pleg_doctor.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
+from pleg_doctor.snapshot import build_snapshot
+from pleg_doctor.sources.base import FetchedDump
+
+_SUFFIXES = (".prom.gz", ".txt.gz", ".prom", ".txt", ".gz")
+
+
+def capture_path(template: str, index: int, count: int) -> str:
+    """`template` itself for a single dump; numbered (`a-001.prom`) for a series."""
+    if count == 1:
+        return template
+    for suffix in _SUFFIXES:
+        if template.endswith(suffix):
+            return f"{template[: -len(suffix)]}-{index + 1:03d}{suffix}"
+    return f"{template}-{index + 1:03d}"
+
+
+def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = None) -> bytes:
+    """The header line for `dump` (node from the source, else from `kubelet_node_name`)."""
+    captured = dump.captured_at or now or dt.datetime.now(dt.timezone.utc)
+    stamp = (
+        captured.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+    node = dump.node
+    if node is None:
+        parsed = parse_exposition([body], name=dump.location)
+        node = build_snapshot(parsed.samples, name=dump.location).node
+    fields = [f"captured_at={stamp}"]
+    if node:
+        fields.append(f"node={node}")
+    fields.append(f"source={dump.location}")
+    return CAPTURE_HEADER_PREFIX + b" " + " ".join(fields).encode() + b"\n"
+
+
+def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = None) -> str:
+    """Write header + body to `path` atomically; returns the path written."""
+    body = b"".join(dump.chunks)
+    data = capture_header(dump, body, now=now) + body
+    if path.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot write ({exc.strerror})") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SourceError(f"{path}: cannot write ({exc.strerror})") from exc
+    return path

@@ -1,0 +1,95 @@
+"""`watch`: scrape every interval, diagnose the window since the previous scrape, show it.
+
+On a terminal the rich screen updates in place; elsewhere one plain line per refresh goes to
+stdout (logs, pipes). A failed scrape after the first is shown and retried at the next interval,
+since a live view should ride out one timeout; Ctrl-C ends it cleanly.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from pleg_doctor.errors import SourceError
+from pleg_doctor.pipeline import snapshot_from_dump
+from pleg_doctor.report import Report
+from pleg_doctor.snapshot import Snapshot
+from pleg_doctor.sources.base import MetricsSource
+
+
+def run_watch(
+    source: MetricsSource,
+    *,
+    interval: float,
+    count: int | None,
+    runtime_request_timeout: float,
+    diagnose_pair: Callable[[Sequence[Snapshot]], Report],
+    out: TextIO | None = None,
+    console: Any | None = None,
+    plain: bool | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Report]:
+    """Run the loop; returns the reports (for tests). `console` overrides the rich console."""
+    stream = out or sys.stdout
+    if plain is None:
+        plain = not (hasattr(stream, "isatty") and stream.isatty())
+    previous = snapshot_from_dump(source.fetch())
+    history: list[Report] = []
+    live = None
+    if not plain:
+        from rich.console import Console
+        from rich.live import Live
+        from rich.text import Text
+
+        screen = console or Console(file=stream)
+        live = Live(
+            Text(f"first scrape done; next in {interval:g} s"),
+            console=screen,
+            auto_refresh=False,
+            transient=False,
+        )
+        live.start()
+    try:
+        while count is None or len(history) < count:
+            sleep(interval)
+            try:
+                current = snapshot_from_dump(source.fetch())
+            except SourceError as exc:
+                _show_error(str(exc), live, stream)
+                continue
+            report = diagnose_pair([previous, current])
+            previous = current
+            history.append(report)
+            _show(history, interval, live, stream, console)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.stop()
+    return history
+
+
+def _show(history: list[Report], interval: float, live: Any, stream: TextIO, console: Any) -> None:
+    if live is None:
+        from pleg_doctor.render.watch import watch_line
+
+        stream.write(watch_line(history[-1]) + "\n")
+        stream.flush()
+        return
+    from pleg_doctor.render.watch import watch_renderable
+
+    live.update(watch_renderable(history, interval_seconds=interval), refresh=True)
+
+
+def _show_error(message: str, live: Any, stream: TextIO) -> None:
+    first = message.splitlines()[0]
+    if live is None:
+        sys.stderr.write(f"pleg-doctor: scrape failed, retrying: {first}\n")
+        return
+    from rich.text import Text
+
+    live.update(
+        Text(f"scrape failed, retrying at the next interval: {first}", style="red"), refresh=True
+    )
