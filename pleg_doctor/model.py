@@ -213,17 +213,22 @@ def pods_at_threshold(
 ) -> int | None:
     """Pods at which the steady-state worst age reaches the threshold.
 
-    Both the list cost `G` (lists return every sandbox and container) and the pods inspected per
-    relist `N` (churn is a share of the pods) grow in proportion to the pods on the node
-    (PLEG-MODEL.md §7 row 5: "relist D grows linearly with N·C̄"), so the worst age is
-    `P + hung·τ + (p/p0)·(2G + inspection)`; solve for `p`. Linear scaling of the list cost is the
-    conservative choice (a list has a fixed per-call overhead that does not grow).
+    With `x = p/p0` the pods relative to today: the list latencies grow with the sandboxes and
+    containers listed (`G`, and the label-filtered per-pod lists, which the runtime answers by
+    scanning everything), and the pods inspected per relist grow with the pods (churn is a share
+    of them; PLEG-MODEL.md §7 row 5). So the worst age `D + P + G` is
+    `P + hung·τ + x·(2G + N·S̄·L_pss + N·C̄·L_cs) + x²·N·(L_lps + L_lc)`: solve for `x`.
+    Scaling every list with the pods is the conservative choice (a list also has a fixed
+    per-call overhead that does not grow).
     """
     if running_pods is None or running_pods <= 0:
         return None
-    per_load = 2 * prediction.getpods_seconds + prediction.inspection_seconds
-    if per_load <= 0:
-        return None
+    quadratic = prediction.terms.get("per_pod_lists", 0.0)
+    linear = (
+        2 * prediction.getpods_seconds
+        + prediction.terms.get("podsandbox_status", 0.0)
+        + prediction.terms.get("container_status", 0.0)
+    )
     budget = (
         constants.relist_threshold_seconds
         - constants.relist_period_seconds
@@ -231,7 +236,13 @@ def pods_at_threshold(
     )
     if budget <= 0:
         return 0
-    return math.floor(running_pods * budget / per_load)
+    if quadratic <= 0 and linear <= 0:
+        return None
+    if quadratic <= 1e-15:
+        share = budget / linear
+    else:
+        share = (-linear + math.sqrt(linear * linear + 4 * quadratic * budget)) / (2 * quadratic)
+    return math.floor(running_pods * share)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,237 @@
+"""Validation of the reference model: real kubelets and the simulated relist loop (issue 6).
+
+Two checks, both reproducible from the repository:
+
+1. **Real kubelets.** For every real dump, the model predicts the mean relist duration from the
+   per-call CRI latencies and the pods inspected per relist (`model.relist_costs` +
+   `model.predict_relist`); the kubelet measured its own (`kubelet_pleg_relist_duration_seconds`
+   or the µs summary). Goal: within 20 %.
+2. **The mechanism.** For a grid of latencies, churn, CRI timeouts and wedged pods, the
+   closed-form worst age and hung calls tolerated are compared with `simulation.simulate`, the
+   loop of PLEG-MODEL.md §1.3 run call by call.
+
+`scripts/validate_model.py` writes the result to `docs/model-validation.md`; a test asserts the
+goals and that the document is current.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from pleg_doctor.exposition import parse_exposition
+from pleg_doctor.model import constants_for, evaluate, predict_relist, relist_costs
+from pleg_doctor.simulation import LoopConfig, max_tolerated_wedged, simulate
+from pleg_doctor.snapshot import build_snapshot, lifetime_window
+from pleg_doctor.whatif import Scenario, evaluate_scenario
+
+GOAL_RATIO = 0.20
+"""Predicted mean relist within 20 % of the measured one (issue 6)."""
+SIM_AGE_TOLERANCE_SECONDS = 0.5
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DumpValidation:
+    """Model vs kubelet on one real dump (lifetime means: one scrape each)."""
+
+    name: str
+    kubelet_version: str
+    relists: int
+    observed_seconds: float
+    predicted_seconds: float
+    terms: dict[str, float]
+    pods_inspected_per_relist: float
+
+    @property
+    def ratio(self) -> float:
+        """Predicted / observed."""
+        return self.predicted_seconds / self.observed_seconds
+
+    @property
+    def within_goal(self) -> bool:
+        """|ratio − 1| ≤ 20 %."""
+        return abs(self.ratio - 1) <= GOAL_RATIO
+
+
+def validate_dump(name: str, data: bytes) -> DumpValidation:
+    """Run the model on one dump's lifetime counters."""
+    parsed = parse_exposition([data], name=name)
+    snapshot = build_snapshot(parsed.samples, name=name)
+    window = lifetime_window(snapshot)
+    constants = constants_for(snapshot.version, evented_gate=snapshot.evented_gate)
+    costs = relist_costs(window, constants)
+    result = evaluate(window, constants)
+    if costs is None or result.prediction is None or result.observed_relist_seconds is None:
+        raise ValueError(f"{name}: no relist or runtime-operation metrics to validate against")
+    prediction = predict_relist(costs, constants)
+    return DumpValidation(
+        name=name,
+        kubelet_version=snapshot.kubelet_version or "unknown",
+        relists=round(window.relists or 0),
+        observed_seconds=result.observed_relist_seconds,
+        predicted_seconds=prediction.relist_seconds,
+        terms=prediction.terms,
+        pods_inspected_per_relist=costs.pods_inspected_per_relist,
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SimulationCheck:
+    """Model vs simulated loop for one scenario."""
+
+    label: str
+    model_worst_age_seconds: float
+    simulated_max_age_seconds: float
+    model_hung_tolerated: int
+    simulated_hung_tolerated: int
+
+    @property
+    def agrees(self) -> bool:
+        """Worst ages within 0.5 s and the same number of hung calls tolerated."""
+        return (
+            abs(self.model_worst_age_seconds - self.simulated_max_age_seconds)
+            <= SIM_AGE_TOLERANCE_SECONDS
+            and self.model_hung_tolerated == self.simulated_hung_tolerated
+        )
+
+
+SIM_GRID: tuple[tuple[str, float, float, int, float, int], ...] = (
+    # label, list latency, status latency, churn (pods/relist), CRI timeout, wedged pods
+    ("healthy, fast runtime", 0.005, 0.003, 0, 120.0, 0),
+    ("churn 5 pods/relist", 0.01, 0.01, 5, 120.0, 0),
+    ("slow runtime (1 s lists, 0.4 s status)", 1.0, 0.4, 1, 120.0, 0),
+    ("one wedged sandbox", 0.005, 0.003, 0, 120.0, 1),
+    ("two wedged sandboxes", 0.005, 0.003, 0, 120.0, 2),
+    ("one wedged, churn 5", 0.01, 0.01, 5, 120.0, 1),
+    ("--runtime-request-timeout 60s, 2 wedged", 0.005, 0.003, 0, 60.0, 2),
+    ("--runtime-request-timeout 30s, 5 wedged", 0.005, 0.003, 0, 30.0, 5),
+    ("200 pods churning 20/relist, slow status", 0.2, 0.25, 20, 120.0, 0),
+)
+
+
+def simulation_checks(
+    grid: Sequence[tuple[str, float, float, int, float, int]] = SIM_GRID,
+) -> list[SimulationCheck]:
+    """Compare the model with the simulated loop on every scenario of `grid`."""
+    checks = []
+    for label, lists, status, churn, tau, wedged in grid:
+        config = LoopConfig(
+            list_podsandbox_seconds=lists,
+            list_containers_seconds=lists,
+            podsandbox_status_seconds=status,
+            container_status_seconds=status,
+            containers_per_pod=2,
+            churn_per_relist=float(churn),
+            wedged_pods=wedged,
+            runtime_request_timeout_seconds=tau,
+        )
+        run = simulate(config, seconds=max(600.0, 6 * (wedged + 1) * tau), threshold_seconds=180.0)
+        # A wedged pod is inspected every relist (reinspection), so it adds one per-pod list
+        # before its PodSandboxStatus hangs: the model counts it as a pod inspected plus a
+        # hung call.
+        scenario = Scenario(
+            pods=100,
+            containers_per_pod=2,
+            exited_per_pod=0,
+            churn=float(churn),
+            list_podsandbox_seconds=lists,
+            list_containers_seconds=lists,
+            podsandbox_status_seconds=status,
+            container_status_seconds=status,
+            hung_calls=float(wedged),
+            runtime_request_timeout_seconds=tau,
+        )
+        answer = evaluate_scenario(scenario)
+        wedged_lists = wedged * lists  # the filtered ListPodSandbox before each hung call
+        checks.append(
+            SimulationCheck(
+                label=label,
+                model_worst_age_seconds=answer.worst_age_seconds + wedged_lists,
+                simulated_max_age_seconds=run.max_age_seconds,
+                model_hung_tolerated=answer.hung_calls_tolerated,
+                simulated_hung_tolerated=max_tolerated_wedged(config),
+            )
+        )
+    return checks
+
+
+def render_markdown(dumps: Sequence[DumpValidation], checks: Sequence[SimulationCheck]) -> str:
+    """`docs/model-validation.md`."""
+    lines = [
+        "# Model validation",
+        "",
+        "Generated by `scripts/validate_model.py` (do not edit by hand; `tests/test_validation.py`",
+        "fails when this file is out of date). The model is `pleg_doctor/model.py`",
+        "(PLEG-MODEL.md §6); the simulated loop is `pleg_doctor/simulation.py` (§1.3).",
+        "",
+        "## 1. Real kubelets: predicted vs measured mean relist duration",
+        "",
+        f"Goal: the prediction within {GOAL_RATIO:.0%} of what the kubelet measured, on every real dump",
+        "in `fixtures/` (lifetime means: each dump is a single scrape).",
+        "",
+        "| dump | kubelet | relists | measured | predicted | ratio | N̂ pods/relist | G (lists) | per-pod lists | sandbox status | container status | hung |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in dumps:
+        t = row.terms
+        lines.append(
+            f"| `{row.name}` | {row.kubelet_version} | {row.relists:,} | "
+            f"{row.observed_seconds * 1000:.2f} ms | {row.predicted_seconds * 1000:.2f} ms | "
+            f"{row.ratio:.2f} {'✓' if row.within_goal else '✗'} | "
+            f"{row.pods_inspected_per_relist:.4f} | {t['getpods'] * 1000:.2f} ms | "
+            f"{t['per_pod_lists'] * 1000:.3f} ms | {t['podsandbox_status'] * 1000:.3f} ms | "
+            f"{t['container_status'] * 1000:.3f} ms | {t['hung_calls'] * 1000:.2f} ms |"
+        )
+    lines += [
+        "",
+        "### What the residual is made of",
+        "",
+        "* **`GetPods` dominates a quiet node.** With almost no pods changing, a relist is its two",
+        "  list calls; the model's `G` is the mean latency of *every* `ListPodSandbox` /",
+        "  `ListContainers` call, and the kubelet issues other list calls than the relist's: the",
+        "  runtime cache's `GetPods(false)` for housekeeping every 2 s and container GC every minute",
+        "  (PLEG-MODEL.md §3.2). Those are READY/RUNNING-filtered and usually cheaper, so they pull",
+        "  the mean down: the model then *under*-predicts by a few percent.",
+        "* **Kubelet CPU (`ε`).** Diffing old and new pod records, writing the cache and sending events",
+        "  is kubelet CPU the CRI latencies do not contain; it is the rest of the small positive",
+        "  residuals above (about 0.1–1 ms per relist).",
+        "* **The first relist after a restart** inspects every pod (§6.2). Lifetime means carry it:",
+        "  the 1.10 dump is only ~5 minutes old, so its 285 relists include that first expensive one.",
+        "* **Non-PLEG callers of the status calls.** Pod workers re-fetch the status of terminating",
+        "  pods: `N̂` counts those calls as inspections and slightly over-states the churn (§6.3).",
+        "* **Host file reads.** For exited containers the kubelet reads termination-message files",
+        "  and may tail logs inside the relist (§1.4): a slow disk shows as a positive residual with",
+        "  healthy CRI latencies (the `kubelet_starved` cause looks for it).",
+        "* **DefBuckets (≤ 1.19).** The 1.14 dump has 24 `list_podsandbox` calls over 10 s; the",
+        "  histogram cannot say how long, so their cost is estimated from `_sum`",
+        "  (`Distribution.over_top_mean_seconds`) and booked as hung calls. That is where its",
+        "  over-prediction comes from: those slow calls were not all inside relists.",
+        "",
+        "No per-fixture constant is tuned: every term comes from the dump's own metrics and the",
+        "constants of PLEG-MODEL.md (1 s period, 180 s threshold, 120 s CRI timeout, S̄ = 1).",
+        "",
+        "## 2. The tail: model vs the simulated relist loop",
+        "",
+        "`simulation.simulate` runs the §1.3 loop call by call on a simulated clock, with `Healthy()`",
+        "sampled every 0.1 s; wedged pods hang their `PodSandboxStatus` until the CRI timeout and go",
+        "back to reinspection every relist. The model's worst age is `D + P + G` with the hung calls",
+        "at `τ` each; hung calls tolerated is `floor((T − P − G − N·cost)/τ)`.",
+        "",
+        "| scenario | worst age: model | worst age: simulation | hung calls tolerated: model | simulation | agrees |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for check in checks:
+        lines.append(
+            f"| {check.label} | {check.model_worst_age_seconds:.2f} s | "
+            f"{check.simulated_max_age_seconds:.2f} s | {check.model_hung_tolerated} | "
+            f"{check.simulated_hung_tolerated} | {'✓' if check.agrees else '✗'} |"
+        )
+    lines += [
+        "",
+        "Agreement means worst ages within 0.5 s (the health check's sampling and the per-pod list",
+        "before each hung call) and the same number of hung calls tolerated. On kubelets ≤ 1.31 a",
+        "failing pod that also has events is inspected twice per relist (§1.3, #94829: 4 min =",
+        "2 × 2 min); the model counts that as two hung calls.",
+        "",
+    ]
+    return "\n".join(lines)
