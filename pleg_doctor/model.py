@@ -276,6 +276,8 @@ class ModelResult:
     """Hung calls in the worst relist of the window (0 for lifetime windows)."""
     pods_at_threshold: int | None
     full_relist_seconds: float | None
+    pod_relist_seconds_per_relist: float = 0.0
+    """1.36 per-pod relists: seconds they hold the relist lock per global relist (mean)."""
     """A relist that inspects every pod, as the first one after a kubelet restart does
     (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
@@ -379,7 +381,12 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
             hung_worst * per_hung if not window.is_lifetime else prediction.hung_seconds
         )
     candidates = [v for v in (predicted_relist, tail) if v is not None]
-    predicted_worst = worst_age_seconds(max(candidates), getpods, period) if candidates else None
+    # 1.36: per-pod relist requests share `relistLock` with the global relist (ANCHORS.md §4.1),
+    # so the time they hold it per global relist delays the next relist start and the health clock.
+    lock_wait = _pod_relist_seconds_per_relist(window)
+    predicted_worst = (
+        worst_age_seconds(max(candidates) + lock_wait, getpods, period) if candidates else None
+    )
 
     age, age_upper = _last_seen_age(window, constants)
     stalled, stalled_for = _stall(window, age, tail, period)
@@ -418,8 +425,18 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         hung_calls_tolerated=tolerated,
         hung_calls_worst_relist=hung_worst,
         full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
+        pod_relist_seconds_per_relist=lock_wait,
         pods_at_threshold=pods_limit,
     )
+
+
+def _pod_relist_seconds_per_relist(window: Window) -> float:
+    """Mean time per global relist spent in 1.36 per-pod relists (0 before 1.36)."""
+    pod = window.pod_relist_duration
+    relists = window.relists
+    if pod is None or not relists or pod.count <= 0:
+        return 0.0
+    return pod.sum_seconds / relists
 
 
 def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:

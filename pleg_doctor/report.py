@@ -151,7 +151,12 @@ class Report:
                     for name, value in (
                         model.prediction.terms.items() if model.prediction is not None else ()
                     )
-                },
+                }
+                | (
+                    {"pod_relists": _num(model.pod_relist_seconds_per_relist)}
+                    if model.pod_relist_seconds_per_relist
+                    else {}
+                ),
             },
             "causes": [
                 {

@@ -187,3 +187,40 @@ def test_stalled_relist_in_a_window_is_critical_after_the_threshold():
     report = diagnose_texts([a, sim.dump()])
     assert report.verdict == "critical"
     assert report.model.last_seen_age_seconds > 180
+
+
+def test_1_36_per_pod_relists_hold_the_relist_lock():
+    """ANCHORS.md §4.1: per-pod relist requests share relistLock; their time delays relists."""
+
+    def with_pod_relists(text: str, count: int, total: float) -> str:
+        return text + (
+            "# TYPE kubelet_pleg_pod_relist_duration_seconds histogram\n"
+            f'kubelet_pleg_pod_relist_duration_seconds_bucket{{le="+Inf"}} {count}\n'
+            f"kubelet_pleg_pod_relist_duration_seconds_sum {total}\n"
+            f"kubelet_pleg_pod_relist_duration_seconds_count {count}\n"
+        )
+
+    sim = KubeletSim(version="v1.36.0")
+    sim.run(300)
+    a = sim.dump()
+    sim.run(100)
+    b = sim.dump()
+    plain = diagnose_texts([a, b])
+    locked = diagnose_texts([with_pod_relists(a, 10, 1.0), with_pod_relists(b, 110, 51.0)])
+    relists = locked.window.relists
+    assert locked.model.pod_relist_seconds_per_relist == pytest.approx(50.0 / relists)
+    assert locked.model.predicted_worst_age_seconds == pytest.approx(
+        plain.model.predicted_worst_age_seconds + 50.0 / relists
+    )
+    assert any("per-pod relists" in n for n in locked.notes)
+    assert locked.to_dict()["model"]["terms"]["pod_relists"] > 0
+
+
+def test_evented_gate_ignores_last_seen_and_uses_relaxed_constants():
+    sim = KubeletSim(version="v1.35.0", evented_gate=True)
+    sim.run(1200)
+    report = diagnose_texts([sim.dump(captured_at=sim.now + 3600)])  # gauge says "now" anyway
+    assert report.constants.mode == "evented"
+    assert report.model.last_seen_age_seconds is None
+    assert report.constants.relist_threshold_seconds == 600
+    assert any("EventedPLEG gate on" in n for n in report.notes)
