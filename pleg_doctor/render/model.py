@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.model import RELIST_OPS, op_timeouts
-from pleg_doctor.render.table import headroom_bar
+from pleg_doctor.render.table import headroom_bar, render_to_text
 from pleg_doctor.report import Report
 from pleg_doctor.whatif import WhatIf
 
 PLOT_WIDTH = 40
-
-
-def _console(color: bool, width: int | None) -> Console:
-    return Console(
-        file=io.StringIO(),
-        width=width or 100,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
 
 
 def _ms(seconds: float) -> str:
@@ -40,7 +27,7 @@ def _ms(seconds: float) -> str:
 
 def render_whatif(answer: WhatIf, *, color: bool = False, width: int | None = None) -> str:
     """The `model` table: inputs, answers, and headroom as pods grow (a small plot)."""
-    console = _console(color, width)
+    parts: list[RenderableType] = []
     s = answer.scenario
     c = answer.constants
     inputs = Table.grid(padding=(0, 2))
@@ -66,9 +53,7 @@ def render_whatif(answer: WhatIf, *, color: bool = False, width: int | None = No
         ),
     ):
         inputs.add_row(name, value)
-    console.print(Text("What-if", style="bold"))
-    console.print(inputs)
-    console.print()
+    parts += [Text("What-if", style="bold"), inputs, Text("")]
     answers = Table.grid(padding=(0, 2))
     answers.add_column(style="bold")
     answers.add_column()
@@ -86,12 +71,10 @@ def render_whatif(answer: WhatIf, *, color: bool = False, width: int | None = No
         ),
     ):
         answers.add_row(label, shown)
-    console.print(Text("Answer", style="bold"))
-    console.print(answers)
-    console.print()
+    parts += [Text("Answer", style="bold"), answers, Text("")]
     if answer.curve:
-        console.print(curve_table(answer))
-    return str(console.file.getvalue())  # type: ignore[attr-defined]
+        parts.append(curve_table(answer))
+    return render_to_text(parts, color=color, width=width)
 
 
 def curve_table(answer: WhatIf) -> Table:
@@ -248,6 +231,4 @@ def explain_renderable(report: Report) -> RenderableType:
 
 def render_explain(report: Report, *, color: bool = False, width: int | None = None) -> str:
     """`explain_renderable` as text."""
-    console = _console(color, width)
-    console.print(explain_renderable(report))
-    return str(console.file.getvalue())  # type: ignore[attr-defined]
+    return render_to_text([explain_renderable(report)], color=color, width=width)

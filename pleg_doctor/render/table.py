@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -24,8 +25,13 @@ VERDICT_STYLE = {
 BAR_WIDTH = 40
 
 
-def render_table(report: Report, *, color: bool = False, width: int | None = None) -> str:
-    """Render the report as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
+def render_to_text(
+    parts: Sequence[RenderableType], *, color: bool = False, width: int | None = None
+) -> str:
+    """Print rich renderables into a string: 100 columns unless told, ANSI only when `color`.
+
+    Every text renderer goes through here, so tests pin the output the same way everywhere.
+    """
     console = Console(
         file=io.StringIO(),
         width=width or 100,
@@ -35,10 +41,14 @@ def render_table(report: Report, *, color: bool = False, width: int | None = Non
         highlight=False,
         emoji=False,
     )
-    for part in report_renderables(report):
+    for part in parts:
         console.print(part)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out)
+    return str(console.file.getvalue())  # type: ignore[attr-defined]
+
+
+def render_table(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """Render the report as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
+    return render_to_text(report_renderables(report), color=color, width=width)
 
 
 def report_renderables(report: Report) -> list[RenderableType]:
