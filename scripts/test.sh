@@ -37,5 +37,11 @@ echo "==> ruff"
 "$VENV/bin/ruff" format --check .
 echo "==> mypy --strict"
 "$VENV/bin/mypy"
-echo "==> pytest"
-exec "$VENV/bin/python" -m pytest "$@"
+echo "==> pytest (with coverage)"
+"$VENV/bin/python" -m coverage run -m pytest "$@"
+if [ $# -eq 0 ]; then
+    # The pure core carries the diagnosis: keep it covered (STYLE.md rule 12).
+    echo "==> coverage of the core"
+    "$VENV/bin/python" -m coverage report --fail-under=90 \
+        --include='pleg_doctor/snapshot.py,pleg_doctor/model.py,pleg_doctor/causes/*,pleg_doctor/report.py,pleg_doctor/exposition.py,pleg_doctor/whatif.py,pleg_doctor/simulation.py'
+fi
