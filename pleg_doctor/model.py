@@ -448,6 +448,8 @@ def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
     pods = snapshot.running_pods
     if pods is None or pods <= 0:
         return None
+    if costs.list_podsandbox_seconds <= 0 and costs.list_containers_seconds <= 0:
+        return None  # no list call answered in the window: nothing to scale from
     containers = snapshot.total_containers
     per_pod_containers = containers / pods if containers else 1.0
     getpods = costs.list_podsandbox_seconds + costs.list_containers_seconds

@@ -43,6 +43,14 @@ class RuntimeHung:
                 )
             )
         model = ctx.model
+        if score > 0 and model.stalled and model.stalled_for_seconds is not None:
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_last_seen_seconds (age)",
+                    round(model.stalled_for_seconds),
+                    "no relist has reset the health clock since: every GetPods attempt fails",
+                )
+            )
         if model.stalled and not ctx.window.is_lifetime:
             list_calls = ctx.calls(LIST_OPS)
             status_calls = status_op.calls if status_op is not None else None
