@@ -659,6 +659,244 @@ def model(
     sys.exit(0)
 
 
+class _NagiosCommand(click.Command):
+    """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
+
+    Nagios reads only stdout and the exit code; `main()` still prints the error on stderr and
+    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL).
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            from pleg_doctor.render.check import unknown_line
+
+            sys.stdout.write(unknown_line(exc.format_message()) + "\n")
+            sys.stdout.flush()
+            raise
+
+
+def _check_cause_options(func: F) -> F:
+    """`--select`, `--ignore`, `--runtime-request-timeout` as in diagnose (`-o` differs)."""
+    from pleg_doctor.causes import CAUSE_IDS
+
+    decorators = [
+        click.option(
+            "--select",
+            multiple=True,
+            type=click.Choice(CAUSE_IDS),
+            metavar="CAUSE_ID",
+            help="Only score these cause ids (repeatable).",
+        ),
+        click.option(
+            "--ignore",
+            multiple=True,
+            type=click.Choice(CAUSE_IDS),
+            metavar="CAUSE_ID",
+            help="Do not score these cause ids (repeatable).",
+        ),
+        click.option(
+            "--runtime-request-timeout",
+            type=Duration(),
+            default="2m",
+            show_default=True,
+            help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+@cli.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
+@source_options
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Keep this run's scrape here; the next run diagnoses the window since it.",
+)
+@click.option(
+    "--state-max-age",
+    type=Duration(),
+    default="1h",
+    show_default=True,
+    help="A previous run older than this is not used (single scrape, said in the notes).",
+)
+@click.option(
+    "--textfile",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Write DIR/pleg_doctor.prom for node_exporter's textfile collector (atomic rename).",
+)
+@click.option(
+    "--pushgateway", metavar="URL", help="Push the metrics to this Prometheus Pushgateway."
+)
+@click.option("--job", metavar="NAME", help="Pushgateway job label (default: pleg-doctor).")
+@click.option(
+    "--grouping-key",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Pushgateway grouping label (repeatable); node=<the node> is there by default.",
+)
+@click.option("--pushgateway-user", metavar="USER", help="Basic-auth user for --pushgateway.")
+@click.option(
+    "--pushgateway-password-file", metavar="FILE", help="File holding the basic-auth password."
+)
+@click.option(
+    "--pushgateway-token-file",
+    metavar="FILE",
+    help="File holding a bearer token for --pushgateway.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["nagios", "json"]),
+    default="nagios",
+    show_default=True,
+    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
+)
+@_check_cause_options
+@common_options
+def check(
+    files: tuple[str, ...],
+    demo: bool,
+    state: str | None,
+    state_max_age: float,
+    textfile: str | None,
+    pushgateway: str | None,
+    job: str | None,
+    grouping_key: tuple[str, ...],
+    pushgateway_user: str | None,
+    pushgateway_password_file: str | None,
+    pushgateway_token_file: str | None,
+    output: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    runtime_request_timeout: float,
+    debug: bool,
+    **source: Any,
+) -> None:
+    """Cron / monitoring check: one Nagios line on stdout, exit code = verdict (0/1/2/3).
+
+    Every error (bad usage, source down, bad dump, failed push) is a `PLEG UNKNOWN - reason` line
+    and exit 3. With --state, each run diagnoses the window since the previous run. --textfile
+    and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
+    pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
+
+    \b
+    Example:
+      pleg-doctor check --kubelet 127.0.0.1 --state /var/lib/pleg-doctor/state.json \\
+          --textfile /var/lib/node_exporter/textfile_collector
+      pleg-doctor check --kubelet $NODE_IP --pushgateway http://pushgateway:9091
+      pleg-doctor check before.prom after.prom
+    """
+    console.setup_logging(debug)
+    import dataclasses
+    from pathlib import Path
+
+    from pleg_doctor.render.check import check_line, unknown_line
+
+    def say_unknown(reason: str) -> None:
+        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
+        if output != "json":
+            sys.stdout.write(unknown_line(reason) + "\n")
+            sys.stdout.flush()
+
+    try:
+        from pleg_doctor.checking import parse_grouping_key, run_check
+        from pleg_doctor.render import prom
+
+        grouping = parse_grouping_key(grouping_key)
+        target: prom.PushTarget | None = None
+        if pushgateway is not None:
+            target = prom.PushTarget(
+                url=prom.pushgateway_url(pushgateway),
+                job=job or prom.DEFAULT_JOB,
+                grouping=grouping,
+                auth=prom.push_auth(
+                    user=pushgateway_user,
+                    password_file=pushgateway_password_file,
+                    token_file=pushgateway_token_file,
+                ),
+            )
+        elif any(
+            (job, grouping, pushgateway_user, pushgateway_password_file, pushgateway_token_file)
+        ):
+            raise UsageError(
+                "--job, --grouping-key and --pushgateway-* only apply with --pushgateway URL"
+            )
+        options = _source_options(files, demo, source)
+        sources = _build_sources(options)
+        run = run_check(
+            sources,
+            diagnose=lambda snapshots: _diagnose_snapshots(
+                snapshots,
+                sources,
+                runtime_request_timeout=runtime_request_timeout,
+                select=select,
+                ignore=ignore,
+            ),
+            state_path=Path(state) if state is not None else None,
+            state_max_age=state_max_age,
+            node_label=grouping.get("node"),
+        )
+        for warning in run.warnings:
+            console.warn(warning)
+        metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
+        problems: list[PlegDoctorError] = []
+        if textfile is not None:
+            try:
+                prom.write_textfile(Path(textfile), metrics)
+            except prom.MetricsDeliveryError as exc:
+                problems.append(exc)
+        if target is not None:
+            try:
+                target = dataclasses.replace(target, grouping={"node": run.node, **grouping})
+                prom.push(target, metrics, timeout=options.timeout)
+            except prom.MetricsDeliveryError as exc:
+                problems.append(exc)
+    except PlegDoctorError as exc:
+        say_unknown(exc.message)
+        raise
+    except Exception as exc:
+        say_unknown(f"internal error: {type(exc).__name__}: {exc}")
+        raise
+
+    report = run.report
+    if report is None:
+        assert run.error is not None
+        say_unknown(run.error.message)
+        console.error(str(run.error))
+        if debug:
+            traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
+    elif output == "json":
+        _emit(report, "json")
+    else:
+        problem = problems[0].message if problems else None
+        sys.stdout.write(check_line(report, problem=problem) + "\n")
+        sys.stdout.flush()
+    # A failed delivery exits 3: the diagnosis never reached the place monitoring reads, and
+    # exiting with the verdict (0 on a healthy node) would make the broken pipeline look green.
+    for problem_error in problems:
+        console.error(str(problem_error))
+    if report is not None and report.verdict == "unknown":
+        for reason in report.reasons:
+            console.error(reason)
+    if report is None or problems or report.verdict == "unknown":
+        sys.exit(int(ExitCode.UNKNOWN))
+    sys.exit(report.exit_code)
+
+
 def _fail(message: str, debug: bool) -> NoReturn:
     console.error(message)
     if debug:

@@ -1,0 +1,343 @@
+"""`check --textfile` / `--pushgateway`: the metrics of CONTRACT.md, written with prometheus_client.
+
+The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
+
+* `pleg_doctor_headroom_seconds{node}`
+* `pleg_doctor_verdict{node,verdict}`: 1 for the current verdict, 0 for the three others
+* `pleg_doctor_cause_score{node,cause}`: every cause id, 0 when not scored
+* `pleg_doctor_relist_seconds{node,stat}`: `mean`, `p50`, `p99`, `tail` (the long relists),
+  `predicted` (the model), `interval` (mean time between relist starts)
+* `pleg_doctor_last_run_timestamp_seconds{node}`: when this check ran (local clock)
+* `pleg_doctor_up{node}`: 0 when the source failed
+
+When the source failed there is no report: only `up` 0, `last_run` and `verdict{unknown}` 1 are
+written, so alerting sees the failure instead of the last good values going stale. A figure the
+data cannot give is left out (no sample) rather than written as NaN, which alert expressions
+compare as false without telling anyone.
+
+prometheus_client is imported inside the functions that need it: `pleg-doctor --version` and
+`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import logging
+import urllib.error
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pleg_doctor.causes import CAUSE_IDS
+from pleg_doctor.errors import PlegDoctorError, UsageError
+from pleg_doctor.report import VERDICT_ORDER, Report
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
+
+TEXTFILE_NAME = "pleg_doctor.prom"
+"""node_exporter's textfile collector reads `*.prom` files only."""
+
+DEFAULT_JOB = "pleg-doctor"
+
+RELIST_STATS = ("mean", "p50", "p99", "tail", "predicted", "interval")
+"""The `stat` label values of `pleg_doctor_relist_seconds`."""
+
+
+class MetricsDeliveryError(PlegDoctorError):
+    """The metrics could not be written to the textfile directory or pushed to the gateway."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CheckMetrics:
+    """What one check run reports to Prometheus."""
+
+    node: str
+    """The `node` label (the report's node, else what the source or the state knew)."""
+    report: Report | None
+    """None when the source failed (then `up` is 0)."""
+    ran_at: float
+    """Unix seconds of the run, local clock: what staleness alerts compare with `time()`."""
+
+
+def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
+    """A fresh registry holding exactly the metrics of CONTRACT.md for one run."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    node = metrics.node
+    report = metrics.report
+
+    def gauge(name: str, doc: str, labels: Sequence[str]) -> Gauge:
+        return Gauge(name, doc, labelnames=("node", *labels), registry=registry)
+
+    up = gauge("pleg_doctor_up", "1 when pleg-doctor could read and diagnose the source.", ())
+    up.labels(node).set(0 if report is None else 1)
+    gauge(
+        "pleg_doctor_last_run_timestamp_seconds",
+        "Unix time of the last pleg-doctor check run (local clock).",
+        (),
+    ).labels(node).set(metrics.ran_at)
+    verdict_now = "unknown" if report is None else report.verdict
+    verdict = gauge(
+        "pleg_doctor_verdict",
+        "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
+        ("verdict",),
+    )
+    for name in VERDICT_ORDER:
+        verdict.labels(node, name).set(1 if name == verdict_now else 0)
+    headroom = gauge(
+        "pleg_doctor_headroom_seconds",
+        "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
+        (),
+    )
+    cause = gauge(
+        "pleg_doctor_cause_score",
+        "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
+        ("cause",),
+    )
+    relist = gauge(
+        "pleg_doctor_relist_seconds",
+        "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
+        ("stat",),
+    )
+    if report is None:
+        return registry
+    if report.model.headroom_seconds is not None:
+        headroom.labels(node).set(report.model.headroom_seconds)
+    scores = {finding.id: finding.score for finding in report.causes}
+    for cause_id in CAUSE_IDS:
+        cause.labels(node, cause_id).set(scores.get(cause_id, 0.0))
+    for stat, value in relist_stats(report).items():
+        if value is not None:
+            relist.labels(node, stat).set(value)
+    return registry
+
+
+def relist_stats(report: Report) -> dict[str, float | None]:
+    """The `stat` values of `pleg_doctor_relist_seconds` (None when the data cannot give one)."""
+    window = report.window
+    model = report.model
+    duration = window.relist_duration
+    interval = window.relist_interval
+    return {
+        "mean": duration.mean_seconds if duration is not None else None,
+        "p50": duration.quantile(0.5) if duration is not None else None,
+        "p99": duration.quantile(0.99) if duration is not None else None,
+        "tail": model.tail_relist_seconds,
+        "predicted": model.prediction.relist_seconds if model.prediction is not None else None,
+        "interval": interval.mean_seconds if interval is not None else None,
+    }
+
+
+def render_textfile(metrics: CheckMetrics) -> str:
+    """The text a textfile would hold (for tests and `--debug`)."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(build_registry(metrics)).decode()
+
+
+def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
+    """Write `DIRECTORY/pleg_doctor.prom`; prometheus_client writes a temporary file and renames it.
+
+    The rename is atomic, so node_exporter never scrapes half a file. Raises
+    `MetricsDeliveryError` (with the path and the OS reason) when the directory is missing or not
+    writable.
+    """
+    from prometheus_client import write_to_textfile
+
+    path = directory / TEXTFILE_NAME
+    if not directory.is_dir():
+        raise MetricsDeliveryError(
+            f"--textfile {directory}: no such directory",
+            hint="create it, or point --textfile at node_exporter's --collector.textfile.directory",
+        )
+    try:
+        write_to_textfile(str(path), build_registry(metrics))
+    except OSError as exc:
+        raise MetricsDeliveryError(
+            f"--textfile {directory}: cannot write {TEXTFILE_NAME} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from exc
+    log.debug("wrote %s", path)
+    return path
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushAuth:
+    """How to authenticate to the Pushgateway; the secret is never shown (`repr=False`)."""
+
+    kind: Literal["none", "basic", "bearer"]
+    username: str | None = None
+    secret: str | None = dataclasses.field(default=None, repr=False)
+    """The password (basic) or the token (bearer), read from a file."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PushTarget:
+    """Where and under which grouping key to push."""
+
+    url: str
+    """Base URL of the gateway (http or https, maybe with a path prefix), no credentials."""
+    job: str
+    grouping: Mapping[str, str]
+    """Extra grouping labels given with `--grouping-key`; `node` is added by default."""
+    auth: PushAuth = dataclasses.field(default_factory=lambda: PushAuth(kind="none"))
+
+
+def pushgateway_url(text: str) -> str:
+    """Validate `--pushgateway URL`: http(s), a host, no credentials (they would end up in logs)."""
+    value = text.strip()
+    if "://" not in value:
+        value = f"http://{value}"  # what prometheus_client assumes too
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise UsageError(f"cannot read --pushgateway URL {text!r}: bad host or port") from exc
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"--pushgateway URL must be http:// or https://, not {parts.scheme}://")
+    if "@" in parts.netloc:
+        raise UsageError(
+            "credentials in the --pushgateway URL are not supported",
+            hint="use --pushgateway-user with --pushgateway-password-file, or --pushgateway-token-file",
+        )
+    if not parts.hostname:
+        raise UsageError(f"--pushgateway URL {text!r} has no host")
+    if parts.query or parts.fragment:
+        raise UsageError("--pushgateway URL takes no query or fragment")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def push_auth(*, user: str | None, password_file: str | None, token_file: str | None) -> PushAuth:
+    """Read the Pushgateway credentials from files (secrets never travel on the command line)."""
+    if token_file is not None and (user is not None or password_file is not None):
+        raise UsageError(
+            "give --pushgateway-token-file or --pushgateway-user with --pushgateway-password-file, "
+            "not both"
+        )
+    if (user is None) != (password_file is None):
+        raise UsageError("--pushgateway-user and --pushgateway-password-file go together")
+    if token_file is not None:
+        return PushAuth(kind="bearer", secret=_read_secret(token_file, "--pushgateway-token-file"))
+    if user is not None and password_file is not None:
+        secret = _read_secret(password_file, "--pushgateway-password-file")
+        return PushAuth(kind="basic", username=user, secret=secret)
+    return PushAuth(kind="none")
+
+
+def _read_secret(path: str, flag: str) -> str:
+    """The first line of `path`, stripped; errors name the file, never its content."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UsageError(f"{flag} {path}: no such file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"{flag} {path}: cannot read ({reason or type(exc).__name__})") from exc
+    lines = text.strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise UsageError(f"{flag} {path}: the file is empty")
+    return lines[0].strip()
+
+
+Handler = Callable[..., Callable[[], None]]
+
+
+def _handler(auth: PushAuth) -> Handler:
+    """A prometheus_client push handler adding the `Authorization` header of `auth`."""
+    from prometheus_client.exposition import basic_auth_handler, default_handler
+
+    def handle(
+        url: str,
+        method: str,
+        timeout: float | None,
+        headers: list[tuple[str, str]],
+        data: bytes,
+    ) -> Callable[[], None]:
+        if auth.kind == "basic":
+            return basic_auth_handler(
+                url, method, timeout, headers, data, auth.username, auth.secret
+            )
+        if auth.kind == "bearer":
+            headers = [*headers, ("Authorization", f"Bearer {auth.secret}")]
+        return default_handler(url, method, timeout, headers, data)
+
+    return handle
+
+
+def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
+    """PUT the metrics to the gateway, replacing this node's group of the last run.
+
+    PUT (prometheus_client's `push_to_gateway`) replaces every metric of the group, so a cause
+    that stopped scoring does not linger. Raises `MetricsDeliveryError` with the URL and the
+    HTTP status or connection error; never with a credential (the URL cannot hold one).
+    """
+    from prometheus_client import push_to_gateway
+
+    grouping = dict(target.grouping)
+    log.debug(
+        "pushing to %s (job %s, grouping %s, auth %s)",
+        target.url,
+        target.job,
+        grouping,
+        target.auth.kind,
+    )
+    try:
+        push_to_gateway(
+            target.url,
+            job=target.job,
+            registry=build_registry(metrics),
+            grouping_key=grouping,
+            timeout=timeout,
+            handler=_handler(target.auth),
+        )
+    except urllib.error.HTTPError as exc:
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: HTTP {exc.code} {exc.reason}{_body(exc)}",
+            hint=_http_hint(exc.code, target.auth),
+        ) from exc
+    except urllib.error.URLError as exc:
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: {_reason(exc.reason)}",
+            hint="is the Pushgateway running and reachable from here?",
+        ) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise MetricsDeliveryError(f"push to {target.url} failed: {_reason(exc)}") from exc
+    log.debug("pushed to %s", target.url)
+
+
+def _body(exc: urllib.error.HTTPError) -> str:
+    """The gateway's first line of explanation (e.g. why it rejected the metrics), shortened."""
+    try:
+        text = exc.read(300).decode("utf-8", "replace").strip()
+    except (OSError, http.client.HTTPException):
+        return ""
+    first = text.splitlines()[0] if text else ""
+    return f": {first[:200]}" if first else ""
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def _http_hint(code: int, auth: PushAuth) -> str | None:
+    if code == 401:
+        if auth.kind == "none":
+            return (
+                "the gateway wants credentials: --pushgateway-user with --pushgateway-password-file"
+            )
+        return "the gateway refused the credentials given"
+    if code == 403:
+        return "the credentials are valid but not allowed to push"
+    if code == 404:
+        return "--pushgateway is the gateway's base URL, without /metrics/job/..."
+    return None
