@@ -1,0 +1,199 @@
+"""Fleet mode's core: every node's report, ranked worst first, with a summary across the fleet.
+
+`sources/prometheus.py` turns a handful of PromQL answers into one `FleetNode` (a `Window` plus
+what only the fleet source knows, e.g. "Prometheus cannot scrape this kubelet") per kubelet.
+`diagnose_fleet()` runs the same `report.diagnose()` as `pleg-doctor diagnose` on each of them
+(ARCHITECTURE.md "Fleet mode": same model, same causes), then ranks the reports and counts
+verdicts and top causes. `FleetReport.to_dict()` builds the public JSON (CONTRACT.md "JSON output":
+`{"schema": ..., "nodes": [the per-node objects of schema v1, ranked worst first], ...}`).
+
+Ranking (ARCHITECTURE.md decision 3, "worst first"): by verdict severity, critical, warning,
+unknown, ok, then by headroom ascending (no headroom last within its verdict), then by node name.
+`unknown` sits below `warning` on purpose: a node we cannot judge must not hide a node we know is
+in trouble, yet it ranks above every healthy one so it is not overlooked. The exit code is the
+verdict of the first node in that order (CONTRACT.md "Fleet options": the worst node's verdict),
+so a fleet exits 3 only when nothing is critical or warning and some node cannot be judged.
+
+Pure: no I/O, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from pleg_doctor.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+from pleg_doctor.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
+from pleg_doctor.snapshot import Window
+
+SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
+"""Position of each verdict in the fleet ranking, worst first (see the module docstring)."""
+
+VERDICTS_WORST_FIRST: tuple[str, ...] = tuple(sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetNode:
+    """One kubelet as the fleet source assembled it."""
+
+    window: Window
+    """Counters over the query range (`Window.is_lifetime` is False), gauges at the last scrape."""
+    unknown_reason: str | None = None
+    """Set when the source knows there is nothing to judge and why (scrape failing, no PLEG
+    series); the node's verdict is then `unknown` with this reason (also its first note),
+    whatever the data says."""
+    notes: tuple[str, ...] = ()
+    """What the fleet source adds to the report's notes (e.g. too few scrapes in the range)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetReport:
+    """Every node's report, ranked worst first, and where the data came from."""
+
+    prometheus: str
+    """The Prometheus-compatible API the data came from (no credentials)."""
+    selector: str
+    """The label matchers every query used."""
+    evaluated_at: float
+    """Unix seconds the instant queries were evaluated at (Prometheus' clock, or `--at`)."""
+    range_seconds: float
+    """The window of `increase()` (`--range`): every node's counters cover it."""
+    reports: tuple[Report, ...]
+    """Ranked worst first (`rank_reports`)."""
+
+    @property
+    def worst(self) -> Report | None:
+        """The first node of the ranking, None for an empty fleet."""
+        return self.reports[0] if self.reports else None
+
+    @property
+    def exit_code(self) -> int:
+        """The worst node's Nagios code; 3 (UNKNOWN) for an empty fleet."""
+        worst = self.worst
+        return worst.exit_code if worst is not None else VERDICT_ORDER["unknown"]
+
+    def by_verdict(self) -> dict[str, int]:
+        """Nodes per verdict, every verdict present, worst first."""
+        counts = dict.fromkeys(VERDICTS_WORST_FIRST, 0)
+        for report in self.reports:
+            counts[report.verdict] += 1
+        return counts
+
+    def by_top_cause(self) -> dict[str, int]:
+        """Nodes per top-ranked cause id, most frequent first (nodes without a cause omitted)."""
+        counts: dict[str, int] = {}
+        for report in self.reports:
+            if report.causes:
+                cause = report.causes[0].id
+                counts[cause] = counts.get(cause, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def to_dict(self, *, top: int | None = None) -> dict[str, Any]:
+        """The fleet JSON (schema `pleg-doctor/v1`); `top` keeps only the first N nodes.
+
+        The summary always counts the whole fleet, also when `top` shortens `nodes`.
+        """
+        shown = self.reports if top is None else self.reports[:top]
+        return {
+            "schema": SCHEMA,
+            "prometheus": self.prometheus,
+            "selector": self.selector,
+            "evaluated_at": rfc3339(self.evaluated_at),
+            "range_seconds": _seconds(self.range_seconds),
+            "summary": {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()},
+            "nodes": [report.to_dict() for report in shown],
+        }
+
+
+def human_duration(seconds: float) -> str:
+    """`300` → `5m`, `90` → `90s`, `3600` → `1h`: how messages and the table name `--range`."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def _seconds(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+def rank_key(report: Report) -> tuple[int, float, str]:
+    """Sort key of the ranking: verdict severity, then headroom ascending, then node name."""
+    headroom = report.model.headroom_seconds
+    if headroom is None or math.isnan(headroom):
+        headroom = math.inf
+    return SEVERITY_RANK[report.verdict], headroom, report.node or ""
+
+
+def rank_reports(reports: Sequence[Report]) -> tuple[Report, ...]:
+    """The reports worst first (`rank_key`)."""
+    return tuple(sorted(reports, key=rank_key))
+
+
+def diagnose_node(
+    node: FleetNode,
+    *,
+    source: SourceInfo,
+    runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    select: Collection[str] | None = None,
+    ignore: Collection[str] = (),
+) -> Report:
+    """`report.diagnose()` on one node, then the fleet source's verdict override and notes."""
+    report = diagnose(
+        node.window,
+        source=source,
+        runtime_request_timeout_seconds=runtime_request_timeout_seconds,
+        select=select,
+        ignore=ignore,
+    )
+    if node.unknown_reason is not None:
+        # The JSON has no `reasons`: the reason also leads the notes ("what could not be judged
+        # and why", CONTRACT.md), so scripts reading `-o json` see it.
+        report = dataclasses.replace(
+            report,
+            verdict="unknown",
+            reasons=(node.unknown_reason,),
+            notes=(node.unknown_reason, *report.notes),
+        )
+    if node.notes:
+        report = dataclasses.replace(report, notes=(*report.notes, *node.notes))
+    return report
+
+
+def diagnose_fleet(
+    nodes: Sequence[FleetNode],
+    *,
+    prometheus: str,
+    selector: str,
+    evaluated_at: float,
+    range_seconds: float,
+    runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    select: Collection[str] | None = None,
+    ignore: Collection[str] = (),
+) -> FleetReport:
+    """Diagnose every node like `pleg-doctor diagnose` does and rank them worst first.
+
+    `prometheus` becomes each report's `source.location` (kind `prometheus`); `select` and
+    `ignore` limit the cause ids as for `diagnose`.
+    """
+    source = SourceInfo(kind="prometheus", location=prometheus)
+    reports = [
+        diagnose_node(
+            node,
+            source=source,
+            runtime_request_timeout_seconds=runtime_request_timeout_seconds,
+            select=select,
+            ignore=ignore,
+        )
+        for node in nodes
+    ]
+    return FleetReport(
+        prometheus=prometheus,
+        selector=selector,
+        evaluated_at=evaluated_at,
+        range_seconds=range_seconds,
+        reports=rank_reports(reports),
+    )
