@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
-from pleg_doctor.render.table import VERDICT_STYLE, _q
+from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
 from pleg_doctor.report import Report, rfc3339
 
 NODE_CHARS = 40
@@ -141,7 +141,7 @@ def nodes_table(reports: tuple[Report, ...] | list[Report]) -> Table:
             report.node or "—",
             verdict,
             "—" if headroom is None else f"{headroom:.0f} s",
-            _q(report.window.relist_duration, 0.99) if report.window.relist_duration else "—",
+            quantile_text(report.window.relist_duration, 0.99) if report.window.relist_duration else "—",
             cause,
             "—" if pods is None else f"{pods:.0f}",
         )

@@ -135,7 +135,7 @@ def _s(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f} s"
 
 
-def _q(dist: Distribution | None, q: float) -> str:
+def quantile_text(dist: Distribution | None, q: float) -> str:
     """A quantile, or `> 10 s` when it falls in the `+Inf` bucket (the histogram says no more)."""
     if dist is None:
         return "—"
@@ -190,7 +190,7 @@ def relist_section(report: Report) -> Table:
         ),
         (
             "p50 / p99",
-            f"{_q(relist, 0.5)} / {_q(relist, 0.99)}",
+            f"{quantile_text(relist, 0.5)} / {quantile_text(relist, 0.99)}",
             "residual",
             _s(model.residual_seconds),
         ),
@@ -266,7 +266,7 @@ def ops_table(report: Report) -> Table | None:
             _n(stats.calls),
             _n(stats.errors),
             _s(latency.mean_seconds if latency else None),
-            _q(latency, 0.99),
+            quantile_text(latency, 0.99),
             _n(timeouts),
         )
     return table
