@@ -1047,6 +1047,227 @@ def fleet(
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)
 
 
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option(
+    "--journal",
+    is_flag=True,
+    help="Read `journalctl -u kubelet` on this node (root or the systemd-journal group).",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="With --journal: journalctl --since (default -2h; e.g. -30min, '2026-11-27 10:00').",
+)
+@click.option(
+    "--unit",
+    metavar="UNIT",
+    help="With --journal: the systemd unit (default kubelet; k3s, k3s-agent, ...).",
+)
+@click.option(
+    "--journal-timeout",
+    type=Duration(),
+    default="60s",
+    show_default=True,
+    help="With --journal: give up on journalctl after this long.",
+)
+@click.option(
+    "--year",
+    type=click.IntRange(1970, 9999),
+    help="Year of the log's first line (klog and journald print none). Default: a year the "
+    "log states, else this year (the notes say so).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes that read a large plain file (64 MiB and more) in parallel. "
+    "Default: the CPUs, at most 4.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A readable report, or JSON (schema pleg-doctor/logs-v1).",
+)
+@click.option(
+    "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
+)
+@common_options
+def logs(
+    files: tuple[str, ...],
+    journal: bool,
+    since: str | None,
+    unit: str | None,
+    journal_timeout: float,
+    year: int | None,
+    jobs: int | None,
+    output: str,
+    exit_zero: bool,
+    debug: bool,
+) -> None:
+    """Kubelet logs: the PLEG timeline and the culprits.
+
+    Reads kubelet logs as journalctl prints them (default or -o short-precise; syslog files
+    such as /var/log/messages), klog files (glog and structured), --logging-format=json, .gz
+    files (by content), or - for stdin, streaming (a 1 GB log in bounded memory). Shows the
+    periods PLEG was unhealthy (start, end, worst age, flapping), NotReady transitions, failed
+    relists, discarded events, and the culprits: the containers, sandboxes and pods whose CRI
+    calls failed or hit the timeout, resolved to namespace/pod where the log links them.
+
+    Exit code: 2 when PLEG is still unhealthy at the end of the log, 1 for any other trouble
+    (an unhealthy period, NotReady, a failed relist, a CRI timeout), 0 when the log is clean,
+    3 when nothing in it is a kubelet line.
+
+    \b
+    Example:
+      pleg-doctor logs --journal --since -6h
+      pleg-doctor logs kubelet.log kubelet.log.1.gz -o json
+      ssh worker-3 journalctl -u kubelet --since -1d | pleg-doctor logs -
+    """
+    console.setup_logging(debug)
+    from pleg_doctor.logs import JournalReader, LogReader, analyze_logs
+
+    if journal and files:
+        raise UsageError("give log FILEs or --journal, not both")
+    if not journal and (since is not None or unit is not None):
+        raise UsageError("--since and --unit apply to --journal")
+    if not journal and not files:
+        raise UsageError(
+            "no log given",
+            hint="pleg-doctor logs FILE... (- for stdin), or --journal on the node",
+        )
+    if files.count("-") > 1:
+        raise UsageError("standard input (-) can be given once")
+    now = dt.datetime.now().astimezone()
+    offset: int | None = None
+    reader: Any
+    if journal:
+        reader = JournalReader(
+            unit=unit or "kubelet", since=since or "-2h", timeout=journal_timeout
+        )
+        delta = now.utcoffset()
+        offset = None if delta is None else int(delta.total_seconds() // 60)
+    else:
+        reader = LogReader(files, jobs=jobs)
+        reader.check()
+    result = analyze_logs(reader, default_year=now.year, year=year, utc_offset_minutes=offset)
+    if output == "json":
+        from pleg_doctor.render.logs import render_logs_json
+
+        sys.stdout.write(render_logs_json(result))
+    else:
+        from pleg_doctor.render.logs import render_logs_table
+
+        color = console.wants_color(sys.stdout)
+        width = console.terminal_width(sys.stdout)
+        sys.stdout.write(render_logs_table(result, color=color, width=width))
+    sys.stdout.flush()
+    verdict = result.verdict
+    if verdict == "unknown":
+        console.error(f"no kubelet log line found in {result.lines_read:,} line(s)")
+        sys.exit(int(ExitCode.UNKNOWN))
+    code = {"ok": ExitCode.OK, "warning": ExitCode.WARNING, "critical": ExitCode.CRITICAL}
+    sys.exit(0 if exit_zero else int(code[verdict]))
+
+
+@cli.command("probe-runtime", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--crictl", default="crictl", show_default=True, metavar="PATH", help="The crictl to run."
+)
+@click.option(
+    "--runtime-endpoint",
+    metavar="URL",
+    help="Passed to crictl (default: crictl's own config, /etc/crictl.yaml).",
+)
+@click.option(
+    "--call-timeout",
+    type=Duration(),
+    default="10s",
+    show_default=True,
+    help="A call that takes longer is reported as hung (and its crictl process ended).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Calls at a time.",
+)
+@click.option(
+    "--slow",
+    type=Duration(),
+    default="1s",
+    show_default=True,
+    help="A call that takes this long or more is reported as slow.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Answered calls to list, slowest first (hung and failed ones are always listed).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A readable report, or JSON (schema pleg-doctor/probe-v1, every call).",
+)
+@common_options
+def probe_runtime(
+    crictl: str,
+    runtime_endpoint: str | None,
+    call_timeout: float,
+    parallel: int,
+    slow: float,
+    top: int,
+    output: str,
+    debug: bool,
+) -> None:
+    """Time crictl inspect/inspectp on every container and sandbox of this node.
+
+    Finds the container whose status call hangs: lists ids with `crictl ps -a -q` and `crictl
+    pods -q`, then inspects each with a timeout, --parallel at a time, and reports the hung,
+    failed and slowest calls with their pods. Read-only: it never stops or removes anything
+    (it ends only its own crictl processes that outlive --call-timeout). Needs root (the
+    runtime's socket).
+
+    Exit code: 2 when a call hung, 1 when one was slow or failed, 0 otherwise, 3 when crictl
+    cannot reach the runtime.
+
+    \b
+    Example:
+      sudo pleg-doctor probe-runtime
+      sudo pleg-doctor probe-runtime --call-timeout 5s --parallel 8 -o json
+    """
+    console.setup_logging(debug)
+    from pleg_doctor.probe import probe_runtime as run_probe
+
+    report = run_probe(
+        crictl=crictl,
+        runtime_endpoint=runtime_endpoint,
+        call_timeout=call_timeout,
+        parallel=parallel,
+        slow_seconds=slow,
+    )
+    if output == "json":
+        from pleg_doctor.render.probe import render_probe_json
+
+        sys.stdout.write(render_probe_json(report))
+    else:
+        from pleg_doctor.render.probe import render_probe_table
+
+        color = console.wants_color(sys.stdout)
+        width = console.terminal_width(sys.stdout)
+        sys.stdout.write(render_probe_table(report, top=top, color=color, width=width))
+    sys.stdout.flush()
+    sys.exit(int(report.exit_code))
+
+
 def _fail(message: str, debug: bool) -> NoReturn:
     console.error(message)
     if debug:

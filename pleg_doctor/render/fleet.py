@@ -141,7 +141,9 @@ def nodes_table(reports: tuple[Report, ...] | list[Report]) -> Table:
             report.node or "—",
             verdict,
             "—" if headroom is None else f"{headroom:.0f} s",
-            quantile_text(report.window.relist_duration, 0.99) if report.window.relist_duration else "—",
+            quantile_text(report.window.relist_duration, 0.99)
+            if report.window.relist_duration
+            else "—",
             cause,
             "—" if pods is None else f"{pods:.0f}",
         )
