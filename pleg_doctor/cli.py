@@ -72,20 +72,22 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
         return parsed
 
 
-def output_options(func: F) -> F:
-    """`-o`, `--exit-zero`, `--select`, `--ignore`, `--runtime-request-timeout`."""
+def runtime_timeout_option(func: F) -> F:
+    """`--runtime-request-timeout`: the kubelet's CRI timeout, the cost of one hung call."""
+    return click.option(
+        "--runtime-request-timeout",
+        type=Duration(),
+        default="2m",
+        show_default=True,
+        help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
+    )(func)
+
+
+def cause_options(func: F) -> F:
+    """`--select`, `--ignore` (cause ids) and `--runtime-request-timeout`."""
     from pleg_doctor.causes import CAUSE_IDS
 
     decorators = [
-        click.option(
-            "-o",
-            "--output",
-            "output",
-            type=click.Choice(["table", "json"]),
-            default="table",
-            show_default=True,
-            help="Report format: a readable table, or JSON (schema pleg-doctor/v1).",
-        ),
         click.option(
             "--select",
             multiple=True,
@@ -100,17 +102,25 @@ def output_options(func: F) -> F:
             metavar="CAUSE_ID",
             help="Do not score these cause ids (repeatable).",
         ),
-        click.option(
-            "--runtime-request-timeout",
-            type=Duration(),
-            default="2m",
-            show_default=True,
-            help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
-        ),
+        runtime_timeout_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def output_options(func: F) -> F:
+    """`-o table|json` and the `cause_options`."""
+    func = cause_options(func)
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help="Report format: a readable table, or JSON (schema pleg-doctor/v1).",
+    )(func)
 
 
 def common_options(func: F) -> F:
@@ -516,13 +526,7 @@ def capture(output_path: str, count: int, every: float, debug: bool, **source: A
     type=click.IntRange(min=1),
     help="Stop after this many refreshes (default: until Ctrl-C).",
 )
-@click.option(
-    "--runtime-request-timeout",
-    type=Duration(),
-    default="2m",
-    show_default=True,
-    help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
-)
+@runtime_timeout_option
 @common_options
 def watch(
     interval: float, count: int | None, runtime_request_timeout: float, debug: bool, **source: Any
@@ -660,13 +664,7 @@ class KnobChange(click.ParamType):  # type: ignore[type-arg]
     show_default=True,
     help="CRI calls per relist that hang until the timeout.",
 )
-@click.option(
-    "--runtime-request-timeout",
-    type=Duration(),
-    default="2m",
-    show_default=True,
-    help="The kubelet's CRI timeout (the cost of one hung call).",
-)
+@runtime_timeout_option
 @click.option(
     "--evented/--no-evented",
     default=False,
@@ -778,38 +776,6 @@ class _NagiosCommand(click.Command):
             raise
 
 
-def _check_cause_options(func: F) -> F:
-    """`--select`, `--ignore`, `--runtime-request-timeout` as in diagnose (`-o` differs)."""
-    from pleg_doctor.causes import CAUSE_IDS
-
-    decorators = [
-        click.option(
-            "--select",
-            multiple=True,
-            type=click.Choice(CAUSE_IDS),
-            metavar="CAUSE_ID",
-            help="Only score these cause ids (repeatable).",
-        ),
-        click.option(
-            "--ignore",
-            multiple=True,
-            type=click.Choice(CAUSE_IDS),
-            metavar="CAUSE_ID",
-            help="Do not score these cause ids (repeatable).",
-        ),
-        click.option(
-            "--runtime-request-timeout",
-            type=Duration(),
-            default="2m",
-            show_default=True,
-            help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
-        ),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
-
-
 @cli.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
@@ -860,7 +826,7 @@ def _check_cause_options(func: F) -> F:
     show_default=True,
     help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
 )
-@_check_cause_options
+@cause_options
 @common_options
 def check(
     files: tuple[str, ...],
