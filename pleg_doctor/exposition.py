@@ -27,10 +27,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 
 from pleg_doctor.errors import ExpositionError
+from pleg_doctor.streams import GzipProblem, decompressed
 
 # NOTE: prefixes, not names: the exact-name lookup below does the real filtering; these only decide
 # which lines are worth splitting at all. cAdvisor series (`container_*`) never match.
@@ -54,9 +54,7 @@ KEPT_PREFIXES: tuple[bytes, ...] = (
 
 CAPTURE_HEADER_PREFIX = b"# pleg-doctor capture:"
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK_LIMIT_LINE = 1 << 20
-_GUNZIP_PIECE = 1 << 20  # a single line longer than 1 MiB is not exposition
+_CHUNK_LIMIT_LINE = 1 << 20  # a single line longer than 1 MiB is not exposition
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,48 +194,15 @@ def iter_lines(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
 
 
 def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
-    """Pass chunks through, or gunzip them when the stream starts with the gzip magic bytes."""
-    iterator = iter(chunks)
-    first = b""
-    for first in iterator:
-        if first:
-            break
-    if not first:
-        return
-    if not first.startswith(_GZIP_MAGIC):
-        yield first
-        yield from iterator
-        return
-    decoder = zlib.decompressobj(wbits=31)
-    mid_member = False  # True while a member has started and not reached its end
+    """`streams.decompressed`, with a damaged or cut-off gzip stream as an `ExpositionError`."""
     try:
-        for data in _prepend(first, iterator):
-            while data:
-                mid_member = True
-                # Bounded output: a 1 MiB compressed chunk can expand to ~6 MiB of text; cap
-                # each piece so peak memory stays that of the plain-file path.
-                out = decoder.decompress(data, _GUNZIP_PIECE)
-                if out:
-                    yield out
-                if decoder.eof:
-                    # Concatenated gzip members (e.g. `cat a.gz b.gz`): start a new decoder.
-                    data = decoder.unused_data
-                    decoder = zlib.decompressobj(wbits=31)
-                    mid_member = False
-                else:
-                    data = decoder.unconsumed_tail
-        tail = decoder.flush()
-        if tail:
-            yield tail
-    except zlib.error as exc:
-        raise ExpositionError(f"{name}: not a valid gzip stream ({exc})") from exc
-    if mid_member:
-        raise ExpositionError(f"{name}: gzip stream is truncated (cut off before its end)")
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+        yield from decompressed(chunks)
+    except GzipProblem as exc:
+        if exc.kind == "truncated":
+            raise ExpositionError(
+                f"{name}: gzip stream is truncated (cut off before its end)"
+            ) from exc
+        raise ExpositionError(f"{name}: not a valid gzip stream ({exc.detail})") from exc
 
 
 def parse_exposition(chunks: Iterable[bytes], *, name: str) -> ParsedDump:

@@ -30,20 +30,18 @@ import subprocess
 import sys
 import tempfile
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from pleg_doctor.errors import SourceError
 from pleg_doctor.logs import parse
 from pleg_doctor.logs.parse import Probe, ScanStats
+from pleg_doctor.streams import GZIP_MAGIC, GzipProblem, decompressed
 
 if TYPE_CHECKING:
     import concurrent.futures
 
 CHUNK_BYTES = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-_GUNZIP_PIECE = 4 << 20
 
 DEFAULT_JOURNAL_TIMEOUT_SECONDS = 60.0
 
@@ -111,44 +109,14 @@ class LogReader:
                 yield from self._decompressed(_read(handle, path), path)
 
     def _decompressed(self, chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
-        first = b""
-        for first in chunks:
-            if first:
-                break
-        if not first:
-            return
-        if not first.startswith(_GZIP_MAGIC):
-            yield first
-            yield from chunks
-            return
-        decoder = zlib.decompressobj(wbits=31)
-        mid_member = False
+        """`streams.decompressed`; damaged gzip is read up to the damage and noted, not fatal."""
         try:
-            for data in _prepend(first, chunks):
-                while data:
-                    mid_member = True
-                    out = decoder.decompress(data, _GUNZIP_PIECE)
-                    if out:
-                        yield out
-                    if decoder.eof:  # concatenated members (`cat a.gz b.gz`)
-                        data = decoder.unused_data
-                        decoder = zlib.decompressobj(wbits=31)
-                        mid_member = False
-                    else:
-                        data = decoder.unconsumed_tail
-            tail = decoder.flush()
-            if tail:
-                yield tail
-        except zlib.error:
-            self.notes.append(f"{name}: the gzip data is damaged; read up to the damage")
-            return
-        if mid_member:
-            self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+            yield from decompressed(chunks)
+        except GzipProblem as exc:
+            if exc.kind == "truncated":
+                self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")
+            else:
+                self.notes.append(f"{name}: the gzip data is damaged; read up to the damage")
 
 
 def _is_large_plain_file(path: str) -> bool:
@@ -157,7 +125,7 @@ def _is_large_plain_file(path: str) -> bool:
         if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
             return False
         with open(path, "rb") as handle:
-            return handle.read(2) != _GZIP_MAGIC
+            return handle.read(2) != GZIP_MAGIC
     except OSError:
         return False  # the sequential path reports it
 
