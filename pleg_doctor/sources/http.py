@@ -1,14 +1,18 @@
 """Shared HTTP fetching for the live sources (kubelet directly, through the API server).
 
-Both live sources do the same thing: one `GET` of a Prometheus exposition over HTTPS with some
-credentials, and both must fail the same way: one or two lines that say what failed, on which URL,
-and what to try, never a traceback and never a secret (CONTRACT.md "Errors", "Sources": `--timeout`
-per request, a retry on connection errors, `--debug` with secrets redacted). This module owns that:
+Every live source does the same thing: a `GET` over HTTP(S) with some credentials (a kubelet's
+`/metrics`, the API server's proxy to it, a Prometheus query API), and all must fail the same way:
+one or two lines that say what failed, on which URL, and what to try, never a traceback and never a
+secret (CONTRACT.md "Errors", "Sources": `--timeout` per request, a retry on connection errors,
+`--debug` with secrets redacted). This module owns that:
 
 * `HttpSettings` says how to authenticate and verify TLS; `EndpointWording` says how to phrase
   errors for one kind of endpoint (which RBAC permission a 403 needs: ANCHORS.md §5).
-* `fetch_metrics_url()` performs the scrape and translates every `requests`, `urllib3`, `ssl` and OS
-  exception into the errors of `pleg_doctor.errors`.
+* `http_client()` resolves the credentials and writes the TLS files once; its `HttpClient.get()` is
+  the one request primitive: one retry on connection errors, timeouts, no redirects, the body read
+  whole within bounds, and every `requests`, `urllib3`, `ssl` and OS exception translated into the
+  errors of `pleg_doctor.errors`. It returns a `RawResponse`; what the body means is the caller's.
+* `fetch_metrics_url()` is the scrape of a Prometheus exposition on top of it.
 
 Secrets never leave this module except in the `Authorization` header on the wire: messages are built
 from URLs, file paths and status codes (never from a third-party exception's text, which can quote a
@@ -30,10 +34,11 @@ import os
 import socket
 import ssl
 import tempfile
+import threading
 import time
 import urllib.parse
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -139,6 +144,12 @@ class HttpSettings:
     tls_server_name: str | None = None
     """Name to send as SNI and verify the certificate against (kubeconfig `tls-server-name`)."""
 
+    headers: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+    """Extra request headers, `(name, value)` (e.g. Mimir's `X-Scope-OrgID`). Every value is
+    treated as a secret: redacted in debug logs and scrubbed from quoted server text. An
+    `Authorization`-like header among them counts as credentials sent; when the settings hold no
+    other credentials, `credential_label` names them in messages."""
+
     @property
     def must_warn_insecure(self) -> bool:
         """True when TLS verification is off, which the CLI must tell the user about."""
@@ -212,11 +223,14 @@ def parse_http_date(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return `headers` with the values of credential-bearing headers replaced by `<redacted>`."""
+def redact_headers(headers: Mapping[str, str], *, also: Iterable[str] = ()) -> dict[str, str]:
+    """Return `headers` with the values of credential-bearing headers replaced by `<redacted>`.
+
+    `also` names more headers (any case) whose values are secrets, e.g. `HttpSettings.headers`.
+    """
+    secret = REDACTED_HEADERS | {name.lower() for name in also}
     return {
-        name: ("<redacted>" if name.lower() in REDACTED_HEADERS else value)
-        for name, value in headers.items()
+        name: ("<redacted>" if name.lower() in secret else value) for name, value in headers.items()
     }
 
 
@@ -232,6 +246,253 @@ def safe_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=host))
 
 
+@dataclasses.dataclass(frozen=True)
+class RawResponse:
+    """An answer read whole: its status line, headers and (decompressed) body."""
+
+    status: int
+    reason: str
+    """The status line's reason phrase; may be empty."""
+    headers: Mapping[str, str] = dataclasses.field(repr=False)
+    """Response headers; case-insensitive."""
+    chunks: tuple[bytes, ...] = dataclasses.field(repr=False)
+    """The body in the chunks it was read in (no empty chunk)."""
+
+    @property
+    def body(self) -> bytes:
+        """The body as one `bytes` (joined at each access)."""
+        return b"".join(self.chunks)
+
+
+def _is_not_2xx(code: int) -> bool:
+    return not 200 <= code < 300
+
+
+class HttpClient:
+    """GETs with one resolved set of credentials and TLS files; make it with `http_client()`.
+
+    Thread-safe: `get()` may run in several threads at once (each request has its own
+    connection), so a fleet's queries share one token read and one set of TLS temp files.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: HttpSettings,
+        wording: EndpointWording,
+        timeout: float,
+        credentials: _Credentials,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None,
+    ) -> None:
+        self._settings = settings
+        self._wording = wording
+        self._timeout = timeout
+        self._credentials = credentials
+        self._verify = verify
+        self._cert = cert
+        self._verify_label = _ca_label(settings)
+        self._lock = threading.Lock()
+        self._answered = 0
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self._wording.endpoint!r}, auth={self._credentials.description!r})"
+
+    @property
+    def answered(self) -> int:
+        """Responses received so far, whatever their status (a retried request counts twice)."""
+        return self._answered
+
+    def scrub(self, text: str) -> str:
+        """`text` (e.g. quoted from a server) with every known secret replaced by `<redacted>`."""
+        return _scrub(text, self._credentials.secrets)
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        accept: str = ACCEPT,
+        max_bytes: int = MAX_BODY_BYTES,
+        too_large_hint: str | None = None,
+        error_statuses: Callable[[int], bool] = _is_not_2xx,
+        check_body_start: Callable[[bytes, str], None] | None = None,
+    ) -> RawResponse:
+        """GET `url` (with query `params`) and read the whole answer, or raise a `SourceError`.
+
+        Raises `SourceConnectionError`, `SourceTLSError`, `SourceAuthError` or `SourceError` (see
+        `_ErrorContext.translate` and `status_error`), and `UsageError` for a URL that cannot be
+        used. Messages name the endpoint (`EndpointWording`) and the URL without its query, never
+        a secret; the debug log shows the query `params` (keep secrets out of them) and the
+        headers with credentials and `HttpSettings.headers` values redacted.
+
+        The client's `timeout` (seconds) bounds connecting, each read, and the whole body (checked
+        between chunks). A connection failure (refused, reset, DNS, connect timeout, a response cut
+        off) is retried exactly once; an HTTP status, a TLS failure or a read timeout is not,
+        because repeating it would give the same answer (and double the wait). Redirects are not
+        followed: they would carry the credentials elsewhere, and our endpoints never redirect.
+
+        A status for which `error_statuses` is true (default: all but 2xx) raises the endpoint's
+        error (401/403 with `wording`'s hints, a redirect, "answered 500 (server said: ...)");
+        other statuses return their body for the caller to judge. A body beyond `max_bytes`
+        raises a `SourceError` with `too_large_hint`. `check_body_start`, if given, is called
+        with the body's first chunk (`b""` for an empty body) and the `Content-Type` before the
+        rest is read, and may raise a `SourceError` to refuse it (e.g. an HTML login page).
+        """
+        location = _usable_location(url)
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._get_once(
+                    url,
+                    location=location,
+                    params=params,
+                    accept=accept,
+                    max_bytes=max_bytes,
+                    too_large_hint=too_large_hint,
+                    error_statuses=error_statuses,
+                    check_body_start=check_body_start,
+                    attempt=attempt,
+                )
+            except _RetryableConnectionError as error:  # noqa: PERF203 - at most twice; it is the retry
+                if attempt == ATTEMPTS:
+                    # Re-raised as the public class; the cause chain keeps the original failure.
+                    raise SourceConnectionError(error.message, hint=error.hint) from error.__cause__
+                log.debug("%s; retrying once", error.message)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _get_once(
+        self,
+        url: str,
+        *,
+        location: str,
+        params: Mapping[str, str] | None,
+        accept: str,
+        max_bytes: int,
+        too_large_hint: str | None,
+        error_statuses: Callable[[int], bool],
+        check_body_start: Callable[[bytes, str], None] | None,
+        attempt: int,
+    ) -> RawResponse:
+        settings, credentials, timeout = self._settings, self._credentials, self._timeout
+        headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING, "User-Agent": USER_AGENT}
+        headers.update(settings.headers)
+        if credentials.authorization is not None:
+            headers["Authorization"] = credentials.authorization
+        proxies = _proxies(url, settings)
+        log.debug(
+            "GET %s (attempt %d/%d, timeout %g s, auth: %s, TLS: %s%s)%s",
+            location,
+            attempt,
+            ATTEMPTS,
+            timeout,
+            credentials.description,
+            "verification disabled" if self._verify is False else self._verify_label,
+            f", proxy {safe_url(proxy)}"
+            if (proxy := requests.utils.select_proxy(url, proxies))
+            else "",
+            f" params {dict(params)}" if params else "",
+        )
+        log.debug(
+            "request headers: %s",
+            redact_headers(headers, also=(name for name, _ in settings.headers)),
+        )
+        start = time.monotonic()
+        ctx = _ErrorContext(
+            location=location,
+            wording=self._wording,
+            settings=settings,
+            verify_label=self._verify_label,
+            timeout=timeout,
+            secrets=credentials.secrets,
+            credentials=credentials.description,
+            has_credentials=credentials.present,
+        )
+        try:
+            with requests.Session() as session:
+                session.trust_env = False
+                adapter = _Adapter(tls_server_name=settings.tls_server_name)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                response = session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    verify=self._verify,
+                    cert=self._cert,
+                    proxies=proxies,
+                    timeout=(timeout, timeout),
+                    stream=True,
+                    allow_redirects=False,
+                )
+                with response:
+                    with self._lock:
+                        self._answered += 1
+                    log.debug(
+                        "%s answered %d %s in %.3f s; response headers: %s",
+                        location,
+                        response.status_code,
+                        response.reason,
+                        time.monotonic() - start,
+                        redact_headers(response.headers),
+                    )
+                    if error_statuses(response.status_code):
+                        raise ctx.status_error(response)
+                    chunks = _read_body(
+                        response,
+                        ctx=ctx,
+                        deadline=start + timeout,
+                        limit=max_bytes,
+                        too_large_hint=too_large_hint,
+                        check_start=check_body_start,
+                    )
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            ValueError,
+        ) as exc:
+            raise ctx.translate(exc) from exc
+        size = sum(len(c) for c in chunks)
+        log.debug("read %d bytes from %s in %.3f s", size, location, time.monotonic() - start)
+        return RawResponse(
+            status=response.status_code,
+            reason=response.reason or "",
+            headers=response.headers,
+            chunks=tuple(chunks),
+        )
+
+
+@contextlib.contextmanager
+def http_client(
+    settings: HttpSettings, *, wording: EndpointWording, timeout: float
+) -> Iterator[HttpClient]:
+    """An `HttpClient` for the requests of one fetch, valid inside the `with` block.
+
+    Resolves the credentials now (reading a token file: tokens rotate, so once per fetch), checks
+    the CA, certificate and key files, and writes PEM bytes to private temp files that are
+    removed when the block ends. Raises `SourceAuthError`, `SourceTLSError` or `SourceError` for
+    unusable credentials or files. `wording` phrases every error; `timeout` (seconds) bounds each
+    request (see `HttpClient.get`).
+    """
+    credentials = _resolve_credentials(settings)
+    _check_files(settings)
+    with _tls_files(settings) as (verify, cert), contextlib.ExitStack() as stack:
+        if verify is False:
+            # The CLI prints its own warning once (CONTRACT.md); urllib3's would be a Python
+            # warning on stderr for every request. Set once here, not per request, because
+            # `catch_warnings` is not thread-safe and requests may run in several threads.
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        yield HttpClient(
+            settings=settings,
+            wording=wording,
+            timeout=timeout,
+            credentials=credentials,
+            verify=verify,
+            cert=cert,
+        )
+
+
 def fetch_metrics_url(
     url: str,
     *,
@@ -244,57 +505,77 @@ def fetch_metrics_url(
 ) -> FetchedDump:
     """GET `url` and return its body as a `FetchedDump`, or raise a `SourceError`.
 
-    Raises `SourceConnectionError`, `SourceTLSError`, `SourceAuthError` or `SourceError` (see
-    `_ErrorContext.translate` and `status_error`), and `UsageError` for a URL that cannot be used.
-
-    `timeout` (seconds) bounds connecting, each read, and the whole body (checked between chunks).
-    A connection failure (refused, reset, DNS, connect timeout, a response cut off) is retried
-    exactly once; an HTTP status, a TLS failure or a read timeout is not, because repeating it
-    would give the same answer (and double the wait). `kind` and `node` are copied into the dump;
-    its `location` is `url` without credentials and its `captured_at` the server's `Date` header.
-    Redirects are not followed: the kubelet and the API-server proxy never redirect, so a redirect
-    means a login page or a wrong URL, and following one would carry credentials elsewhere.
+    The errors, timeout, retry and redirect rules are `HttpClient.get`'s; on top of them, an HTML
+    or JSON answer is refused as "not Prometheus metrics" (a login page, a wrong endpoint).
+    `kind` and `node` are copied into the dump; its `location` is `url` without credentials and
+    its `captured_at` the server's `Date` header.
     """
+    location = _usable_location(url)
+    what = f"{wording.endpoint} {location}"
+
+    def check_metrics(first: bytes, content_type: str) -> None:
+        _refuse_html_or_json(what, first, content_type)
+
+    with http_client(settings, wording=wording, timeout=timeout) as client:
+        response = client.get(
+            url,
+            max_bytes=max_bytes,
+            too_large_hint="not a metrics endpoint? check the URL",
+            check_body_start=check_metrics,
+        )
+    return FetchedDump(
+        kind=kind,
+        location=location,
+        chunks=response.chunks,
+        captured_at=parse_http_date(response.headers.get("Date")),
+        node=node,
+    )
+
+
+def _usable_location(url: str) -> str:
+    """`url` as messages show it; a `UsageError` if it carries credentials (refused outright)."""
     location = safe_url(url)
     if "@" in urllib.parse.urlsplit(url).netloc:
         raise UsageError(
             f"credentials in the URL are not supported: {location}",
             hint="pass a token with --token or --token-file instead",
         )
-    credentials = _resolve_credentials(settings)
-    _check_files(settings)
-    verify_label = _ca_label(settings)
-    with _tls_files(settings) as (verify, cert):
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return _fetch_once(
-                    url,
-                    location=location,
-                    settings=settings,
-                    wording=wording,
-                    credentials=credentials,
-                    verify=verify,
-                    verify_label=verify_label,
-                    cert=cert,
-                    timeout=timeout,
-                    kind=kind,
-                    node=node,
-                    max_bytes=max_bytes,
-                    attempt=attempt,
-                )
-            except _RetryableConnectionError as error:  # noqa: PERF203 - at most twice; it is the retry
-                if attempt == ATTEMPTS:
-                    # Re-raised as the public class; the cause chain keeps the original failure.
-                    raise SourceConnectionError(error.message, hint=error.hint) from error.__cause__
-                log.debug("%s; retrying once", error.message)
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    return location
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove any known secret from server-supplied text before quoting it."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    return text
 
 
 # --- credentials and TLS files --------------------------------------------------------------
 
 
 def _resolve_credentials(settings: HttpSettings) -> _Credentials:
-    """Build the `Authorization` header (reading the token file now) and the list of secrets."""
+    """Build the `Authorization` header (reading the token file now) and the list of secrets.
+
+    The values of `settings.headers` are secrets too; they count as credentials sent when one of
+    them is a credential header (`Authorization`, `Cookie`...).
+    """
+    credentials = _settings_credentials(settings)
+    if not settings.headers:
+        return credentials
+    values = tuple(value for _, value in settings.headers if value)
+    if credentials.present:
+        return dataclasses.replace(credentials, secrets=(*credentials.secrets, *values))
+    return _Credentials(
+        authorization=None,
+        secrets=values,
+        description=settings.credential_label or "the extra headers given",
+        present=any(name.lower() in REDACTED_HEADERS for name, _ in settings.headers),
+    )
+
+
+def _settings_credentials(settings: HttpSettings) -> _Credentials:
+    """The credentials of the token, token file, basic auth or client certificate fields."""
     secrets: list[str] = []
     if settings.token_file is not None:
         token = _read_token_file(settings.token_file)
@@ -515,119 +796,36 @@ def _proxies(url: str, settings: HttpSettings) -> dict[str, str]:
     return dict(requests.utils.get_environ_proxies(url))
 
 
-def _fetch_once(
-    url: str,
-    *,
-    location: str,
-    settings: HttpSettings,
-    wording: EndpointWording,
-    credentials: _Credentials,
-    verify: bool | str,
-    verify_label: str,
-    cert: str | tuple[str, str] | None,
-    timeout: float,
-    kind: SourceKind,
-    node: str | None,
-    max_bytes: int,
-    attempt: int,
-) -> FetchedDump:
-    headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING, "User-Agent": USER_AGENT}
-    if credentials.authorization is not None:
-        headers["Authorization"] = credentials.authorization
-    proxies = _proxies(url, settings)
-    log.debug(
-        "GET %s (attempt %d/%d, timeout %g s, auth: %s, TLS: %s%s)",
-        location,
-        attempt,
-        ATTEMPTS,
-        timeout,
-        credentials.description,
-        "verification disabled" if verify is False else verify_label,
-        f", proxy {safe_url(proxy)}"
-        if (proxy := requests.utils.select_proxy(url, proxies))
-        else "",
-    )
-    log.debug("request headers: %s", redact_headers(headers))
-    start = time.monotonic()
-    ctx = _ErrorContext(
-        location=location,
-        wording=wording,
-        settings=settings,
-        verify_label=verify_label,
-        timeout=timeout,
-        secrets=credentials.secrets,
-        credentials=credentials.description,
-        has_credentials=credentials.present,
-    )
-    try:
-        with requests.Session() as session, warnings.catch_warnings():
-            if verify is False:
-                # The CLI prints its own warning once (CONTRACT.md); urllib3's would be a Python
-                # warning on stderr for every request.
-                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            session.trust_env = False
-            adapter = _Adapter(tls_server_name=settings.tls_server_name)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            response = session.get(
-                url,
-                headers=headers,
-                verify=verify,
-                cert=cert,
-                proxies=proxies,
-                timeout=(timeout, timeout),
-                stream=True,
-                allow_redirects=False,
-            )
-            with response:
-                elapsed = time.monotonic() - start
-                log.debug(
-                    "%s answered %d %s in %.3f s; response headers: %s",
-                    location,
-                    response.status_code,
-                    response.reason,
-                    elapsed,
-                    redact_headers(response.headers),
-                )
-                if not 200 <= response.status_code < 300:
-                    raise ctx.status_error(response)
-                chunks = _read_body(response, ctx=ctx, deadline=start + timeout, limit=max_bytes)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-        raise ctx.translate(exc) from exc
-    size = sum(len(c) for c in chunks)
-    log.debug("read %d bytes from %s in %.3f s", size, location, time.monotonic() - start)
-    return FetchedDump(
-        kind=kind,
-        location=location,
-        chunks=tuple(chunks),
-        captured_at=parse_http_date(response.headers.get("Date")),
-        node=node,
-    )
-
-
 def _read_body(
-    response: requests.Response, *, ctx: _ErrorContext, deadline: float, limit: int
+    response: requests.Response,
+    *,
+    ctx: _ErrorContext,
+    deadline: float,
+    limit: int,
+    too_large_hint: str | None,
+    check_start: Callable[[bytes, str], None] | None,
 ) -> list[bytes]:
-    """Read the whole body, bounded in time and size, and check it is metrics, not HTML or JSON."""
+    """Read the whole body, bounded in time and size; `check_start` sees the first chunk."""
+    content_type = response.headers.get("Content-Type", "")
     chunks: list[bytes] = []
     total = 0
     for chunk in response.iter_content(chunk_size=64 * 1024):
         if not chunk:
             continue
-        if not chunks:
-            ctx.check_not_html_or_json(chunk, response.headers.get("Content-Type", ""))
+        if not chunks and check_start is not None:
+            check_start(chunk, content_type)
         chunks.append(chunk)
         total += len(chunk)
         if total > limit:
             size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
-            raise SourceError(f"{ctx.what} sent more than {size}; not a metrics endpoint?")
+            raise SourceError(f"{ctx.what} sent more than {size}", hint=too_large_hint)
         if time.monotonic() > deadline:
             raise SourceConnectionError(
                 f"{ctx.what} did not finish sending within {ctx.timeout:g} s",
                 hint="raise --timeout",
             )
-    if not chunks:
-        ctx.check_not_html_or_json(b"", response.headers.get("Content-Type", ""))
+    if not chunks and check_start is not None:
+        check_start(b"", content_type)
     # urllib3 enforces Content-Length too; this is the belt to its braces. `tell()` counts bytes
     # on the wire, before gzip decoding, which is what Content-Length counts as well.
     length = response.headers.get("Content-Length", "")
@@ -637,6 +835,23 @@ def _read_body(
             f"{ctx.what} cut the response off after {wire} of {length} bytes"
         )
     return chunks
+
+
+def _refuse_html_or_json(what: str, first: bytes, content_type: str) -> None:
+    """Reject HTML and JSON answers: a login page, a proxy's error, a wrong endpoint."""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    head = first.lstrip()[:1]
+    found: str | None = None
+    if mime in ("text/html", "application/xhtml+xml") or head == b"<":
+        found = "an HTML page"
+    elif mime == "application/json" or mime.endswith("+json") or head in (b"{", b"["):
+        found = "JSON"
+    if found is not None:
+        raise SourceError(
+            f"{what} answered with {found}, not Prometheus metrics",
+            hint="check the URL: it should be the kubelet's /metrics "
+            "(a login page or a proxy may be in the way)",
+        )
 
 
 # --- translating failures ---------------------------------------------------------------------
@@ -661,10 +876,7 @@ class _ErrorContext:
 
     def scrub(self, text: str) -> str:
         """Remove any known secret from server-supplied text before quoting it."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, "<redacted>")
-        return text
+        return _scrub(text, self.secrets)
 
     # -- HTTP statuses
 
@@ -733,22 +945,6 @@ class _ErrorContext:
         if len(detail) > _DETAIL_CHARS:
             detail = detail[: _DETAIL_CHARS - 1] + "…"
         return f"server said: {detail}"
-
-    def check_not_html_or_json(self, first: bytes, content_type: str) -> None:
-        """Reject HTML and JSON answers: a login page, a proxy's error, a wrong endpoint."""
-        mime = content_type.split(";", 1)[0].strip().lower()
-        head = first.lstrip()[:1]
-        found: str | None = None
-        if mime in ("text/html", "application/xhtml+xml") or head == b"<":
-            found = "an HTML page"
-        elif mime == "application/json" or mime.endswith("+json") or head in (b"{", b"["):
-            found = "JSON"
-        if found is not None:
-            raise SourceError(
-                f"{self.what} answered with {found}, not Prometheus metrics",
-                hint="check the URL: it should be the kubelet's /metrics "
-                "(a login page or a proxy may be in the way)",
-            )
 
     # -- exceptions
 

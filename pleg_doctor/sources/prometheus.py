@@ -32,9 +32,11 @@ time is that scrape's timestamp. Kubelets older than 1.14 expose only microsecon
 fleet mode does not read (kube-prometheus drops them at scrape time anyway, ANCHORS.md §5); such
 nodes get verdict `unknown` with that reason.
 
-HTTP goes through the same careful path as the live kubelet sources (`sources/http.py`): its
-credential resolution, TLS files, adapter and error translation are reused; secrets (the token,
-every `--header` value) never reach a message or a debug log.
+HTTP goes through the request primitive of the live kubelet sources (`sources/http.py`'s
+`http_client`): credentials resolved and TLS files written once per fetch, one retry on connection
+errors, timeouts, no redirects, errors translated; secrets (the token, every `--header` value)
+never reach a message or a debug log. This module adds the query parameters, the JSON decoding
+and the Prometheus API's own errors.
 """
 
 from __future__ import annotations
@@ -47,36 +49,20 @@ import logging
 import math
 import re
 import threading
-import time
 import urllib.parse
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-import requests
-import urllib3
-import urllib3.exceptions
-
-from pleg_doctor.errors import SourceConnectionError, SourceError, UsageError
+from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.fleet import FleetNode, human_duration
 from pleg_doctor.snapshot import SampleLike, Snapshot, Window, build_snapshot
 from pleg_doctor.sources.base import SourceKind
 from pleg_doctor.sources.http import (
-    ATTEMPTS,
-    REDACTED_HEADERS,
-    USER_AGENT,
     EndpointWording,
+    HttpClient,
     HttpSettings,
-    _Adapter,
-    _ca_label,
-    _check_files,
-    _Credentials,
-    _ErrorContext,
-    _proxies,
-    _resolve_credentials,
-    _RetryableConnectionError,
-    _tls_files,
+    http_client,
     safe_url,
 )
 
@@ -777,7 +763,6 @@ class PrometheusSource:
         self._url = api_url(url)
         self._base = self._url[: -len("/api/v1/query")] or self._url
         self.selector = normalize_selector(selector)
-        self._headers = tuple(headers)
         self._timeout = float(timeout)
         self._parallel = max(1, parallel)
         self._settings = HttpSettings(
@@ -785,6 +770,11 @@ class PrometheusSource:
             token_file=Path(token_file) if token_file is not None else None,
             ca=Path(cacert) if cacert is not None else None,
             insecure_skip_tls_verify=insecure_skip_tls_verify,
+            headers=tuple(headers),
+            # How a 401 and the debug log name the credentials when only --header carries them.
+            credential_label="the --header values given"
+            if headers and token is None and token_file is None
+            else None,
         )
         self._lock = threading.Lock()
         self._calls = 0
@@ -812,16 +802,18 @@ class PrometheusSource:
         message shows the PromQL) and a selector that matches no kubelet PLEG series.
         """
         queries = build_queries(self.selector, range_seconds)
-        credentials = _resolve_credentials(self._settings)
-        _check_files(self._settings)
-        with _tls_files(self._settings) as (verify, cert):
-            call = _Call(self, credentials, verify, cert)
-            evaluated_at = at.timestamp() if at is not None else call.server_time()
-            assembler = call.run(queries, evaluated_at)
-            nodes = assembler.nodes(evaluated_at=evaluated_at, range_seconds=range_seconds)
-            del assembler
-            if not any(n.window.last.has_pleg_metrics for n in nodes):
-                raise call.empty_result_error(evaluated_at, targets=len(nodes))
+        with http_client(self._settings, wording=WORDING, timeout=self._timeout) as client:
+            call = _Call(self, client)
+            try:
+                evaluated_at = at.timestamp() if at is not None else call.server_time()
+                assembler = call.run(queries, evaluated_at)
+                nodes = assembler.nodes(evaluated_at=evaluated_at, range_seconds=range_seconds)
+                del assembler
+                if not any(n.window.last.has_pleg_metrics for n in nodes):
+                    raise call.empty_result_error(evaluated_at, targets=len(nodes))
+            finally:
+                with self._lock:
+                    self._calls += client.answered
         return FleetData(
             location=self.location,
             selector=self.selector,
@@ -837,32 +829,11 @@ class PrometheusSource:
 
 
 class _Call:
-    """One fleet fetch: credentials resolved, TLS files in place, queries sent."""
+    """One fleet fetch: queries sent through one client (credentials resolved, TLS files)."""
 
-    def __init__(
-        self,
-        source: PrometheusSource,
-        credentials: _Credentials,
-        verify: bool | str,
-        cert: str | tuple[str, str] | None,
-    ) -> None:
+    def __init__(self, source: PrometheusSource, client: HttpClient) -> None:
         self.source = source
-        self.credentials = credentials
-        self.verify = verify
-        self.cert = cert
-        custom = source._headers
-        self.secrets: tuple[str, ...] = (
-            *credentials.secrets,
-            *(value for _, value in custom if value),
-        )
-        self.has_credentials = bool(credentials.present) or any(
-            name.lower() in REDACTED_HEADERS for name, _ in custom
-        )
-        description = credentials.description
-        if not credentials.present and custom:
-            description = "the --header values given"
-        self.description = description
-        self.verify_label = _ca_label(source._settings)
+        self.client = client
 
     # -- the queries
 
@@ -973,95 +944,15 @@ class _Call:
         params = {"query": promql, "timeout": f"{self.source._timeout:g}s"}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                status, reason, body = self._send(params, attempt)
-                break
-            except _RetryableConnectionError as error:
-                if attempt == ATTEMPTS:
-                    raise SourceConnectionError(error.message, hint=error.hint) from error.__cause__
-                log.debug("%s; retrying once", error.message)
-        else:  # pragma: no cover - the loop breaks or raises
-            raise AssertionError("unreachable")
-        return self._decode(status, reason, body, promql)
-
-    def _context(self) -> _ErrorContext:
-        return _ErrorContext(
-            location=self.source._url,
-            wording=WORDING,
-            settings=self.source._settings,
-            verify_label=self.verify_label,
-            timeout=self.source._timeout,
-            secrets=self.secrets,
-            credentials=self.description,
-            has_credentials=self.has_credentials,
+        response = self.client.get(
+            self.source._url,
+            params=params,
+            accept="application/json",
+            max_bytes=MAX_BODY_BYTES,
+            too_large_hint="narrow --selector",
+            error_statuses=_status_without_api_answer,
         )
-
-    def _send(self, params: Mapping[str, str], attempt: int) -> tuple[int, str, bytes]:
-        source = self.source
-        url = source._url
-        timeout = source._timeout
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        headers.update(dict(source._headers))
-        if self.credentials.authorization is not None:
-            headers["Authorization"] = self.credentials.authorization
-        proxies = _proxies(url, source._settings)
-        log.debug(
-            "GET %s (attempt %d/%d, timeout %g s, auth: %s, TLS: %s) query: %s%s",
-            url,
-            attempt,
-            ATTEMPTS,
-            timeout,
-            self.description,
-            "verification disabled" if self.verify is False else self.verify_label,
-            params["query"],
-            f" at {params['time']}" if "time" in params else "",
-        )
-        log.debug("request headers: %s", _redacted(headers))
-        ctx = self._context()
-        start = time.monotonic()
-        try:
-            with requests.Session() as session, warnings.catch_warnings():
-                if self.verify is False:
-                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                session.trust_env = False
-                adapter = _Adapter(tls_server_name=None)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                response = session.get(
-                    url,
-                    params=params,
-                    headers=headers,
-                    verify=self.verify,
-                    cert=self.cert,
-                    proxies=proxies,
-                    timeout=(timeout, timeout),
-                    stream=True,
-                    allow_redirects=False,
-                )
-                with response:
-                    with source._lock:
-                        source._calls += 1
-                    code = response.status_code
-                    log.debug(
-                        "%s answered %d %s in %.3f s",
-                        url,
-                        code,
-                        response.reason,
-                        time.monotonic() - start,
-                    )
-                    if code in (401, 403) or 300 <= code < 400:
-                        raise ctx.status_error(response)
-                    body = _read_body(response, ctx=ctx, deadline=start + timeout)
-        except (
-            requests.RequestException,
-            urllib3.exceptions.HTTPError,
-            OSError,
-            ValueError,
-        ) as exc:
-            raise ctx.translate(exc) from exc
-        log.debug("read %d bytes in %.3f s", len(body), time.monotonic() - start)
-        return code, response.reason or "", body
+        return self._decode(response.status, response.reason, response.body, promql)
 
     def _decode(self, status: int, reason: str, body: bytes, promql: str) -> dict[str, Any]:
         what = f"Prometheus {self.source._url}"
@@ -1091,13 +982,13 @@ class _Call:
             _fail(SourceError(f"{what} answered {status} {reason}".rstrip()))
         for warning in doc.get("warnings") or ():
             if isinstance(warning, str):
-                text = self._context().scrub(" ".join(warning.split()))[:300]
+                text = self.client.scrub(" ".join(warning.split()))[:300]
                 with self.source._lock:
                     self.source._warnings.append(text)
         if doc["status"] == "success" and 200 <= status < 300:
             return doc
         error_type = str(doc.get("errorType") or f"HTTP {status}")
-        detail = self._context().scrub(" ".join(str(doc.get("error") or "").split()))
+        detail = self.client.scrub(" ".join(str(doc.get("error") or "").split()))
         if len(detail) > 300:
             detail = detail[:299] + "…"
         hints = {
@@ -1126,32 +1017,10 @@ def _fail(error: SourceError) -> NoReturn:
     raise error
 
 
-def _redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers for the debug log: only ours are shown; every `--header` value may be a secret."""
-    shown = {"accept", "user-agent"}
-    return {
-        name: (value if name.lower() in shown else "<redacted>") for name, value in headers.items()
-    }
-
-
-def _read_body(response: requests.Response, *, ctx: _ErrorContext, deadline: float) -> bytes:
-    """The whole body, bounded in time and size (a fleet answer is a few MB per 1,000 nodes)."""
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_content(chunk_size=256 * 1024):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > MAX_BODY_BYTES:
-            raise SourceError(
-                f"{ctx.what} sent more than {MAX_BODY_BYTES // (1024 * 1024)} MiB",
-                hint="narrow --selector",
-            )
-        if time.monotonic() > deadline:
-            raise SourceConnectionError(
-                f"{ctx.what} did not finish sending within {ctx.timeout:g} s",
-                hint="raise --timeout",
-            )
-    return b"".join(chunks)
+def _status_without_api_answer(code: int) -> bool:
+    """Statuses raised as HTTP errors: the API answers the others (400, 422, 503...) with a JSON
+    error document, and a 404 means a wrong path prefix (`_decode` says so)."""
+    return code in (401, 403) or 300 <= code < 400
 
 
 def _vector_element(item: Any) -> PromSample | None:
