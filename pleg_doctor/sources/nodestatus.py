@@ -24,25 +24,18 @@ import json
 import logging
 import os
 import re
-import time
 import urllib.parse
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-import urllib3
-import urllib3.exceptions
-
 from pleg_doctor.causes.base import Evidence
-from pleg_doctor.errors import SourceAuthError, SourceConnectionError, SourceError, UsageError
+from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.logs.parse import parse_go_duration
 
 # NOTE: the request machinery of sources/http.py is reused as is (credentials, TLS files, the
 # quiet adapter, proxies, error translation). Its public entry point fetches a Prometheus
 # exposition and rejects JSON bodies, so the JSON GET below composes the same private helpers.
-from pleg_doctor.sources import http as _http
-from pleg_doctor.sources.http import EndpointWording, HttpSettings, redact_headers, safe_url
+from pleg_doctor.sources.http import EndpointWording, HttpSettings, http_client, safe_url
 from pleg_doctor.sources.kubeconfig import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
@@ -368,108 +361,15 @@ def get_json(
 ) -> Any:
     """GET `url` as JSON with the credentials and TLS of `settings`; raise `SourceError`s.
 
-    Same rules as the metrics fetch (`sources/http.py`): `timeout` per connect and read and for
-    the whole body, one retry on connection errors only, no redirects followed, secrets never in
-    messages or logs.
+    The request itself is `sources/http.py`'s (`http_client`): `timeout` per connect and read
+    and for the whole body, one retry on connection errors only, no redirects followed, secrets
+    never in messages or logs.
     """
-    location = safe_url(url)
-    credentials = _http._resolve_credentials(settings)
-    _http._check_files(settings)
-    verify_label = _http._ca_label(settings)
-    with _http._tls_files(settings) as (verify, cert):
-        for attempt in range(1, _http.ATTEMPTS + 1):
-            ctx = _http._ErrorContext(
-                location=location,
-                wording=wording,
-                settings=settings,
-                verify_label=verify_label,
-                timeout=timeout,
-                secrets=credentials.secrets,
-                credentials=credentials.description,
-                has_credentials=credentials.present,
-            )
-            try:
-                body = _get_once(
-                    url,
-                    settings=settings,
-                    credentials=credentials,
-                    verify=verify,
-                    cert=cert,
-                    timeout=timeout,
-                    ctx=ctx,
-                    max_bytes=max_bytes,
-                    attempt=attempt,
-                )
-                break
-            except _http._RetryableConnectionError as error:
-                if attempt == _http.ATTEMPTS:
-                    raise SourceConnectionError(error.message, hint=error.hint) from error.__cause__
-                log.debug("%s; retrying once", error.message)
-        else:  # pragma: no cover - the loop breaks or raises
-            raise AssertionError("unreachable")
+    with http_client(settings, wording=wording, timeout=timeout) as client:
+        body = client.get(url, accept="application/json", max_bytes=max_bytes).body
     try:
         return json.loads(body)
     except ValueError:
         raise SourceError(
-            f"API server {location} answered with something that is not JSON"
+            f"API server {safe_url(url)} answered with something that is not JSON"
         ) from None
-
-
-def _get_once(
-    url: str,
-    *,
-    settings: HttpSettings,
-    credentials: Any,
-    verify: bool | str,
-    cert: str | tuple[str, str] | None,
-    timeout: float,
-    ctx: Any,
-    max_bytes: int,
-    attempt: int,
-) -> bytes:
-    headers = {"Accept": "application/json", "User-Agent": _http.USER_AGENT}
-    if credentials.authorization is not None:
-        headers["Authorization"] = credentials.authorization
-    log.debug(
-        "GET %s (attempt %d/%d, timeout %g s, auth: %s)",
-        ctx.location, attempt, _http.ATTEMPTS, timeout, credentials.description,
-    )  # fmt: skip
-    log.debug("request headers: %s", redact_headers(headers))
-    start = time.monotonic()
-    try:
-        with requests.Session() as session, warnings.catch_warnings():
-            if verify is False:
-                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            session.trust_env = False
-            adapter = _http._Adapter(tls_server_name=settings.tls_server_name)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            response = session.get(
-                url,
-                headers=headers,
-                verify=verify,
-                cert=cert,
-                proxies=_http._proxies(url, settings),
-                timeout=(timeout, timeout),
-                stream=True,
-                allow_redirects=False,
-            )
-            with response:
-                log.debug(
-                    "%s answered %d in %.3f s", ctx.location, response.status_code,
-                    time.monotonic() - start,
-                )  # fmt: skip
-                if not 200 <= response.status_code < 300:
-                    raise ctx.status_error(response)
-                body = bytearray()
-                for chunk in response.iter_content(chunk_size=64 * 1024):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise SourceError(f"{ctx.what} sent more than {max_bytes >> 20} MiB")
-                    if time.monotonic() > start + timeout:
-                        raise SourceConnectionError(
-                            f"{ctx.what} did not finish sending within {timeout:g} s"
-                        )
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-        raise ctx.translate(exc) from exc
-    return bytes(body)
