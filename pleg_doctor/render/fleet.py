@@ -9,16 +9,15 @@ that cannot be judged shows why in place of a cause. `--top N` cuts the rows, ne
 
 from __future__ import annotations
 
-import io
 import json
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
-from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
+from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
 from pleg_doctor.report import Report, rfc3339
 
 NODE_CHARS = 40
@@ -47,18 +46,7 @@ def render_fleet_table(
     width: int | None = None,
 ) -> str:
     """The fleet as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
-    console = Console(
-        file=io.StringIO(),
-        width=width or 100,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
-    console.print(fleet_renderable(report, top=top))
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out)
+    return render_to_text([fleet_renderable(report, top=top)], color=color, width=width)
 
 
 def fleet_renderable(report: FleetReport, *, top: int | None = None) -> RenderableType:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.logs import LogsResult, evidence_for_causes, rfc3339
 from pleg_doctor.logs.notes import format_age
+from pleg_doctor.render.table import render_to_text
 
 VERDICT_STYLE = {
     "ok": "bold green",
@@ -32,19 +32,7 @@ def render_logs_json(result: LogsResult) -> str:
 
 def render_logs_table(result: LogsResult, *, color: bool = False, width: int | None = None) -> str:
     """The human report: headline, unhealthy periods, timeline counts, culprits, next steps."""
-    console = Console(
-        file=io.StringIO(),
-        width=width or 100,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
-    for part in _renderables(result):
-        console.print(part)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out)
+    return render_to_text(_renderables(result), color=color, width=width)
 
 
 def _renderables(result: LogsResult) -> list[RenderableType]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from rich import box
-from rich.console import Console
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.probe import ProbeReport
+from pleg_doctor.render.table import render_to_text
 
 VERDICT_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold red"}
 
@@ -24,15 +24,7 @@ def render_probe_table(
     report: ProbeReport, *, top: int = 10, color: bool = False, width: int | None = None
 ) -> str:
     """Summary line, list calls, then every hung or failed call and the `top` slowest others."""
-    console = Console(
-        file=io.StringIO(),
-        width=width or 100,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    parts: list[RenderableType] = []
     head = Text(f"RUNTIME PROBE {report.verdict.upper()}", style=VERDICT_STYLE[report.verdict])
     containers = sum(1 for c in report.calls if c.kind == "container")
     head.append(
@@ -40,11 +32,11 @@ def render_probe_table(
         f"{report.wall_seconds:.1f} s ({report.parallel} at a time, timeout "
         f"{report.call_timeout_seconds:g} s, slow ≥ {report.slow_seconds:g} s)"
     )
-    console.print(head)
+    parts.append(head)
     counts = ", ".join(
         f"{report.count(o)} {o}" for o in ("hung", "error", "slow", "ok", "gone") if report.count(o)
     )
-    console.print(Text(counts or "nothing to inspect", style="dim"))
+    parts.append(Text(counts or "nothing to inspect", style="dim"))
     for item in report.lists:
         if item.outcome != "ok":
             what = (
@@ -52,7 +44,7 @@ def render_probe_table(
                 if item.outcome == "hung"
                 else f"failed: {item.error or 'no message'}"
             )
-            console.print(Text(f"{item.command} {what}", style="bold red"))
+            parts.append(Text(f"{item.command} {what}", style="bold red"))
     shown = [c for c in report.calls if c.outcome in ("hung", "error")]
     others = [c for c in report.calls if c.outcome in ("slow", "ok")]
     shown.extend(others[:top])
@@ -79,15 +71,14 @@ def render_probe_table(
                 call.name or (call.error or "—"),
                 seconds,
             )
-        console.print(table)
+        parts.append(table)
     hung = [c for c in report.calls if c.outcome == "hung"]
     if hung:
-        console.print(Text("Next steps", style="bold"))
+        parts.append(Text("Next steps", style="bold"))
         for call in hung[:5]:
             verb = "inspectp" if call.kind == "sandbox" else "inspect"
-            console.print(Text(f"$ timeout 30 crictl {verb} {call.id}", style="cyan"))
-        console.print(
+            parts.append(Text(f"$ timeout 30 crictl {verb} {call.id}", style="cyan"))
+        parts.append(
             Text("$ ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'   # D-state", style="cyan")
         )
-    out = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(out)
+    return render_to_text(parts, color=color, width=width)
