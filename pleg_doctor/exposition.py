@@ -217,17 +217,27 @@ def parse_exposition(chunks: Iterable[bytes], *, name: str) -> ParsedDump:
     is_openmetrics = False
     lineno = 0
     kept = 0
-    sniffed = False
+    sniffed = False  # the first non-blank line was checked for binary, HTML, JSON
+    sample_checked = False  # the first line that is not a comment was checked as a sample
     table = _NAME_TABLE
     prefixes = KEPT_PREFIXES
     for raw in iter_lines(chunks, name):
         lineno += 1
-        if not sniffed:
+        if not sample_checked:
             stripped = raw.strip()
             if not stripped:
                 continue
-            _sniff(stripped, name, lineno)
-            sniffed = True
+            if not sniffed:
+                _sniff(stripped, name)
+                sniffed = True
+            if not stripped.startswith(b"#"):
+                # A Markdown file or a log starts with `#` too: the first line that is not a
+                # comment must be a sample for the whole input to be exposition text.
+                if not _looks_like_sample(stripped):
+                    raise ExpositionError(
+                        f"{name}: line {lineno} is not a metric sample: {_show(stripped)}",
+                    )
+                sample_checked = True
         if raw.startswith(prefixes):
             kept += 1
             sample = _parse_sample_line(raw, table, name, lineno)
@@ -250,7 +260,13 @@ def parse_exposition(chunks: Iterable[bytes], *, name: str) -> ParsedDump:
     )
 
 
-def _sniff(first: bytes, name: str, lineno: int) -> None:
+# What may follow `[` in a JSON array; `[build-system]` (TOML) or `[Unit]` (INI) is not JSON.
+_JSON_ARRAY_STARTS = frozenset(
+    {b"{", b"[", b"]", b'"', b"-", b"t", b"f", b"n", *(str(d).encode() for d in range(10))}
+)
+
+
+def _sniff(first: bytes, name: str) -> None:
     """Reject input that is plainly not exposition text, with a message saying what it is."""
     if b"\x00" in first or not _is_text(first):
         raise ExpositionError(f"{name}: binary data, not Prometheus metrics text")
@@ -260,16 +276,10 @@ def _sniff(first: bytes, name: str, lineno: int) -> None:
             f"{name}: an HTML page, not metrics text",
             hint="a login page or proxy error? fetch the kubelet's /metrics directly",
         )
-    if head in (b"{", b"["):
+    if head == b"{" or (head == b"[" and first[1:].lstrip()[:1] in _JSON_ARRAY_STARTS):
         raise ExpositionError(
             f"{name}: JSON, not metrics text",
             hint="an API error or a Prometheus query result? pass the kubelet's raw /metrics",
-        )
-    if head == b"#":
-        return
-    if not _looks_like_sample(first):
-        raise ExpositionError(
-            f"{name}: line {lineno} is not a metric sample: {_show(first)}",
         )
 
 
