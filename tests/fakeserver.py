@@ -17,7 +17,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -416,3 +416,26 @@ def plugin_runs(record: Path) -> list[dict[str, Any]]:
     if not record.exists():
         return []
     return [json.loads(line) for line in record.read_text().splitlines()]
+
+
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+def secret_guard(monkeypatch: Any, caplog: Any, capsys: Any) -> Iterator[None]:
+    """Body of an autouse fixture: no proxy or KUBECONFIG from the environment, DEBUG logs
+    captured, and after the test no known secret in any log record, stdout or stderr."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    capture_debug_logs(monkeypatch, caplog)
+    yield
+    assert_secret_free(logged_text(caplog.get_records("call")))
+    out, err = capsys.readouterr()
+    assert_secret_free(out + err)

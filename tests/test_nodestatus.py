@@ -27,8 +27,7 @@ from tests.fakeserver import (
     Reply,
     Seen,
     assert_secret_free,
-    capture_debug_logs,
-    logged_text,
+    secret_guard,
     status_json,
 )
 from tests.test_sources_apiserver import write_kubeconfig
@@ -122,14 +121,7 @@ EVENTS_DOC: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def _no_secrets(monkeypatch, caplog, capsys):
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    capture_debug_logs(monkeypatch, caplog)
-    yield
-    assert_secret_free(logged_text(caplog.get_records("call")))
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err)
+    yield from secret_guard(monkeypatch, caplog, capsys)
 
 
 @pytest.fixture

@@ -36,10 +36,9 @@ from tests.fakeserver import (
     Seen,
     apiserver_handler,
     assert_secret_free,
-    capture_debug_logs,
     closed_port,
-    logged_text,
     plugin_runs,
+    secret_guard,
     write_exec_plugin,
 )
 
@@ -49,15 +48,7 @@ BASIC = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
 
 @pytest.fixture(autouse=True)
 def _clean_env_and_secret_check(monkeypatch, caplog, capsys):
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("all_proxy", raising=False)
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    capture_debug_logs(monkeypatch, caplog)
-    yield
-    assert_secret_free(logged_text(caplog.get_records("call")))
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err)
+    yield from secret_guard(monkeypatch, caplog, capsys)
 
 
 @pytest.fixture

@@ -40,10 +40,10 @@ from tests.fakeserver import (
     Reply,
     Seen,
     assert_secret_free,
-    capture_debug_logs,
     closed_port,
     key_secret,
     logged_text,
+    secret_guard,
 )
 
 CAPTURED = dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.timezone.utc)
@@ -55,14 +55,7 @@ FORBIDDEN_BODY = (
 
 @pytest.fixture(autouse=True)
 def _clean_env_and_secret_check(monkeypatch, caplog, capsys):
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("all_proxy", raising=False)
-    capture_debug_logs(monkeypatch, caplog)
-    yield
-    assert_secret_free(logged_text(caplog.get_records("call")))
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err)
+    yield from secret_guard(monkeypatch, caplog, capsys)
 
 
 @pytest.fixture
