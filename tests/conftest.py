@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,13 @@ os.environ["TERM"] = "dumb"
 @pytest.fixture(params=REAL_DUMPS, ids=[p.stem for p in REAL_DUMPS])
 def real_dump(request: pytest.FixtureRequest) -> Path:
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`console.setup_logging()` (every CLI run) reconfigures the `pleg_doctor` logger; undo it
+    after each test so later tests' `caplog` sees DEBUG records again."""
+    logger = logging.getLogger("pleg_doctor")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
 from pleg_doctor.report import Report, SourceInfo, diagnose
@@ -150,3 +154,29 @@ def check_schema(doc: dict[str, Any]) -> None:
             assert isinstance(item["value"], (int, float, str))
             assert not (isinstance(item["value"], float) and not math.isfinite(item["value"]))
     assert all(isinstance(n, str) for n in doc["notes"])
+
+
+def run_cli(
+    args: Sequence[str],
+    capsys: Any,
+    *,
+    secrets: Sequence[str] = (),
+    stdin: bytes | None = None,
+    monkeypatch: Any = None,
+) -> tuple[int, str, str]:
+    """Run the real entry point; return (exit code, stdout, stderr).
+
+    `secrets` must appear in neither stream; `stdin` (with `monkeypatch`) feeds standard input.
+    """
+    from pleg_doctor.cli import main
+
+    if stdin is not None:
+        assert monkeypatch is not None
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    for secret in secrets:
+        assert secret not in out + err, f"a secret leaked: ...{secret[:4]}..."
+    code = info.value.code
+    return (code if isinstance(code, int) else 0), out, err

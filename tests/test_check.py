@@ -12,7 +12,6 @@ import base64
 import dataclasses
 import email.utils
 import json
-import logging
 import re
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from pleg_doctor.checking import (
     saved_from_scrape,
 )
 from pleg_doctor.cli import check as check_command
-from pleg_doctor.cli import main
 from pleg_doctor.errors import UsageError
 from pleg_doctor.pipeline import scrape_from_dump
 from pleg_doctor.render.check import _number, check_line, unknown_line
@@ -44,7 +42,7 @@ from pleg_doctor.sources.files import FileSource
 from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer, Reply, closed_port
 
 from .conftest import ROOT
-from .helpers import diagnose_texts
+from .helpers import diagnose_texts, run_cli
 from .kubelet_sim import KubeletSim
 
 PUSH_TOKEN = "push-tok-9e1c5d7a.c2VjcmV0"
@@ -63,22 +61,8 @@ PERF_RE = re.compile(
 )
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    logger = logging.getLogger("pleg_doctor")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    for secret in SECRETS:
-        assert secret not in out + err
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+def run(args, capsys):
+    return run_cli(args, capsys, secrets=SECRETS)
 
 
 def _sim_dumps(

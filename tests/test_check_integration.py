@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pleg_doctor.cli import main
+from tests.helpers import run_cli
 
 from .kubelet_sim import KubeletSim
 
@@ -59,21 +58,8 @@ def _binary(spec: tuple[str, str]) -> str:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    logger = logging.getLogger("pleg_doctor")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert GATEWAY_PASSWORD not in out + err
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+def run(args, capsys):
+    return run_cli(args, capsys, secrets=(GATEWAY_PASSWORD,))
 
 
 def _free_port() -> int:

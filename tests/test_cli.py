@@ -11,27 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pleg_doctor.cli import main
-
 from .conftest import FIXTURES, ROOT
-from .helpers import check_schema
+from .helpers import check_schema, run_cli
 from .kubelet_sim import KubeletSim
 
 
-def run(
-    args: list[str],
-    capsys: pytest.CaptureFixture[str],
-    stdin: bytes | None = None,
-    monkeypatch: pytest.MonkeyPatch | None = None,
-) -> tuple[int, str, str]:
-    if stdin is not None:
-        assert monkeypatch is not None
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+def run(args, capsys, *, stdin: bytes | None = None, monkeypatch=None):
+    return run_cli(args, capsys, secrets=(), stdin=stdin, monkeypatch=monkeypatch)
 
 
 def test_demo_table_and_json(capsys):

@@ -5,28 +5,19 @@ from __future__ import annotations
 import email.utils
 import io
 import json
-import logging
 import threading
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from pleg_doctor.cli import main
 from pleg_doctor.sources.kubelet import KubeletSource
 from pleg_doctor.sources.options import local_credential_hint
 from pleg_doctor.watching import run_watch
-from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer, Reply, assert_secret_free
+from tests.fakeserver import CA, SECRETS, SERVER_CERT, TOKEN, FakeServer, Reply, assert_secret_free
+from tests.helpers import run_cli
 
 from .kubelet_sim import KubeletSim
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    logger = logging.getLogger("pleg_doctor")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 class SimKubelet:
@@ -65,13 +56,8 @@ def token_file(tmp_path: Path) -> str:
     return str(path)
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err)
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+def run(args, capsys):
+    return run_cli(args, capsys, secrets=SECRETS)
 
 
 def _kubelet_args(server: FakeServer, ca_file: str, token_file: str) -> list[str]:

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import email.utils
 import json
-import logging
 import os
 from pathlib import Path
 
-import pytest
-
-from pleg_doctor.cli import main
 from tests.fakeserver import (
     CA,
+    SECRETS,
     SERVER_CERT,
     TOKEN,
     FakeServer,
     Reply,
-    assert_secret_free,
     status_json,
 )
 
 from .conftest import FIXTURES
-from .helpers import check_schema
+from .helpers import check_schema, run_cli
 from .kubelet_sim import KubeletSim
 from .test_nodestatus import api
 
@@ -30,20 +26,8 @@ K3S_LOG = FIXTURES / "kubelet-logs" / "k3s-2370-containerd-hang-timeline.log"
 WEDGED_CONTAINER = "127f2f8567b0680dffea820ff404f50b2566085b3c47d1452c249586ed212a5b"
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    logger = logging.getLogger("pleg_doctor")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
 def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err)
-    return info.value.code, out, err
+    return run_cli(args, capsys, secrets=SECRETS)
 
 
 def _wedged_window(tmp_path: Path) -> list[str]:

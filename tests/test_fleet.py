@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import re
 import urllib.parse
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from pleg_doctor.cli import main
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exposition import parse_exposition
 from pleg_doctor.fleet import (
@@ -47,37 +45,24 @@ from pleg_doctor.sources.prometheus import (
 )
 from tests.fakeserver import (
     CA,
+    SECRETS,
     SERVER_CERT,
     TOKEN,
     FakeServer,
     Reply,
     Seen,
-    assert_secret_free,
     closed_port,
 )
 
-from .helpers import check_schema
+from .helpers import check_schema, run_cli
 from .kubelet_sim import KubeletSim, Runtime
 
 T_END = 1_790_003_600.0
 HEADER_SECRET = "hdr-secret-9d8c7b6a5f4e"
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    logger = logging.getLogger("pleg_doctor")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
-
-
 def run(args: list[str], capsys, *extra_secrets: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err, HEADER_SECRET, *extra_secrets)
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+    return run_cli(args, capsys, secrets=(*SECRETS, HEADER_SECRET, *extra_secrets))
 
 
 # --- the oracle: what Prometheus would answer for simulated kubelets -------------------------

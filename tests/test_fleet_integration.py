@@ -26,10 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from pleg_doctor.cli import main
-from tests.fakeserver import TOKEN, assert_secret_free
+from tests.fakeserver import SECRETS, TOKEN
 
-from .helpers import check_schema
+from .helpers import check_schema, run_cli
 from .promsim import SimNode, build_fleet, write_history
 
 pytestmark = pytest.mark.integration
@@ -142,13 +141,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometh
             process.wait(timeout=10)
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    assert_secret_free(out + err, HEADER_SECRET)
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+def run(args, capsys):
+    return run_cli(args, capsys, secrets=(*SECRETS, HEADER_SECRET))
 
 
 def _name(node: SimNode) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pleg_doctor.cli import main
+from tests.helpers import run_cli
 
 from .conftest import FIXTURES
 from .logsamples import render
@@ -22,13 +21,7 @@ K3S = LOGS / "k3s-2370-containerd-hang-timeline.log"
 
 
 def run(args, capsys, *, stdin: bytes | None = None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+    return run_cli(args, capsys, secrets=(), stdin=stdin, monkeypatch=monkeypatch)
 
 
 @pytest.mark.parametrize(

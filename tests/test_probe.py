@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pleg_doctor.cli import main
 from pleg_doctor.errors import UsageError
 from pleg_doctor.probe import probe_runtime
+from tests.helpers import run_cli
 
 OK = "aaaa" * 16
 HUNG = "bbbb" * 16
@@ -91,11 +91,7 @@ def crictl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), out, err
+    return run_cli(args, capsys, secrets=())
 
 
 def _gone(pid: int) -> bool:

@@ -8,17 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.cli import main
 from pleg_doctor.whatif import Scenario, evaluate_scenario, with_changes
+from tests.helpers import run_cli
 
 from .conftest import FIXTURES
 
 
 def run(args, capsys):
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+    return run_cli(args, capsys, secrets=())
 
 
 def test_model_defaults_table(capsys):
