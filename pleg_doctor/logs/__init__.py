@@ -11,13 +11,15 @@ The public API, for `pleg-doctor logs` and for `diagnose --logs`:
   with the metric rules' findings.
 
 Modules: `parse` (formats, the chunk scanner), `timeline` (periods, NotReady, relist failures,
-discards), `culprits` (failed calls → containers, sandboxes, pods), `analyze` (the pass and the
-clock), `notes`, `evidence`, `reader` (I/O).
+discards), `culprits` (failed calls → containers, sandboxes, pods), `clock` (times without a
+year or an offset), `result` (`LogsResult` and its JSON), `notes`, `analyze` (the pass),
+`evidence`, `reader` (I/O).
 """
 
 from __future__ import annotations
 
-from pleg_doctor.logs.analyze import SCHEMA, LogsResult, analyze_logs, rfc3339
+from pleg_doctor.logs.analyze import analyze_logs
+from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.evidence import (
     CauseEvidence,
@@ -27,6 +29,7 @@ from pleg_doctor.logs.evidence import (
 )
 from pleg_doctor.logs.parse import NEVER_SECONDS, parse_go_duration
 from pleg_doctor.logs.reader import JournalReader, LogReader
+from pleg_doctor.logs.result import SCHEMA, LogsResult
 from pleg_doctor.logs.timeline import Occurrences, Transition, UnhealthyPeriod
 
 __all__ = [

@@ -23,9 +23,10 @@ import dataclasses
 from collections.abc import Sequence
 
 from pleg_doctor.causes.base import Evidence, Finding
-from pleg_doctor.logs.analyze import LogsResult, rfc3339
+from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.parse import cut
+from pleg_doctor.logs.result import LogsResult
 
 MAX_CULPRIT_EVIDENCE = 5
 """Culprits itemised per cause; the rest are summed up in one line."""

@@ -8,18 +8,13 @@ assumption made (the year, the time zone, inferred links) is said here, one sent
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pleg_doctor.logs.parse import ScanStats
+from pleg_doctor.logs.clock import Clock, rfc3339
+from pleg_doctor.logs.parse import NEVER_SECONDS, ScanStats
+from pleg_doctor.logs.result import LogsResult
 from pleg_doctor.logs.timeline import FLAP_WINDOW_SECONDS, Occurrences
-
-if TYPE_CHECKING:
-    from pleg_doctor.logs.analyze import Clock, LogsResult
 
 
 def _span(occurrences: Occurrences) -> str:
-    from pleg_doctor.logs.analyze import rfc3339
-
     first, last = rfc3339(occurrences.first), rfc3339(occurrences.last)
     if first is None:
         return ""
@@ -28,8 +23,6 @@ def _span(occurrences: Occurrences) -> str:
 
 def format_age(seconds: float) -> str:
     """A Go-like duration for people: `3m8s`, `16h14m`, `never` (Go's maximum duration)."""
-    from pleg_doctor.logs.parse import NEVER_SECONDS
-
     if seconds >= NEVER_SECONDS * 0.999:
         return "never"
     whole = round(seconds)
@@ -46,8 +39,6 @@ def build_notes(
     result: LogsResult, *, stats: ScanStats, clock: Clock, culprit_notes: list[str]
 ) -> list[str]:
     """Notes for `result`, most important first."""
-    from pleg_doctor.logs.analyze import rfc3339
-
     notes: list[str] = []
     timeline = result.timeline
     if result.kubelet_lines == 0:

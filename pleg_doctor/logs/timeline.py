@@ -231,7 +231,7 @@ class Timeline:
         return self._last
 
     def feed(self, record: Record, t: float) -> None:
-        """Take one record logged at `t` (provisional seconds; see `analyze.Clock`)."""
+        """Take one record logged at `t` (provisional seconds; see `clock.Clock`)."""
         self.observe_time(t)
         message = record.message
         if "main sync loop" in message and "tarting" in message:
