@@ -15,9 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
+from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.errors import SourceError
-from pleg_doctor.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
-from pleg_doctor.snapshot import build_snapshot
 from pleg_doctor.sources.base import FetchedDump
 
 _SUFFIXES = (".prom.gz", ".txt.gz", ".prom", ".txt", ".gz")

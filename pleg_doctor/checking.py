@@ -34,11 +34,11 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pleg_doctor.core.exposition import Sample
+from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.errors import PlegDoctorError, UsageError
-from pleg_doctor.exposition import Sample
 from pleg_doctor.pipeline import Scrape, scrape_from_dump
-from pleg_doctor.report import Report, rfc3339
-from pleg_doctor.snapshot import Snapshot, build_snapshot
 from pleg_doctor.sources.base import MetricsSource
 
 STATE_SCHEMA = "pleg-doctor/state-v1"

@@ -60,7 +60,7 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
             return dt.datetime.fromtimestamp(float(text), tz=dt.timezone.utc)
         except (ValueError, OverflowError, OSError):
             pass
-        from pleg_doctor.exposition import parse_rfc3339
+        from pleg_doctor.core.exposition import parse_rfc3339
 
         parsed = parse_rfc3339(text)
         if parsed is None:
@@ -85,7 +85,7 @@ def runtime_timeout_option(func: F) -> F:
 
 def cause_options(func: F) -> F:
     """`--select`, `--ignore` (cause ids) and `--runtime-request-timeout`."""
-    from pleg_doctor.causes import CAUSE_IDS
+    from pleg_doctor.core.causes import CAUSE_IDS
 
     decorators = [
         click.option(
@@ -446,8 +446,8 @@ def _diagnose_snapshots(
     select: Sequence[str],
     ignore: Sequence[str],
 ) -> Any:
+    from pleg_doctor.core.report import SourceInfo, diagnose
     from pleg_doctor.pipeline import window_from_snapshots
-    from pleg_doctor.report import SourceInfo, diagnose
 
     window = window_from_snapshots(snapshots)
     kind = getattr(sources[0], "kind", None) or (
@@ -566,7 +566,7 @@ class KnobChange(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> tuple[str, float]:
-        from pleg_doctor.whatif import KNOBS
+        from pleg_doctor.core.whatif import KNOBS
 
         knob, sep, raw = str(value).partition("=")
         knob = knob.strip().replace("-", "_")
@@ -707,7 +707,7 @@ def model(
       pleg-doctor model --from node.prom --set pods=300 -o json
     """
     console.setup_logging(debug)
-    from pleg_doctor import whatif
+    from pleg_doctor.core import whatif
 
     if from_files:
         from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
@@ -1061,7 +1061,7 @@ def fleet(
           --at 2026-11-27T10:00:00Z --range 10m
     """
     console.setup_logging(debug)
-    from pleg_doctor.fleet import diagnose_fleet
+    from pleg_doctor.core.fleet import diagnose_fleet
     from pleg_doctor.render.fleet import render_fleet_json, render_fleet_table
     from pleg_doctor.sources.prometheus import PrometheusSource, parse_header
 

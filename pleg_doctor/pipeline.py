@@ -10,9 +10,15 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
+from pleg_doctor.core.exposition import Sample, parse_exposition
+from pleg_doctor.core.snapshot import (
+    Snapshot,
+    Window,
+    build_snapshot,
+    lifetime_window,
+    window_between,
+)
 from pleg_doctor.errors import UsageError
-from pleg_doctor.exposition import Sample, parse_exposition
-from pleg_doctor.snapshot import Snapshot, Window, build_snapshot, lifetime_window, window_between
 from pleg_doctor.sources.base import FetchedDump
 
 

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from pleg_doctor.core.report import Report
+from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.errors import SourceError
 from pleg_doctor.pipeline import snapshot_from_dump
-from pleg_doctor.report import Report
-from pleg_doctor.snapshot import Snapshot
 from pleg_doctor.sources.base import MetricsSource
 
 

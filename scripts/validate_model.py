@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pleg_doctor.validation import render_markdown, simulation_checks, validate_dump  # noqa: E402
+from pleg_doctor.core.validation import render_markdown, simulation_checks, validate_dump  # noqa: E402
 
 DOC = ROOT / "docs" / "model-validation.md"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from pleg_doctor.core.report import Report, SourceInfo, diagnose
 from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
-from pleg_doctor.report import Report, SourceInfo, diagnose
 from pleg_doctor.sources.base import FetchedDump
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pleg_doctor.causes import CAUSE_IDS, RULES
+from pleg_doctor.core.causes import CAUSE_IDS, RULES
 
 from .helpers import diagnose_texts
 from .kubelet_sim import KubeletSim, Runtime

@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pleg_doctor.causes import CAUSE_IDS
 from pleg_doctor.checking import (
     STATE_SCHEMA,
     decode_state,
@@ -35,6 +34,7 @@ from pleg_doctor.checking import (
     saved_from_scrape,
 )
 from pleg_doctor.cli import check as check_command
+from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.errors import UsageError
 from pleg_doctor.pipeline import scrape_from_dump
 from pleg_doctor.render.check import _number, check_line, unknown_line

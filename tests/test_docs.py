@@ -53,7 +53,7 @@ def _without_source(text: str) -> list[str]:
 
 
 def test_every_cause_id_is_documented():
-    from pleg_doctor.causes import CAUSE_IDS
+    from pleg_doctor.core.causes import CAUSE_IDS
 
     for cause in CAUSE_IDS:
         assert f"`{cause}`" in README

@@ -18,17 +18,17 @@ from typing import Any
 
 import pytest
 
-from pleg_doctor.errors import UsageError
-from pleg_doctor.exposition import parse_exposition
-from pleg_doctor.fleet import (
+from pleg_doctor.core.exposition import parse_exposition
+from pleg_doctor.core.fleet import (
     FleetNode,
     FleetReport,
     diagnose_fleet,
     human_duration,
     rank_reports,
 )
+from pleg_doctor.core.report import SourceInfo, diagnose
+from pleg_doctor.errors import UsageError
 from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
-from pleg_doctor.report import SourceInfo, diagnose
 from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.prometheus import (
     _SAMPLE_ROUTES,

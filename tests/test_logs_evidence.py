@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pleg_doctor.causes import CAUSE_IDS, Evidence, Finding
+from pleg_doctor.core.causes import CAUSE_IDS, Evidence, Finding
 from pleg_doctor.logs import analyze_logs, culprit_findings, evidence_for_causes, merge_findings
 
 from .logsamples import CID, SID, render

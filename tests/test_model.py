@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.model import (
+from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RelistCosts,
     constants_for,

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.model import constants_for, hung_calls_tolerated, predict_relist
-from pleg_doctor.simulation import LoopConfig, max_tolerated_wedged, simulate
-from pleg_doctor.validation import simulation_checks, validate_dump
-from pleg_doctor.whatif import Scenario, evaluate_scenario
+from pleg_doctor.core.model import constants_for, hung_calls_tolerated, predict_relist
+from pleg_doctor.core.simulation import LoopConfig, max_tolerated_wedged, simulate
+from pleg_doctor.core.validation import simulation_checks, validate_dump
+from pleg_doctor.core.whatif import Scenario, evaluate_scenario
 
 from .conftest import REAL_DUMPS, ROOT
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.whatif import Scenario, evaluate_scenario, with_changes
+from pleg_doctor.core.whatif import Scenario, evaluate_scenario, with_changes
 from tests.helpers import run_cli
 
 from .conftest import FIXTURES

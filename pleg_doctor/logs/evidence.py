@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from pleg_doctor.causes.base import Evidence, Finding
+from pleg_doctor.core.causes.base import Evidence, Finding
 from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.parse import cut

@@ -33,10 +33,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
+from pleg_doctor.core.streams import GZIP_MAGIC, GzipProblem, decompressed
 from pleg_doctor.errors import SourceError
 from pleg_doctor.logs import parse
 from pleg_doctor.logs.parse import Probe, ScanStats
-from pleg_doctor.streams import GZIP_MAGIC, GzipProblem, decompressed
 
 if TYPE_CHECKING:
     import concurrent.futures

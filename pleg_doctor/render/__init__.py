@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pleg_doctor.report import Report
+    from pleg_doctor.core.report import Report
 
 
 class OutputFormat(str, enum.Enum):

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 
-from pleg_doctor.model import RELIST_OPS, op_timeouts
-from pleg_doctor.report import Report
+from pleg_doctor.core.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.report import Report
 
 PREFIX = "PLEG"
 """The service name Nagios shows first (`PLEG OK - ...`)."""

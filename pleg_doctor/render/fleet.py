@@ -16,9 +16,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
+from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
+from pleg_doctor.core.report import Report, rfc3339
 from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
-from pleg_doctor.report import Report, rfc3339
 
 NODE_CHARS = 40
 """Node names up to this length are never wrapped in the table."""

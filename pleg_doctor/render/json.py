@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pleg_doctor.report import Report
+from pleg_doctor.core.report import Report
 
 
 def render_json(report: Report) -> str:

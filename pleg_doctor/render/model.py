@@ -9,10 +9,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.report import Report
+from pleg_doctor.core.whatif import WhatIf
 from pleg_doctor.render.table import headroom_bar, render_to_text
-from pleg_doctor.report import Report
-from pleg_doctor.whatif import WhatIf
 
 PLOT_WIDTH = 40
 

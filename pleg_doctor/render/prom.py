@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pleg_doctor.causes import CAUSE_IDS
+from pleg_doctor.core.causes import CAUSE_IDS
+from pleg_doctor.core.report import VERDICT_ORDER, Report
 from pleg_doctor.errors import PlegDoctorError, UsageError
-from pleg_doctor.report import VERDICT_ORDER, Report
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -28,7 +28,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from pleg_doctor.causes.base import Evidence
+from pleg_doctor.core.causes.base import Evidence
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.logs.parse import parse_go_duration
 

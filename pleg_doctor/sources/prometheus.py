@@ -54,9 +54,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
+from pleg_doctor.core.fleet import FleetNode, human_duration
+from pleg_doctor.core.snapshot import SampleLike, Snapshot, Window, build_snapshot
 from pleg_doctor.errors import SourceError, UsageError
-from pleg_doctor.fleet import FleetNode, human_duration
-from pleg_doctor.snapshot import SampleLike, Snapshot, Window, build_snapshot
 from pleg_doctor.sources.base import SourceKind
 from pleg_doctor.sources.http import (
     EndpointWording,
@@ -894,7 +894,7 @@ class _Call:
 
     def empty_result_error(self, at: float, *, targets: int) -> SourceError:
         """The error for a selector that matched no PLEG series, with a selector that would."""
-        from pleg_doctor.report import rfc3339
+        from pleg_doctor.core.report import rfc3339
 
         selector = self.source.selector
         when = rfc3339(at)

@@ -13,8 +13,8 @@ import math
 from collections.abc import Collection
 from typing import Any, Literal
 
-from pleg_doctor.causes import Context, Finding, rank
-from pleg_doctor.model import (
+from pleg_doctor.core.causes import Context, Finding, rank
+from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
     ModelResult,
@@ -23,7 +23,7 @@ from pleg_doctor.model import (
     evaluate,
     op_timeouts,
 )
-from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
+from pleg_doctor.core.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
 
 SCHEMA = "pleg-doctor/v1"
 

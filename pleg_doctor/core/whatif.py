@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pleg_doctor.model import (
+from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     PlegConstants,
     Prediction,
@@ -33,7 +33,7 @@ from pleg_doctor.model import (
     relist_costs,
     worst_age_seconds,
 )
-from pleg_doctor.snapshot import Window, parse_version
+from pleg_doctor.core.snapshot import Window, parse_version
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from pleg_doctor.causes.base import Context, Evidence, Finding, Rule
-from pleg_doctor.causes.kubelet import ClockSkew, KubeletRestart, KubeletStarved
-from pleg_doctor.causes.load import PodChurn, PodDensity
-from pleg_doctor.causes.pleg import EventChannelFull, EventedPlegFallback, RelistDeadlock
-from pleg_doctor.causes.runtime import Cni, ContainerWedged, RuntimeHung, RuntimeSlow
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, Rule
+from pleg_doctor.core.causes.kubelet import ClockSkew, KubeletRestart, KubeletStarved
+from pleg_doctor.core.causes.load import PodChurn, PodDensity
+from pleg_doctor.core.causes.pleg import EventChannelFull, EventedPlegFallback, RelistDeadlock
+from pleg_doctor.core.causes.runtime import Cni, ContainerWedged, RuntimeHung, RuntimeSlow
 
 RULES: tuple[Rule, ...] = (
     RuntimeHung(),

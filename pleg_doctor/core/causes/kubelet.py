@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pleg_doctor.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
 
 # Uptime under which the first relist (every pod inspected, §6.2) still dominates lifetime
 # figures; the restart is then worth mentioning.

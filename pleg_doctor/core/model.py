@@ -19,7 +19,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from pleg_doctor.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Snapshot, Window
+from pleg_doctor.core.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Snapshot, Window
 
 # --- Constants (PLEG-MODEL.md §0, §1.1, §2) ---------------------------------------------------
 GENERIC_RELIST_PERIOD_SECONDS = 1.0

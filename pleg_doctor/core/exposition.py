@@ -29,8 +29,8 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 
+from pleg_doctor.core.streams import GzipProblem, decompressed
 from pleg_doctor.errors import ExpositionError
-from pleg_doctor.streams import GzipProblem, decompressed
 
 # NOTE: prefixes, not names: the exact-name lookup below does the real filtering; these only decide
 # which lines are worth splitting at all. cAdvisor series (`container_*`) never match.

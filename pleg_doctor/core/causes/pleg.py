@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pleg_doctor.causes.base import Context, Evidence, Finding, clamp
-from pleg_doctor.model import EVENTED_MAX_STREAM_RETRIES, LIST_OPS, PLEG_CHANNEL_CAPACITY
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp
+from pleg_doctor.core.model import EVENTED_MAX_STREAM_RETRIES, LIST_OPS, PLEG_CHANNEL_CAPACITY
 
 
 class RelistDeadlock:

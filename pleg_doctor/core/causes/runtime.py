@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from pleg_doctor.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
-from pleg_doctor.model import LIST_OPS, STATUS_OPS
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
 
 _RUNTIME_LOGS = "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100"
 

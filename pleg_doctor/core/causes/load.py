@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pleg_doctor.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
 
 # A relist that inspects more than a couple of pods every time, for minutes, is churning: a
 # quiet node inspects almost none (PLEG-MODEL.md §6.3).
