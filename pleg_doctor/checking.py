@@ -38,8 +38,8 @@ from pleg_doctor.core.exposition import Sample
 from pleg_doctor.core.report import Report, rfc3339
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.errors import PlegDoctorError, UsageError
-from pleg_doctor.pipeline import Scrape, scrape_from_dump
 from pleg_doctor.sources.base import MetricsSource
+from pleg_doctor.sources.scrape import Scrape, scrape_from_dump
 
 STATE_SCHEMA = "pleg-doctor/state-v1"
 

@@ -413,7 +413,7 @@ def _with_node_view(report: Any, options: Any) -> Any:
 
 def _scrape(sources: Sequence[Any], *, window: float | None, at: dt.datetime | None) -> list[Any]:
     """Fetch and parse: every file once, or a live source once or twice `window` apart."""
-    from pleg_doctor.pipeline import snapshot_from_dump
+    from pleg_doctor.sources.scrape import snapshot_from_dump
 
     snapshots = [snapshot_from_dump(source.fetch(), at=at) for source in sources]
     if window is not None:
@@ -447,7 +447,7 @@ def _diagnose_snapshots(
     ignore: Sequence[str],
 ) -> Any:
     from pleg_doctor.core.report import SourceInfo, diagnose
-    from pleg_doctor.pipeline import window_from_snapshots
+    from pleg_doctor.core.snapshot import window_from_snapshots
 
     window = window_from_snapshots(snapshots)
     kind = getattr(sources[0], "kind", None) or (
@@ -710,8 +710,9 @@ def model(
     from pleg_doctor.core import whatif
 
     if from_files:
-        from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
+        from pleg_doctor.core.snapshot import window_from_snapshots
         from pleg_doctor.sources.files import FileSource
+        from pleg_doctor.sources.scrape import snapshot_from_dump
 
         snapshots = [snapshot_from_dump(FileSource(path).fetch()) for path in from_files]
         try:
@@ -1306,7 +1307,7 @@ def probe_runtime(
       sudo pleg-doctor probe-runtime --call-timeout 5s --parallel 8 -o json
     """
     console.setup_logging(debug)
-    from pleg_doctor.probe import probe_runtime as run_probe
+    from pleg_doctor.sources.crictl import probe_runtime as run_probe
 
     report = run_probe(
         crictl=crictl,

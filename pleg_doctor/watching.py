@@ -15,8 +15,8 @@ from typing import Any, TextIO
 from pleg_doctor.core.report import Report
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.errors import SourceError
-from pleg_doctor.pipeline import snapshot_from_dump
 from pleg_doctor.sources.base import MetricsSource
+from pleg_doctor.sources.scrape import snapshot_from_dump
 
 
 def run_watch(

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from pleg_doctor.core.report import Report, SourceInfo, diagnose
-from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
+from pleg_doctor.core.snapshot import window_from_snapshots
 from pleg_doctor.sources.base import FetchedDump
+from pleg_doctor.sources.scrape import snapshot_from_dump
 
 
 def diagnose_texts(texts: Sequence[str | bytes], **kwargs: Any) -> Report:

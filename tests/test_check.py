@@ -36,9 +36,9 @@ from pleg_doctor.checking import (
 from pleg_doctor.cli import check as check_command
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.errors import UsageError
-from pleg_doctor.pipeline import scrape_from_dump
 from pleg_doctor.render.check import _number, check_line, unknown_line
 from pleg_doctor.sources.files import FileSource
+from pleg_doctor.sources.scrape import scrape_from_dump
 from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer, Reply, closed_port
 
 from .conftest import ROOT

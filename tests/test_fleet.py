@@ -27,8 +27,8 @@ from pleg_doctor.core.fleet import (
     rank_reports,
 )
 from pleg_doctor.core.report import SourceInfo, diagnose
+from pleg_doctor.core.snapshot import window_from_snapshots
 from pleg_doctor.errors import UsageError
-from pleg_doctor.pipeline import snapshot_from_dump, window_from_snapshots
 from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.prometheus import (
     _SAMPLE_ROUTES,
@@ -43,6 +43,7 @@ from pleg_doctor.sources.prometheus import (
     parse_header,
     promql_duration,
 )
+from pleg_doctor.sources.scrape import snapshot_from_dump
 from tests.fakeserver import (
     CA,
     SECRETS,

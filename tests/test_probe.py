@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pleg_doctor.errors import UsageError
-from pleg_doctor.probe import probe_runtime
+from pleg_doctor.sources.crictl import probe_runtime
 from tests.helpers import run_cli
 
 OK = "aaaa" * 16
@@ -189,7 +189,7 @@ def test_api_rejects_bad_bounds(crictl):
 
 
 def test_runner_injection_without_processes():
-    from pleg_doctor.probe import RunOutcome
+    from pleg_doctor.sources.crictl import RunOutcome
 
     def runner(argv, timeout):
         if argv[1:] == ["pods", "-q"]:

@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from pleg_doctor.errors import UsageError
+
 # PLEG-MODEL.md §3 "Bucket sets": the largest finite DefBuckets bound. Relist durations above it
 # land in +Inf only.
 DEF_BUCKETS_TOP_SECONDS = 10.0
@@ -674,6 +676,26 @@ def window_between(snapshots: Sequence[Snapshot]) -> Window:
         started_containers=delta.started_containers,
         process_cpu_seconds=delta.process_cpu_seconds,
     )
+
+
+def window_from_snapshots(snapshots: Sequence[Snapshot]) -> Window:
+    """One snapshot → lifetime window; several of one node → the window between them."""
+    if len(snapshots) == 1:
+        return lifetime_window(snapshots[0])
+    nodes = {s.node for s in snapshots if s.node is not None}
+    if len(nodes) > 1:
+        raise UsageError(
+            f"the dumps come from different nodes ({', '.join(sorted(nodes))}): "
+            "a window needs dumps of one node",
+            hint="diagnose each node's dumps separately",
+        )
+    if any(s.captured_at is None for s in snapshots):
+        raise UsageError(
+            "cannot order the dumps in time: a dump has no capture time",
+            hint="capture with `pleg-doctor capture`, which records it",
+        )
+    ordered = sorted(snapshots, key=lambda s: s.captured_at or 0.0)
+    return window_between(ordered)
 
 
 def _is_restart(earlier: Snapshot, later: Snapshot) -> bool:

@@ -9,8 +9,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.probe import ProbeReport
 from pleg_doctor.render.table import render_to_text
+from pleg_doctor.sources.crictl import ProbeReport
 
 VERDICT_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold red"}
 

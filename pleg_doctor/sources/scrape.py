@@ -1,50 +1,25 @@
-"""Glue from fetched bytes to the core's Window: parse, build snapshots, order, check one node.
+"""From a fetched dump to the core's Snapshot: parse the bytes, place the capture time.
 
-This sits between the edges (sources, exposition) and the pure core (snapshot, model, causes,
-report) so neither side needs to know the other.
+Every command that reads metrics ends here after `MetricsSource.fetch()`: the dump's bytes go
+through `core.exposition`, and `core.snapshot.build_snapshot` gets the node and the capture time
+in the order of the capture header, the HTTP `Date`, `--at`, else the dump's own clocks. This
+is the one place where the sources' `FetchedDump` meets the core, so the core never imports a
+source.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
 
 from pleg_doctor.core.exposition import Sample, parse_exposition
-from pleg_doctor.core.snapshot import (
-    Snapshot,
-    Window,
-    build_snapshot,
-    lifetime_window,
-    window_between,
-)
-from pleg_doctor.errors import UsageError
+from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.sources.base import FetchedDump
 
 
 def snapshot_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> Snapshot:
     """Parse one dump into a Snapshot (see `scrape_from_dump` for the capture-time order)."""
     return scrape_from_dump(dump, at=at).snapshot
-
-
-def window_from_snapshots(snapshots: Sequence[Snapshot]) -> Window:
-    """One snapshot → lifetime window; several of one node → the window between them."""
-    if len(snapshots) == 1:
-        return lifetime_window(snapshots[0])
-    nodes = {s.node for s in snapshots if s.node is not None}
-    if len(nodes) > 1:
-        raise UsageError(
-            f"the dumps come from different nodes ({', '.join(sorted(nodes))}): "
-            "a window needs dumps of one node",
-            hint="diagnose each node's dumps separately",
-        )
-    if any(s.captured_at is None for s in snapshots):
-        raise UsageError(
-            "cannot order the dumps in time: a dump has no capture time",
-            hint="capture with `pleg-doctor capture`, which records it",
-        )
-    ordered = sorted(snapshots, key=lambda s: s.captured_at or 0.0)
-    return window_between(ordered)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,6 @@
-"""`pleg-doctor probe-runtime`: time `crictl inspect`/`inspectp` on every container and sandbox.
+"""The runtime asked directly: time `crictl inspect`/`inspectp` on every container and sandbox.
+
+What `pleg-doctor probe-runtime` runs and reports (`ProbeReport`, schema `probe-v1`).
 
 This is the loop every PLEG thread ends up running by hand (ANCHORS.md §7; kubernetes #45419:
 `docker ps -a | … xargs … docker inspect`): a relist inspects each changed pod, so one container
