@@ -25,15 +25,15 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pleg_doctor.checking import (
+from pleg_doctor.commands.check import check as check_command
+from pleg_doctor.commands.check import parse_grouping_key
+from pleg_doctor.commands.check_state import (
     STATE_SCHEMA,
     decode_state,
     encode_state,
     load_state,
-    parse_grouping_key,
     saved_from_scrape,
 )
-from pleg_doctor.cli import check as check_command
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.errors import UsageError
 from pleg_doctor.render.check import _number, check_line, unknown_line

@@ -182,7 +182,7 @@ def test_console_script_version_and_module_entry():
 
 
 def test_colour_on_a_terminal_unless_no_color(monkeypatch):
-    from pleg_doctor import console
+    from pleg_doctor.commands import console
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from pleg_doctor.commands.watch import run_watch
 from pleg_doctor.sources.kubelet import KubeletSource
 from pleg_doctor.sources.options import local_credential_hint
-from pleg_doctor.watching import run_watch
 from tests.fakeserver import CA, SECRETS, SERVER_CERT, TOKEN, FakeServer, Reply, assert_secret_free
 from tests.helpers import run_cli
 

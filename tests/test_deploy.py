@@ -20,8 +20,8 @@ import click
 import pytest
 import yaml
 
-from pleg_doctor.checking import parse_grouping_key
 from pleg_doctor.cli import cli
+from pleg_doctor.commands.check import parse_grouping_key
 from pleg_doctor.render.prom import pushgateway_url
 
 from .conftest import ROOT

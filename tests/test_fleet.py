@@ -265,7 +265,7 @@ def test_header_parsing_never_quotes_the_value():
 
 
 def test_cli_default_selector_is_the_source_default():
-    from pleg_doctor.cli import fleet
+    from pleg_doctor.commands.fleet import fleet
 
     option = next(p for p in fleet.params if p.name == "selector")
     assert option.default == DEFAULT_SELECTOR

@@ -10,15 +10,25 @@ clock. Files are written atomically (temporary file, then rename), gzip when the
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import os
-import tempfile
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
-from pleg_doctor.core.snapshot import build_snapshot
+import click
+
+from pleg_doctor.commands import console, pipeline
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    common_options,
+    source_options,
+    source_options_from,
+)
 from pleg_doctor.errors import SourceError
-from pleg_doctor.sources.base import FetchedDump
+
+if TYPE_CHECKING:
+    from pleg_doctor.sources.base import FetchedDump
 
 _SUFFIXES = (".prom.gz", ".txt.gz", ".prom", ".txt", ".gz")
 
@@ -35,6 +45,9 @@ def capture_path(template: str, index: int, count: int) -> str:
 
 def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = None) -> bytes:
     """The header line for `dump` (node from the source, else from `kubelet_node_name`)."""
+    from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
+    from pleg_doctor.core.snapshot import build_snapshot
+
     captured = dump.captured_at or now or dt.datetime.now(dt.timezone.utc)
     stamp = (
         captured.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -52,6 +65,9 @@ def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = 
 
 def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = None) -> str:
     """Write header + body to `path` atomically; returns the path written."""
+    import gzip
+    import tempfile
+
     body = b"".join(dump.chunks)
     data = capture_header(dump, body, now=now) + body
     if path.endswith(".gz"):
@@ -71,3 +87,44 @@ def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = Non
         Path(tmp).unlink(missing_ok=True)
         raise SourceError(f"{path}: cannot write ({exc.strerror})") from exc
     return path
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@source_options
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    required=True,
+    metavar="FILE",
+    help="Where to write the dump; a name ending in .gz is gzip-compressed.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=1, show_default=True, help="Dumps to take."
+)
+@click.option(
+    "--every", type=Duration(), default="30s", show_default=True, help="Time between dumps."
+)
+@common_options
+def capture(output_path: str, count: int, every: float, debug: bool, **source: Any) -> None:
+    """Save the kubelet's /metrics with a capture header, for a later diagnose.
+
+    The first line records when (the kubelet's own clock, from its HTTP Date header) and from
+    where the dump was taken. With --count N, the files are numbered (a-001.prom, a-002.prom...)
+    and `pleg-doctor diagnose a-*.prom` diagnoses the window they span.
+
+    \b
+    Example:
+      pleg-doctor capture --node worker-3 -o worker-3.prom.gz
+      pleg-doctor capture --kubelet 10.0.0.7 --token-file t -o w3.prom --count 3 --every 30s
+    """
+    console.setup_logging(debug)
+    options = source_options_from((), False, source)
+    (live,) = pipeline.build_sources(options, live_only=True)
+    for index in range(count):
+        if index:
+            pipeline.wait(every, f"dump {index + 1} of {count}")
+        path = capture_path(output_path, index, count)
+        written = write_capture(live.fetch(), path)
+        sys.stderr.write(f"pleg-doctor: wrote {written}\n")
+    sys.exit(0)

@@ -10,13 +10,26 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pleg_doctor.core.report import Report
-from pleg_doctor.core.snapshot import Snapshot
+import click
+
+from pleg_doctor.commands import console as cli_console
+from pleg_doctor.commands import pipeline
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    common_options,
+    runtime_timeout_option,
+    source_options,
+    source_options_from,
+)
 from pleg_doctor.errors import SourceError
-from pleg_doctor.sources.base import MetricsSource
-from pleg_doctor.sources.scrape import snapshot_from_dump
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.report import Report
+    from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.sources.base import MetricsSource
 
 
 def run_watch(
@@ -32,6 +45,8 @@ def run_watch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Report]:
     """Run the loop; returns the reports (for tests). `console` overrides the rich console."""
+    from pleg_doctor.sources.scrape import snapshot_from_dump
+
     stream = out or sys.stdout
     if plain is None:
         plain = not (hasattr(stream, "isatty") and stream.isatty())
@@ -93,3 +108,43 @@ def _show_error(message: str, live: Any, stream: TextIO) -> None:
     live.update(
         Text(f"scrape failed, retrying at the next interval: {first}", style="red"), refresh=True
     )
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@source_options
+@click.option(
+    "--interval", type=Duration(), default="5s", show_default=True, help="Time between scrapes."
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    help="Stop after this many refreshes (default: until Ctrl-C).",
+)
+@runtime_timeout_option
+@common_options
+def watch(
+    interval: float, count: int | None, runtime_request_timeout: float, debug: bool, **source: Any
+) -> None:
+    """Live view: re-scrape every --interval, show headroom, relist trend, latency, top cause.
+
+    Each refresh diagnoses the window since the previous scrape. On a terminal the screen
+    updates in place; otherwise one line per refresh is printed (for logs and pipes).
+
+    \b
+    Example:
+      pleg-doctor watch --node worker-3
+      pleg-doctor watch --kubelet 127.0.0.1 --client-cert c.crt --client-key c.key --interval 2s
+    """
+    cli_console.setup_logging(debug)
+    options = source_options_from((), False, source)
+    (live,) = pipeline.build_sources(options, live_only=True)
+    run_watch(
+        live,
+        interval=interval,
+        count=count,
+        runtime_request_timeout=runtime_request_timeout,
+        diagnose_pair=lambda snaps: pipeline.diagnose_snapshots(
+            snaps, [live], runtime_request_timeout=runtime_request_timeout, select=(), ignore=()
+        ),
+    )
+    sys.exit(0)

@@ -1,47 +1,47 @@
-"""One `check` run: scrape, rebuild the previous run from `--state`, diagnose, save the state.
+"""`check`: one Nagios line and an exit code per run, for cron and monitoring agents.
 
-A cron job or a monitoring agent runs `check` every minute or so. One scrape alone only has the
-kubelet's lifetime counters (PLEG-MODEL.md §6.4 "Single scrape"); with `--state FILE` each run
-keeps what the next one needs to rebuild its Snapshot, so every run after the first diagnoses the
-window since the previous run, exactly as `diagnose previous.prom current.prom` would (CONTRACT.md
-"Commands": check; ARCHITECTURE.md decision 2).
+`run_check` is one run: scrape, rebuild the previous run from `--state` (`check_state`), diagnose,
+save the state. A state file that cannot serve (unreadable, not JSON, another schema, another
+node or source) is reported in one line on stderr and replaced by this run's; it never fails the
+check, because a monitoring check that dies on its own cache is worse than one that diagnoses one
+scrape. A previous run older than `--state-max-age` (default 1 h) is not used either: a window of
+hours averages away what is happening now. The report's notes say which of these happened.
 
-The state file (schema `pleg-doctor/state-v1`) is small JSON holding the *kept* samples of the last
-scrape (the few hundred PLEG-relevant ones `exposition` keeps, never the cAdvisor series) and the
-arguments `build_snapshot` got: name, node, capture time and its origin. Rebuilding from the same
-samples gives the same Snapshot, so the window is the two-dump window bit for bit; a kubelet
-restart between runs is then the core's business (`snapshot.window_between` counts from the
-restart). It is written atomically (temporary file in the same directory, then rename), so a run
-killed mid-write leaves the previous state, never half a file.
-
-A state file that cannot serve (unreadable, not JSON, another schema, another node or source) is
-reported in one line on stderr and replaced by this run's; it never fails the check, because a
-monitoring check that dies on its own cache is worse than one that diagnoses one scrape. A previous
-run older than `--state-max-age` (default 1 h) is not used either: a window of hours averages away
-what is happening now. The report's notes say which of these happened.
+The click command adds the delivery: a Nagios line with perfdata (or the diagnose JSON), and the
+metrics for node_exporter's textfile collector or a Pushgateway (`render.prom`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import os
 import re
-import tempfile
+import sys
 import time
-import urllib.parse
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pleg_doctor.core.exposition import Sample
-from pleg_doctor.core.report import Report, rfc3339
-from pleg_doctor.core.snapshot import Snapshot, build_snapshot
+import click
+
+from pleg_doctor.commands import console, pipeline
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    cause_options,
+    common_options,
+    source_options,
+    source_options_from,
+)
 from pleg_doctor.errors import PlegDoctorError, UsageError
-from pleg_doctor.sources.base import MetricsSource
-from pleg_doctor.sources.scrape import Scrape, scrape_from_dump
+from pleg_doctor.exitcodes import ExitCode
 
-STATE_SCHEMA = "pleg-doctor/state-v1"
+if TYPE_CHECKING:
+    from pleg_doctor.commands.check_state import SavedScrape
+    from pleg_doctor.core.report import Report
+    from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.sources.base import MetricsSource
+    from pleg_doctor.sources.scrape import Scrape
 
 DEFAULT_STATE_MAX_AGE_SECONDS = 3600.0
 """`--state-max-age`: one hour. A cron check runs every few minutes; a previous run older than
@@ -49,189 +49,6 @@ this means the check was down, and a window that long would hide the present."""
 
 LIVE_KINDS = frozenset({"kubelet", "apiserver"})
 """Sources whose location names one endpoint; a file source reads a new dump every run."""
-
-
-class StateProblem(Exception):
-    """A state file that cannot serve; the message says why in a few words."""
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SavedScrape:
-    """What a state file holds: one scrape, enough to rebuild its Snapshot exactly."""
-
-    kind: str
-    """The source kind (`file`, `kubelet`, `apiserver`, `demo`)."""
-    location: str
-    """The source location (a path or a URL without credentials)."""
-    name: str
-    """`Snapshot.name` of the scrape."""
-    node: str | None
-    """The node override `build_snapshot` got (source or capture header), else None."""
-    snapshot_node: str | None
-    """The node the Snapshot ended up with (override, else `kubelet_node_name`)."""
-    captured_at: float | None
-    """The capture time `build_snapshot` got; None when it was bounded from the dump's clocks."""
-    captured_at_origin: str
-    samples: tuple[Sample, ...]
-
-    def snapshot(self) -> Snapshot:
-        """The Snapshot of the saved scrape, rebuilt as it was built the first time."""
-        return build_snapshot(
-            self.samples,
-            name=self.name,
-            node=self.node,
-            captured_at=self.captured_at,
-            captured_at_origin=self.captured_at_origin,
-        )
-
-
-def saved_from_scrape(scrape: Scrape) -> SavedScrape:
-    """The state of `scrape`."""
-    return SavedScrape(
-        kind=scrape.kind,
-        location=scrape.location,
-        name=scrape.snapshot.name,
-        node=scrape.node,
-        snapshot_node=scrape.snapshot.node,
-        captured_at=scrape.captured_at,
-        captured_at_origin=scrape.captured_at_origin,
-        samples=scrape.samples,
-    )
-
-
-def encode_state(saved: SavedScrape, *, written_at: float) -> str:
-    """The state file's JSON text (strict JSON: non-finite numbers become strings)."""
-    document = {
-        "schema": STATE_SCHEMA,
-        "written_at": rfc3339(written_at),
-        "source": {"kind": saved.kind, "location": saved.location},
-        "name": saved.name,
-        "node": saved.node,
-        "snapshot_node": saved.snapshot_node,
-        "captured_at": saved.captured_at,
-        "captured_at_origin": saved.captured_at_origin,
-        # [family, part, labels, value, bound]: arrays, not objects, to keep the file small.
-        "samples": [
-            [s.family, s.part, s.labels, _encode_float(s.value), _encode_float(s.bound)]
-            for s in saved.samples
-        ],
-    }
-    return json.dumps(document, allow_nan=False, separators=(",", ":")) + "\n"
-
-
-def decode_state(text: str) -> SavedScrape:
-    """Parse a state file's text; raises `StateProblem` for anything but a valid v1 state."""
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise StateProblem("not JSON") from exc
-    if not isinstance(document, dict):
-        raise StateProblem("not a pleg-doctor state")
-    schema = document.get("schema")
-    if schema != STATE_SCHEMA:
-        raise StateProblem(f"schema {schema!r}, not {STATE_SCHEMA!r}")
-    try:
-        source = document["source"]
-        samples = tuple(_decode_sample(row) for row in document["samples"])
-        saved = SavedScrape(
-            kind=_str(source["kind"]),
-            location=_str(source["location"]),
-            name=_str(document["name"]),
-            node=_opt_str(document["node"]),
-            snapshot_node=_opt_str(document["snapshot_node"]),
-            captured_at=_opt_float(document["captured_at"]),
-            captured_at_origin=_str(document["captured_at_origin"]),
-            samples=samples,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StateProblem("malformed (a field is missing or of the wrong type)") from exc
-    return saved
-
-
-def load_state(path: Path) -> SavedScrape | None:
-    """The saved scrape of `path`; None when the file does not exist yet (the first run)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise StateProblem("not UTF-8 text") from exc
-    except OSError as exc:
-        raise StateProblem(f"unreadable ({exc.strerror or type(exc).__name__})") from exc
-    return decode_state(text)
-
-
-def save_state(path: Path, saved: SavedScrape, *, written_at: float) -> None:
-    """Write `path` atomically: a temporary file in the same directory, then `os.replace`.
-
-    Raises `OSError` (the caller reports it; a state that cannot be written is not fatal).
-    """
-    data = encode_state(saved, written_at=written_at).encode()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _encode_float(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)  # "nan", "inf", "-inf": float() reads them back
-
-
-def _decode_float(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError("not a number")
-    if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
-        raise ValueError("not a number")
-    return float(value)
-
-
-def _decode_sample(row: object) -> Sample:
-    if not isinstance(row, list) or len(row) != 5:
-        raise TypeError("sample row")
-    family, part, labels, value, bound = row
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise TypeError("labels")
-    decoded = _decode_float(value)
-    if decoded is None:
-        raise TypeError("value")
-    return Sample(
-        family=_str(family),
-        part=_str(part),
-        labels=dict(labels),
-        value=decoded,
-        bound=_decode_float(bound),
-    )
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError("not a string")
-    return value
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _opt_float(value: object) -> float | None:
-    return _decode_float(value)
-
-
-# --- one run -------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -265,6 +82,14 @@ def run_check(
     label (an explicit `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`)
     become a `CheckRun` with `error` set; nothing else is caught.
     """
+    from pleg_doctor.commands.check_state import (
+        StateProblem,
+        load_state,
+        save_state,
+        saved_from_scrape,
+    )
+    from pleg_doctor.sources.scrape import scrape_from_dump
+
     ran_at = clock()
     warnings: list[str] = []
     saved: SavedScrape | None = None
@@ -376,6 +201,8 @@ def _usable_previous(
     saved: SavedScrape, scrapes: Sequence[Scrape], *, state_path: Path, max_age: float
 ) -> tuple[Snapshot | None, str, str | None]:
     """(previous Snapshot or None, the note saying why, a reason when the state is foreign)."""
+    from pleg_doctor.core.report import rfc3339
+
     previous = saved.snapshot()
     node = next((s.snapshot.node for s in scrapes if s.snapshot.node is not None), None)
     if previous.node is not None and node is not None and previous.node != node:
@@ -443,6 +270,8 @@ def _node_without_report(sources: Sequence[MetricsSource], saved: SavedScrape | 
 
 def host_of(location: str) -> str | None:
     """The host of a URL location (`https://10.0.0.7:10250/metrics` → `10.0.0.7`), else None."""
+    import urllib.parse
+
     if "://" not in location:
         return None
     try:
@@ -470,3 +299,205 @@ def parse_grouping_key(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--grouping-key {key}: names starting with __ are reserved")
         grouping[key] = value
     return grouping
+
+
+class _NagiosCommand(click.Command):
+    """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
+
+    Nagios reads only stdout and the exit code; `main()` still prints the error on stderr and
+    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL).
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            from pleg_doctor.render.check import unknown_line
+
+            sys.stdout.write(unknown_line(exc.format_message()) + "\n")
+            sys.stdout.flush()
+            raise
+
+
+@click.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
+@source_options
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Keep this run's scrape here; the next run diagnoses the window since it.",
+)
+@click.option(
+    "--state-max-age",
+    type=Duration(),
+    default="1h",
+    show_default=True,
+    help="A previous run older than this is not used (single scrape, said in the notes).",
+)
+@click.option(
+    "--textfile",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Write DIR/pleg_doctor.prom for node_exporter's textfile collector (atomic rename).",
+)
+@click.option(
+    "--pushgateway", metavar="URL", help="Push the metrics to this Prometheus Pushgateway."
+)
+@click.option("--job", metavar="NAME", help="Pushgateway job label (default: pleg-doctor).")
+@click.option(
+    "--grouping-key",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Pushgateway grouping label (repeatable); node=<the node> is there by default.",
+)
+@click.option("--pushgateway-user", metavar="USER", help="Basic-auth user for --pushgateway.")
+@click.option(
+    "--pushgateway-password-file", metavar="FILE", help="File holding the basic-auth password."
+)
+@click.option(
+    "--pushgateway-token-file",
+    metavar="FILE",
+    help="File holding a bearer token for --pushgateway.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["nagios", "json"]),
+    default="nagios",
+    show_default=True,
+    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
+)
+@cause_options
+@common_options
+def check(
+    files: tuple[str, ...],
+    demo: bool,
+    state: str | None,
+    state_max_age: float,
+    textfile: str | None,
+    pushgateway: str | None,
+    job: str | None,
+    grouping_key: tuple[str, ...],
+    pushgateway_user: str | None,
+    pushgateway_password_file: str | None,
+    pushgateway_token_file: str | None,
+    output: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    runtime_request_timeout: float,
+    debug: bool,
+    **source: Any,
+) -> None:
+    """Cron / monitoring check: one Nagios line on stdout, exit code = verdict (0/1/2/3).
+
+    Every error (bad usage, source down, bad dump, failed push) is a `PLEG UNKNOWN - reason` line
+    and exit 3. With --state, each run diagnoses the window since the previous run. --textfile
+    and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
+    pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
+
+    \b
+    Example:
+      pleg-doctor check --kubelet 127.0.0.1 --state /var/lib/pleg-doctor/state.json \\
+          --textfile /var/lib/node_exporter/textfile_collector
+      pleg-doctor check --kubelet $NODE_IP --pushgateway http://pushgateway:9091
+      pleg-doctor check before.prom after.prom
+    """
+    console.setup_logging(debug)
+    from pleg_doctor.render.check import check_line, unknown_line
+
+    def say_unknown(reason: str) -> None:
+        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
+        if output != "json":
+            sys.stdout.write(unknown_line(reason) + "\n")
+            sys.stdout.flush()
+
+    try:
+        from pleg_doctor.render import prom
+
+        grouping = parse_grouping_key(grouping_key)
+        target: prom.PushTarget | None = None
+        if pushgateway is not None:
+            target = prom.PushTarget(
+                url=prom.pushgateway_url(pushgateway),
+                job=job or prom.DEFAULT_JOB,
+                grouping=grouping,
+                auth=prom.push_auth(
+                    user=pushgateway_user,
+                    password_file=pushgateway_password_file,
+                    token_file=pushgateway_token_file,
+                ),
+            )
+        elif any(
+            (job, grouping, pushgateway_user, pushgateway_password_file, pushgateway_token_file)
+        ):
+            raise UsageError(
+                "--job, --grouping-key and --pushgateway-* only apply with --pushgateway URL"
+            )
+        options = source_options_from(files, demo, source)
+        sources = pipeline.build_sources(options)
+        run = run_check(
+            sources,
+            diagnose=lambda snapshots: pipeline.diagnose_snapshots(
+                snapshots,
+                sources,
+                runtime_request_timeout=runtime_request_timeout,
+                select=select,
+                ignore=ignore,
+            ),
+            state_path=Path(state) if state is not None else None,
+            state_max_age=state_max_age,
+            node_label=grouping.get("node"),
+        )
+        for warning in run.warnings:
+            console.warn(warning)
+        metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
+        problems: list[PlegDoctorError] = []
+        if textfile is not None:
+            try:
+                prom.write_textfile(Path(textfile), metrics)
+            except prom.MetricsDeliveryError as exc:
+                problems.append(exc)
+        if target is not None:
+            try:
+                target = dataclasses.replace(target, grouping={"node": run.node, **grouping})
+                prom.push(target, metrics, timeout=options.timeout)
+            except prom.MetricsDeliveryError as exc:
+                problems.append(exc)
+    except PlegDoctorError as exc:
+        say_unknown(exc.message)
+        raise
+    except Exception as exc:
+        say_unknown(f"internal error: {type(exc).__name__}: {exc}")
+        raise
+
+    report = run.report
+    if report is None:
+        assert run.error is not None
+        say_unknown(run.error.message)
+        console.error(str(run.error))
+        if debug:
+            traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
+    elif output == "json":
+        pipeline.emit(report, "json")
+    else:
+        problem = problems[0].message if problems else None
+        sys.stdout.write(check_line(report, problem=problem) + "\n")
+        sys.stdout.flush()
+    # A failed delivery exits 3: the diagnosis never reached the place monitoring reads, and
+    # exiting with the verdict (0 on a healthy node) would make the broken pipeline look green.
+    for problem_error in problems:
+        console.error(str(problem_error))
+    if report is not None and report.verdict == "unknown":
+        for reason in report.reasons:
+            console.error(reason)
+    if report is None or problems or report.verdict == "unknown":
+        sys.exit(int(ExitCode.UNKNOWN))
+    sys.exit(report.exit_code)

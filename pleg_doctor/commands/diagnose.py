@@ -1,0 +1,208 @@
+"""`diagnose`: the full report for one node, from dumps or a live source.
+
+With `--logs`/`--journal` the kubelet log's culprits join the causes; with `--node` the Node's
+Ready condition and events join the notes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from pleg_doctor.commands import console, pipeline
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    Timestamp,
+    common_options,
+    output_options,
+    source_options,
+    source_options_from,
+)
+from pleg_doctor.errors import UsageError
+from pleg_doctor.exitcodes import ExitCode
+
+
+@click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("--demo", is_flag=True, help="Diagnose a bundled real kubelet dump (v1.21.2, EKS).")
+@source_options
+@click.option(
+    "--window",
+    type=Duration(),
+    help="With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.",
+)
+@click.option(
+    "--at",
+    type=Timestamp(),
+    help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
+)
+@output_options
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Also show the model's arithmetic: each term, its formula and the metrics it came from.",
+)
+@click.option(
+    "--logs",
+    "log_files",
+    multiple=True,
+    metavar="FILE",
+    help="Kubelet log (journalctl output, klog, .gz; repeatable): its culprits join the causes.",
+)
+@click.option(
+    "--journal",
+    is_flag=True,
+    help="On the node: read `journalctl -u kubelet` (see --since) and add its culprits.",
+)
+@click.option(
+    "--since",
+    default="-2h",
+    show_default=True,
+    metavar="TIME",
+    help="With --journal: how far back to read (journalctl --since).",
+)
+@click.option(
+    "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
+)
+@common_options
+def diagnose(
+    files: tuple[str, ...],
+    demo: bool,
+    window: float | None,
+    at: dt.datetime | None,
+    output: str,
+    explain: bool,
+    log_files: tuple[str, ...],
+    journal: bool,
+    since: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    runtime_request_timeout: float,
+    exit_zero: bool,
+    debug: bool,
+    **source: Any,
+) -> None:
+    """Full report for one node: verdict, headroom, relist figures, ranked causes.
+
+    FILE is a saved kubelet /metrics dump (text or OpenMetrics, .gz ok, - for stdin). Two or
+    more dumps of one node are diagnosed as a window between the earliest and the latest. A live
+    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice.
+
+    \b
+    Example:
+      pleg-doctor diagnose --demo
+      pleg-doctor diagnose a.prom b.prom            # two dumps = a window
+      pleg-doctor diagnose --node worker-3 --window 30s
+      pleg-doctor diagnose --kubelet 10.0.0.7 --token-file /var/run/secrets/token -o json
+    """
+    console.setup_logging(debug)
+    options = source_options_from(files, demo, source)
+    sources = pipeline.build_sources(options)
+    if at is not None and (len(sources) > 1 or options.is_live):
+        raise UsageError("--at applies to a single saved dump without a capture header")
+    if window is not None and not options.is_live:
+        raise UsageError(
+            "--window needs a live source (--kubelet or --node); for dumps give two files"
+        )
+    snapshots = pipeline.scrape(sources, window=window, at=at)
+    report = pipeline.diagnose_snapshots(
+        snapshots,
+        sources,
+        runtime_request_timeout=runtime_request_timeout,
+        select=select,
+        ignore=ignore,
+    )
+    if log_files or journal:
+        report = _with_kubelet_log(report, log_files, journal=journal, since=since)
+    if options.node is not None:
+        report = _with_node_view(report, options)
+    pipeline.emit(report, output)
+    if explain and output == "table":
+        from pleg_doctor.render.model import render_explain
+
+        sys.stdout.write(
+            render_explain(
+                report,
+                color=console.wants_color(sys.stdout),
+                width=console.terminal_width(sys.stdout),
+            )
+        )
+    if report.verdict == "unknown":
+        for reason in report.reasons:
+            console.error(reason)
+    code = ExitCode.UNKNOWN if report.verdict == "unknown" else report.exit_code
+    sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else int(code))
+
+
+def _with_kubelet_log(report: Any, files: Sequence[str], *, journal: bool, since: str) -> Any:
+    """The report with the kubelet log's culprits merged into its causes (issue 7).
+
+    The log names what metrics cannot: which container or sandbox hangs its status calls. Its
+    findings join the metric findings of the same cause id (`logs.merge_findings`); the verdict
+    stays the metrics' own, and the notes say what the log showed.
+    """
+    import dataclasses
+
+    from pleg_doctor.logs import JournalReader, LogReader, analyze_logs, culprit_findings
+    from pleg_doctor.logs.evidence import merge_findings
+
+    if journal and files:
+        raise UsageError("give --logs FILE or --journal, not both")
+    reader: Any
+    if journal:
+        reader = JournalReader(since=since)
+    else:
+        reader = LogReader(list(files))
+        reader.check()
+    captured = report.window.last.captured_at
+    year = (
+        dt.datetime.fromtimestamp(captured, tz=dt.timezone.utc).year
+        if captured is not None
+        else dt.datetime.now().year
+    )
+    result = analyze_logs(reader, default_year=year)
+    periods = result.unhealthy_periods
+    summary = (
+        f"kubelet log ({result.lines_read:,} lines, {result.kubelet_lines:,} from the kubelet): "
+        f"{len(periods)} PLEG-unhealthy period(s), {result.not_ready_transitions} NotReady "
+        f"transition(s), {len(result.culprits)} culprit(s)"
+    )
+    if result.culprits:
+        top = result.culprits[0]
+        summary += f"; most errors: {top.kind} {top.pod or (top.id or '')[:13]} ({top.operation})"
+    return dataclasses.replace(
+        report,
+        causes=merge_findings(report.causes, culprit_findings(result)),
+        notes=(*report.notes, summary, *(f"kubelet log: {n}" for n in result.notes[:5])),
+    )
+
+
+def _with_node_view(report: Any, options: Any) -> Any:
+    """The report with what the control plane saw: the Node's Ready condition and events.
+
+    Reading them needs `get nodes` and `list events`; when that fails the report says so in a
+    note instead of failing the whole diagnosis (the metrics already answered).
+    """
+    import dataclasses
+
+    from pleg_doctor.errors import SourceError
+    from pleg_doctor.sources.nodestatus import fetch_node_view, node_evidence
+
+    try:
+        view = fetch_node_view(
+            options.node,
+            kubeconfig=options.kubeconfig,
+            context=options.context,
+            timeout=options.timeout,
+        )
+    except (SourceError, UsageError) as exc:
+        return dataclasses.replace(
+            report, notes=(*report.notes, f"Node condition not read: {exc.message}")
+        )
+    lines = tuple(f"control plane: {e.metric} = {e.value}: {e.note}" for e in node_evidence(view))
+    return dataclasses.replace(report, notes=(*report.notes, *lines, *view.notes))

@@ -1,0 +1,102 @@
+"""The steps diagnose, check, watch and capture share: sources, scrapes, diagnosis, output.
+
+`build_sources` turns the source options into sources (warning when TLS verification is off),
+`scrape` fetches and parses them, `wait` sleeps between two scrapes with a countdown,
+`diagnose_snapshots` runs the core on what was scraped, and `emit` prints the report in the
+chosen format. The layers they call are imported inside the functions, so importing this module
+costs nothing a command does not use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pleg_doctor.commands import console
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.report import Report
+    from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.sources.base import MetricsSource
+    from pleg_doctor.sources.options import SourceOptions
+
+
+def build_sources(options: SourceOptions, *, live_only: bool = False) -> list[MetricsSource]:
+    """The sources the options name; a warning on stderr for each that skips TLS verification."""
+    from pleg_doctor.sources.options import build_sources as build
+
+    sources = build(options, live_only=live_only)
+    for source in sources:
+        if getattr(source, "must_warn_insecure", False):
+            console.warn(
+                f"TLS verification is off for {source.location}: anyone on the path can impersonate it"
+            )
+    return sources
+
+
+def scrape(
+    sources: Sequence[MetricsSource], *, window: float | None, at: dt.datetime | None
+) -> list[Snapshot]:
+    """Fetch and parse: every file once, or a live source once or twice `window` apart."""
+    from pleg_doctor.sources.scrape import snapshot_from_dump
+
+    snapshots = [snapshot_from_dump(source.fetch(), at=at) for source in sources]
+    if window is not None:
+        wait(window, f"second scrape of {sources[0].location}")
+        snapshots.append(snapshot_from_dump(sources[0].fetch()))
+    return snapshots
+
+
+def wait(seconds: float, what: str) -> None:
+    """Sleep `seconds`, with a countdown on stderr when it is a terminal (one line otherwise)."""
+    import time
+
+    if not sys.stderr.isatty():
+        sys.stderr.write(f"pleg-doctor: waiting {seconds:g} s for the {what}\n")
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        sys.stderr.write(f"\rpleg-doctor: {left:4.0f} s until the {what} ")
+        sys.stderr.flush()
+        time.sleep(min(1.0, left))
+    sys.stderr.write("\r" + " " * 70 + "\r")
+
+
+def diagnose_snapshots(
+    snapshots: Sequence[Snapshot],
+    sources: Sequence[MetricsSource],
+    *,
+    runtime_request_timeout: float,
+    select: Sequence[str],
+    ignore: Sequence[str],
+) -> Report:
+    """The core's report on the window the snapshots span, naming the sources it came from."""
+    from pleg_doctor.core.report import SourceInfo, diagnose
+    from pleg_doctor.core.snapshot import window_from_snapshots
+
+    window = window_from_snapshots(snapshots)
+    kind = getattr(sources[0], "kind", None) or (
+        "demo" if len(sources) == 1 and "bundled" in sources[0].location else "file"
+    )
+    return diagnose(
+        window,
+        source=SourceInfo(kind=kind, location=" ".join(s.location for s in sources)),
+        runtime_request_timeout_seconds=runtime_request_timeout,
+        select=select or None,
+        ignore=ignore,
+    )
+
+
+def emit(report: Report, output: str) -> None:
+    """Print `report` on stdout as `output` (`table` or `json`); colour only on a terminal."""
+    from pleg_doctor.render import OutputFormat
+
+    fmt = OutputFormat(output)
+    color = fmt is OutputFormat.TABLE and console.wants_color(sys.stdout)
+    width = console.terminal_width(sys.stdout) if fmt is OutputFormat.TABLE else None
+    renderer = fmt.to_renderer(color=color, width=width)
+    sys.stdout.write(renderer(report))
+    sys.stdout.flush()
