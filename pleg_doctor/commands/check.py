@@ -173,13 +173,8 @@ def _unusable_warning(path: Path | None, reason: str, *, replaced: bool) -> str:
 
 def _configured_source(sources: Sequence[MetricsSource]) -> tuple[str, str]:
     """(kind, location) of what this run reads, known before fetching (the last source)."""
-    from pleg_doctor.sources.files import DemoSource
-
     source = sources[-1]
-    kind = getattr(source, "kind", None)
-    if not isinstance(kind, str):
-        kind = "demo" if isinstance(source, DemoSource) else "file"
-    return kind, source.location
+    return source.kind, source.location
 
 
 def _same_source(saved: SavedScrape, configured: tuple[str, str]) -> bool:

@@ -29,7 +29,7 @@ def build_sources(options: SourceOptions, *, live_only: bool = False) -> list[Me
 
     sources = build(options, live_only=live_only)
     for source in sources:
-        if getattr(source, "must_warn_insecure", False):
+        if source.must_warn_insecure:
             console.warn(
                 f"TLS verification is off for {source.location}: anyone on the path can impersonate it"
             )
@@ -78,12 +78,9 @@ def diagnose_snapshots(
     from pleg_doctor.core.snapshot import window_from_snapshots
 
     window = window_from_snapshots(snapshots)
-    kind = getattr(sources[0], "kind", None) or (
-        "demo" if len(sources) == 1 and "bundled" in sources[0].location else "file"
-    )
     return diagnose(
         window,
-        source=SourceInfo(kind=kind, location=" ".join(s.location for s in sources)),
+        source=SourceInfo(kind=sources[0].kind, location=" ".join(s.location for s in sources)),
         runtime_request_timeout_seconds=runtime_request_timeout,
         select=select or None,
         ignore=ignore,

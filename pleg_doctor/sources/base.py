@@ -43,6 +43,16 @@ class MetricsSource(Protocol):
         ...
 
     @property
+    def kind(self) -> SourceKind:
+        """What kind of source this is (the report's `source.kind`), known before fetching."""
+        ...
+
+    @property
     def location(self) -> str:
         """Where this source reads from, safe to print (no credentials)."""
+        ...
+
+    @property
+    def must_warn_insecure(self) -> bool:
+        """True when TLS verification is off: the command must print a warning."""
         ...

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from pleg_doctor.errors import SourceError
-from pleg_doctor.sources.base import FetchedDump
+from pleg_doctor.sources.base import FetchedDump, SourceKind
 
 CHUNK_BYTES = 1 << 20
 DEMO_RESOURCE = "demo-kubelet-v1.21.2.prom.gz"
@@ -23,6 +23,10 @@ DEMO_RESOURCE = "demo-kubelet-v1.21.2.prom.gz"
 
 class FileSource:
     """A saved dump on disk, or `-` for standard input."""
+
+    kind: SourceKind = "file"
+    must_warn_insecure = False
+    """A file is not fetched over TLS."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -35,7 +39,7 @@ class FileSource:
     def fetch(self) -> FetchedDump:
         """Open the dump; errors (missing, directory, unreadable) are reported here, not later."""
         if self.path == "-":
-            return FetchedDump(kind="file", location="-", chunks=_read_stream(sys.stdin.buffer))
+            return FetchedDump(kind=self.kind, location="-", chunks=_read_stream(sys.stdin.buffer))
         path = Path(self.path)
         try:
             handle = path.open("rb")
@@ -50,7 +54,7 @@ class FileSource:
         if path.is_dir():  # pragma: no cover - some platforms open directories
             handle.close()
             raise SourceError(f"{self.path}: is a directory, not a metrics dump")
-        return FetchedDump(kind="file", location=self.path, chunks=_read_file(handle, self.path))
+        return FetchedDump(kind=self.kind, location=self.path, chunks=_read_file(handle, self.path))
 
 
 def _read_file(handle: object, name: str) -> Iterator[bytes]:
@@ -81,6 +85,10 @@ class DemoSource:
     It is DataDog's v1.21.2 EKS kubelet capture (BSD-3-Clause), see `pleg_doctor/data/SOURCES.md`.
     """
 
+    kind: SourceKind = "demo"
+    must_warn_insecure = False
+    """The bundled dump is read from the package."""
+
     @property
     def location(self) -> str:
         """Names the bundled file."""
@@ -89,4 +97,4 @@ class DemoSource:
     def fetch(self) -> FetchedDump:
         """Read the bundled dump."""
         data = resources.files("pleg_doctor").joinpath("data", DEMO_RESOURCE).read_bytes()
-        return FetchedDump(kind="demo", location=self.location, chunks=(data,))
+        return FetchedDump(kind=self.kind, location=self.location, chunks=(data,))

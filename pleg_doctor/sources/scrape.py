@@ -14,7 +14,7 @@ import datetime as dt
 
 from pleg_doctor.core.exposition import Sample, parse_exposition
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
-from pleg_doctor.sources.base import FetchedDump
+from pleg_doctor.sources.base import FetchedDump, SourceKind
 
 
 def snapshot_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> Snapshot:
@@ -34,7 +34,7 @@ class Scrape:
     snapshot: Snapshot
     samples: tuple[Sample, ...]
     """The kept, normalized samples of the dump (a few hundred, never the cAdvisor series)."""
-    kind: str
+    kind: SourceKind
     """`FetchedDump.kind` of the source (file, kubelet, apiserver, demo)."""
     location: str
     """`FetchedDump.location` (a path or a URL without credentials)."""
