@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,11 @@ from pleg_doctor.commands.options import (
 )
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.report import Report
+    from pleg_doctor.logs.result import LogsResult
+    from pleg_doctor.sources.nodestatus import NodeView
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -118,9 +123,15 @@ def diagnose(
         ignore=ignore,
     )
     if log_files or journal:
-        report = _with_kubelet_log(report, log_files, journal=journal, since=since)
+        report = with_kubelet_log(report, log_files, journal=journal, since=since)
     if options.node is not None:
-        report = _with_node_view(report, options)
+        report = with_node_view(
+            report,
+            node=options.node,
+            kubeconfig=options.kubeconfig,
+            context=options.context,
+            timeout=options.timeout,
+        )
     pipeline.emit(report, output)
     if explain and output == "table":
         from pleg_doctor.render.model import render_explain
@@ -139,21 +150,17 @@ def diagnose(
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else int(code))
 
 
-def _with_kubelet_log(report: Any, files: Sequence[str], *, journal: bool, since: str) -> Any:
-    """The report with the kubelet log's culprits merged into its causes (issue 7).
+def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, since: str) -> Report:
+    """The report with the kubelet log (`--logs FILE...` or `--journal`) joined in.
 
-    The log names what metrics cannot: which container or sandbox hangs its status calls. Its
-    findings join the metric findings of the same cause id (`logs.merge_findings`); the verdict
-    stays the metrics' own, and the notes say what the log showed.
+    The log is read with the year of the report's capture time (klog and journald print none),
+    else this year; `join_kubelet_log` does the joining.
     """
-    import dataclasses
-
-    from pleg_doctor.logs import JournalReader, LogReader, analyze_logs, culprit_findings
-    from pleg_doctor.logs.evidence import merge_findings
+    from pleg_doctor.logs import JournalReader, LogReader, analyze_logs
 
     if journal and files:
         raise UsageError("give --logs FILE or --journal, not both")
-    reader: Any
+    reader: JournalReader | LogReader
     if journal:
         reader = JournalReader(since=since)
     else:
@@ -165,7 +172,20 @@ def _with_kubelet_log(report: Any, files: Sequence[str], *, journal: bool, since
         if captured is not None
         else dt.datetime.now().year
     )
-    result = analyze_logs(reader, default_year=year)
+    return join_kubelet_log(report, analyze_logs(reader, default_year=year))
+
+
+def join_kubelet_log(report: Report, result: LogsResult) -> Report:
+    """The report with the kubelet log's culprits merged into its causes.
+
+    The log names what metrics cannot: which container or sandbox hangs its status calls. Its
+    findings join the metric findings of the same cause id (`logs.merge_findings`); the verdict
+    stays the metrics' own, and the notes say what the log showed.
+    """
+    import dataclasses
+
+    from pleg_doctor.logs import culprit_findings, merge_findings
+
     periods = result.unhealthy_periods
     summary = (
         f"kubelet log ({result.lines_read:,} lines, {result.kubelet_lines:,} from the kubelet): "
@@ -182,27 +202,34 @@ def _with_kubelet_log(report: Any, files: Sequence[str], *, journal: bool, since
     )
 
 
-def _with_node_view(report: Any, options: Any) -> Any:
+def with_node_view(
+    report: Report, *, node: str, kubeconfig: str | None, context: str | None, timeout: float
+) -> Report:
     """The report with what the control plane saw: the Node's Ready condition and events.
 
-    Reading them needs `get nodes` and `list events`; when that fails the report says so in a
-    note instead of failing the whole diagnosis (the metrics already answered).
+    Reading them (through the kubeconfig and context that `--node` used) needs `get nodes` and
+    `list events`; when that fails the report says so in a note instead of failing the whole
+    diagnosis (the metrics already answered).
     """
     import dataclasses
 
     from pleg_doctor.errors import SourceError
-    from pleg_doctor.sources.nodestatus import fetch_node_view, node_evidence
+    from pleg_doctor.sources.nodestatus import fetch_node_view
 
     try:
-        view = fetch_node_view(
-            options.node,
-            kubeconfig=options.kubeconfig,
-            context=options.context,
-            timeout=options.timeout,
-        )
+        view = fetch_node_view(node, kubeconfig=kubeconfig, context=context, timeout=timeout)
     except (SourceError, UsageError) as exc:
         return dataclasses.replace(
             report, notes=(*report.notes, f"Node condition not read: {exc.message}")
         )
+    return join_node_view(report, view)
+
+
+def join_node_view(report: Report, view: NodeView) -> Report:
+    """The report with the Node's Ready condition and events added to its notes."""
+    import dataclasses
+
+    from pleg_doctor.sources.nodestatus import node_evidence
+
     lines = tuple(f"control plane: {e.metric} = {e.value}: {e.note}" for e in node_evidence(view))
     return dataclasses.replace(report, notes=(*report.notes, *lines, *view.notes))

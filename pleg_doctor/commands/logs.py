@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
 
 import click
 
@@ -109,7 +108,7 @@ def logs(
         raise UsageError("standard input (-) can be given once")
     now = dt.datetime.now().astimezone()
     offset: int | None = None
-    reader: Any
+    reader: JournalReader | LogReader
     if journal:
         reader = JournalReader(
             unit=unit or "kubelet", since=since or "-2h", timeout=journal_timeout

@@ -27,6 +27,9 @@ from pleg_doctor.commands.options import (
 from pleg_doctor.errors import SourceError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
     from pleg_doctor.sources.base import MetricsSource
@@ -40,7 +43,7 @@ def run_watch(
     runtime_request_timeout: float,
     diagnose_pair: Callable[[Sequence[Snapshot]], Report],
     out: TextIO | None = None,
-    console: Any | None = None,
+    console: Console | None = None,
     plain: bool | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Report]:
@@ -52,7 +55,7 @@ def run_watch(
         plain = not (hasattr(stream, "isatty") and stream.isatty())
     previous = snapshot_from_dump(source.fetch())
     history: list[Report] = []
-    live = None
+    live: Live | None = None
     if not plain:
         from rich.console import Console
         from rich.live import Live
@@ -86,7 +89,13 @@ def run_watch(
     return history
 
 
-def _show(history: list[Report], interval: float, live: Any, stream: TextIO, console: Any) -> None:
+def _show(
+    history: list[Report],
+    interval: float,
+    live: Live | None,
+    stream: TextIO,
+    console: Console | None,
+) -> None:
     if live is None:
         from pleg_doctor.render.watch import watch_line
 
@@ -98,7 +107,7 @@ def _show(history: list[Report], interval: float, live: Any, stream: TextIO, con
     live.update(watch_renderable(history, interval_seconds=interval), refresh=True)
 
 
-def _show_error(message: str, live: Any, stream: TextIO) -> None:
+def _show_error(message: str, live: Live | None, stream: TextIO) -> None:
     first = message.splitlines()[0]
     if live is None:
         sys.stderr.write(f"pleg-doctor: scrape failed, retrying: {first}\n")
