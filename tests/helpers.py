@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pleg_doctor.core.report import Report, SourceInfo, diagnose
-from pleg_doctor.core.snapshot import window_from_snapshots
+from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.scrape import snapshot_from_dump
 

@@ -353,7 +353,7 @@ def test_watch_screen_through_a_recording_console(ca_file, token_file):
 
 def diagnose_texts_from_snapshots(snaps):
     from pleg_doctor.core.report import SourceInfo, diagnose
-    from pleg_doctor.core.snapshot import window_from_snapshots
+    from pleg_doctor.core.window import window_from_snapshots
 
     return diagnose(window_from_snapshots(snaps), source=SourceInfo(kind="kubelet", location="t"))
 

@@ -27,7 +27,7 @@ from pleg_doctor.core.fleet import (
     rank_reports,
 )
 from pleg_doctor.core.report import SourceInfo, diagnose
-from pleg_doctor.core.snapshot import window_from_snapshots
+from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.prometheus import (

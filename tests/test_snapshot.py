@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pleg_doctor.core.distribution import Distribution, OpStats
 from pleg_doctor.core.exposition import parse_exposition
-from pleg_doctor.core.snapshot import Distribution, OpStats, build_snapshot, window_between
+from pleg_doctor.core.snapshot import build_snapshot
+from pleg_doctor.core.window import window_between
 
 from .conftest import FIXTURES
 from .helpers import diagnose_texts

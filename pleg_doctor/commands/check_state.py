@@ -10,7 +10,7 @@ The state file (schema `pleg-doctor/state-v1`) is small JSON holding the *kept* 
 scrape (the few hundred PLEG-relevant ones `exposition` keeps, never the cAdvisor series) and the
 arguments `build_snapshot` got: name, node, capture time and its origin. Rebuilding from the same
 samples gives the same Snapshot, so the window is the two-dump window bit for bit; a kubelet
-restart between runs is then the core's business (`snapshot.window_between` counts from the
+restart between runs is then the core's business (`window.window_between` counts from the
 restart). It is written atomically (temporary file in the same directory, then rename), so a run
 killed mid-write leaves the previous state, never half a file. `StateProblem` says why a state
 file cannot serve; what a run does then is `check.run_check`'s business.

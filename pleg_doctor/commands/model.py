@@ -145,7 +145,7 @@ def model(
     from pleg_doctor.core import whatif
 
     if from_files:
-        from pleg_doctor.core.snapshot import window_from_snapshots
+        from pleg_doctor.core.window import window_from_snapshots
         from pleg_doctor.sources.files import FileSource
         from pleg_doctor.sources.scrape import snapshot_from_dump
 

@@ -75,7 +75,7 @@ def diagnose_snapshots(
 ) -> Report:
     """The core's report on the window the snapshots span, naming the sources it came from."""
     from pleg_doctor.core.report import SourceInfo, diagnose
-    from pleg_doctor.core.snapshot import window_from_snapshots
+    from pleg_doctor.core.window import window_from_snapshots
 
     window = window_from_snapshots(snapshots)
     return diagnose(

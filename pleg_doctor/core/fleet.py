@@ -26,7 +26,7 @@ from typing import Any
 
 from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
-from pleg_doctor.core.snapshot import Window
+from pleg_doctor.core.window import Window
 
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 """Position of each verdict in the fleet ranking, worst first (see the module docstring)."""

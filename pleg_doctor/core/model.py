@@ -19,7 +19,9 @@ import dataclasses
 import math
 from typing import Literal
 
-from pleg_doctor.core.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Snapshot, Window
+from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
+from pleg_doctor.core.snapshot import Snapshot
+from pleg_doctor.core.window import Window
 
 # --- Constants (PLEG-MODEL.md §0, §1.1, §2) ---------------------------------------------------
 GENERIC_RELIST_PERIOD_SECONDS = 1.0

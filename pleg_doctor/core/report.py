@@ -14,6 +14,7 @@ from collections.abc import Collection
 from typing import Any, Literal
 
 from pleg_doctor.core.causes import Context, Finding, rank
+from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
 from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
@@ -23,7 +24,7 @@ from pleg_doctor.core.model import (
     evaluate,
     op_timeouts,
 )
-from pleg_doctor.core.snapshot import DEF_BUCKETS_TOP_SECONDS, OpStats, Window
+from pleg_doctor.core.window import Window
 
 SCHEMA = "pleg-doctor/v1"
 

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from pleg_doctor.core.exposition import parse_exposition
 from pleg_doctor.core.model import constants_for, evaluate, predict_relist, relist_costs
 from pleg_doctor.core.simulation import LoopConfig, max_tolerated_wedged, simulate
-from pleg_doctor.core.snapshot import build_snapshot, lifetime_window
+from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.core.whatif import Scenario, evaluate_scenario
+from pleg_doctor.core.window import lifetime_window
 
 GOAL_RATIO = 0.20
 """Predicted mean relist within 20 % of the measured one (issue 6)."""

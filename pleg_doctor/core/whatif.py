@@ -33,7 +33,8 @@ from pleg_doctor.core.model import (
     relist_costs,
     worst_age_seconds,
 )
-from pleg_doctor.core.snapshot import Window, parse_version
+from pleg_doctor.core.versions import parse_version
+from pleg_doctor.core.window import Window
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -12,9 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from pleg_doctor.core.distribution import Distribution
 from pleg_doctor.core.model import op_timeouts
 from pleg_doctor.core.report import Report, rfc3339
-from pleg_doctor.core.snapshot import Distribution
 
 VERDICT_STYLE = {
     "ok": "bold green",

@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
 from pleg_doctor.core.fleet import FleetNode, human_duration
-from pleg_doctor.core.snapshot import SampleLike, Snapshot, Window, build_snapshot
+from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
+from pleg_doctor.core.window import Window
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
 from pleg_doctor.sources.http import (
@@ -565,7 +566,7 @@ def node_window(
     `samples` are normalized (the canonical families of `exposition`): histogram and runtime
     counter samples hold increases over `range_seconds`, gauge samples the last scrape's values.
     So the snapshot's counters are already the window's deltas, and the Window is built directly
-    instead of by `snapshot.window_between` (there is no earlier scrape to subtract): `seconds` is
+    instead of by `window.window_between` (there is no earlier scrape to subtract): `seconds` is
     the range, `first` an empty snapshot at the range's start (so `is_lifetime` is False), and
     `increases` carries the plain counters (`discards`, `evented_errors`, `process_cpu`,
     `started_containers`). `captured_at` is the last scrape's timestamp: ages are measured there.

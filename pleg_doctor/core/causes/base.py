@@ -11,8 +11,9 @@ import dataclasses
 import math
 from typing import ClassVar, Protocol
 
+from pleg_doctor.core.distribution import OpStats
 from pleg_doctor.core.model import LIST_OPS, STATUS_OPS, ModelResult, PlegConstants, op_timeouts
-from pleg_doctor.core.snapshot import OpStats, Window
+from pleg_doctor.core.window import Window
 
 # PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
 # ms and a status call in a few ms. These are the "normal" marks slowness is counted from.

@@ -1,0 +1,205 @@
+"""Histogram and summary maths: `Distribution` (buckets, quantiles, deltas) and `OpStats`.
+
+A `Distribution` is one histogram or summary in seconds; `OpStats` is one runtime operation's
+calls, errors and latency. Both know how to subtract an earlier scrape (reset-aware, as
+Prometheus' `increase()`) and add two deltas, which is all `window` needs to build a Window.
+
+Pure: no I/O, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from collections.abc import Sequence
+
+# PLEG-MODEL.md §3 "Bucket sets": the largest finite DefBuckets bound. Relist durations above it
+# land in +Inf only.
+DEF_BUCKETS_TOP_SECONDS = 10.0
+# PLEG-MODEL.md §3.3: the (119.209, 298.023] runtime bucket (ExponentialBuckets(.005, 2.5, 14),
+# ≥1.20) holds the calls that hit the default 2 min CRI timeout.
+TIMEOUT_BUCKET_LOW = 119.20928955078125
+TIMEOUT_BUCKET_HIGH = 298.0232238769531
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Distribution:
+    """A histogram or summary in seconds: cumulative buckets and/or recent quantiles."""
+
+    count: float
+    """Number of observations (`_count`)."""
+    sum_seconds: float
+    """Sum of observations (`_sum`), seconds."""
+    buckets: tuple[tuple[float, float], ...] = ()
+    """Cumulative `(le, count)` pairs in rising `le` order, `+Inf` last when exposed."""
+    quantiles: tuple[tuple[float, float], ...] = ()
+    """Summary `(quantile, seconds)` pairs: a sliding 10-minute window in client_golang, so
+    "recent", not lifetime (PLEG-MODEL.md §3.1); NaN when nothing was observed in it."""
+
+    @property
+    def mean_seconds(self) -> float | None:
+        """`sum / count`, or None without observations."""
+        return self.sum_seconds / self.count if self.count > 0 else None
+
+    def count_above(self, bound: float) -> float | None:
+        """Observations greater than the bucket bound `bound` (None if no such bucket)."""
+        for le, cumulative in self.buckets:
+            if le == bound:
+                return max(0.0, self.count - cumulative)
+        return None
+
+    def count_between(self, low: float, high: float) -> float | None:
+        """Observations in the `(low, high]` bucket range (None if those buckets are missing)."""
+        lows = [c for le, c in self.buckets if math.isclose(le, low, rel_tol=1e-4)]
+        highs = [c for le, c in self.buckets if math.isclose(le, high, rel_tol=1e-4)]
+        if not lows or not highs:
+            return None
+        return max(0.0, highs[0] - lows[0])
+
+    @property
+    def top_finite_bucket(self) -> float | None:
+        """The largest finite `le`, e.g. 10 s for DefBuckets."""
+        finite = [le for le, _ in self.buckets if math.isfinite(le)]
+        return finite[-1] if finite else None
+
+    def quantile(self, q: float) -> float | None:
+        """The `q` quantile, Prometheus `histogram_quantile` semantics, or the summary's own value.
+
+        Linear interpolation inside the bucket; a quantile falling in `+Inf` returns the largest
+        finite bound (as Prometheus does), so callers must also look at `count_above`.
+        """
+        if self.buckets:
+            return _histogram_quantile(q, self.buckets, self.count)
+        for quantile, value in self.quantiles:
+            if math.isclose(quantile, q) and not math.isnan(value):
+                return value
+        return None
+
+    def summary_quantile(self, q: float) -> float | None:
+        """The summary's own `q` quantile, NaN kept (it means "no observation recently")."""
+        for quantile, value in self.quantiles:
+            if math.isclose(quantile, q):
+                return value
+        return None
+
+    def over_top_mean_seconds(self) -> float | None:
+        """Mean of the observations above the top finite bucket, estimated from `_sum`.
+
+        The DefBuckets top is 10 s, useless near the 180 s threshold (PLEG-MODEL.md §3.3). The
+        sum still carries the long observations: subtracting an upper estimate of the finite
+        buckets' share (each bucket's count × its upper bound) leaves a lower estimate of what the
+        long ones took. None when no observation is above the top bucket.
+        """
+        top = self.top_finite_bucket
+        if top is None:
+            return None
+        above = self.count_above(top)
+        if not above:
+            return None
+        below_sum = 0.0
+        previous = 0.0
+        for le, cumulative in self.buckets:
+            if not math.isfinite(le):
+                break
+            below_sum += (cumulative - previous) * le
+            previous = cumulative
+        return max(top, (self.sum_seconds - below_sum) / above)
+
+    def minus(self, earlier: Distribution) -> Distribution:
+        """The observations since `earlier`; a reset (fewer observations now) returns `self`."""
+        if self.count < earlier.count or self.sum_seconds < earlier.sum_seconds - 1e-9:
+            return self
+        earlier_buckets = dict(earlier.buckets)
+        buckets = tuple(
+            (le, max(0.0, count - earlier_buckets.get(le, 0.0))) for le, count in self.buckets
+        )
+        return Distribution(
+            count=self.count - earlier.count,
+            sum_seconds=max(0.0, self.sum_seconds - earlier.sum_seconds),
+            buckets=buckets,
+            quantiles=self.quantiles,
+        )
+
+    def plus(self, other: Distribution) -> Distribution:
+        """Two deltas added (used to chain a window across several scrapes)."""
+        other_buckets = dict(other.buckets)
+        return Distribution(
+            count=self.count + other.count,
+            sum_seconds=self.sum_seconds + other.sum_seconds,
+            buckets=tuple((le, c + other_buckets.get(le, 0.0)) for le, c in self.buckets),
+            quantiles=other.quantiles or self.quantiles,
+        )
+
+
+def _histogram_quantile(
+    q: float, buckets: Sequence[tuple[float, float]], count: float
+) -> float | None:
+    if count <= 0 or not buckets:
+        return None
+    rank = q * count
+    bounds = [le for le, _ in buckets]
+    counts = [c for _, c in buckets]
+    index = bisect.bisect_left(counts, rank)
+    if index >= len(buckets):
+        index = len(buckets) - 1
+    le = bounds[index]
+    if not math.isfinite(le):
+        finite = [b for b in bounds if math.isfinite(b)]
+        return finite[-1] if finite else None
+    lower = bounds[index - 1] if index > 0 else 0.0
+    below = counts[index - 1] if index > 0 else 0.0
+    in_bucket = counts[index] - below
+    if in_bucket <= 0:
+        return le
+    return lower + (le - lower) * (rank - below) / in_bucket
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OpStats:
+    """One runtime `operation_type`: calls, errors and latency (PLEG-MODEL.md §3.2)."""
+
+    calls: float
+    errors: float
+    latency: Distribution | None
+
+    def minus(self, earlier: OpStats) -> OpStats:
+        """The calls since `earlier`, reset-aware per counter."""
+        return OpStats(
+            calls=counter_delta(self.calls, earlier.calls),
+            errors=counter_delta(self.errors, earlier.errors),
+            latency=dist_delta(self.latency, earlier.latency),
+        )
+
+    def plus(self, other: OpStats) -> OpStats:
+        """Two deltas added."""
+        latency = self.latency
+        if latency is None:
+            latency = other.latency
+        elif other.latency is not None:
+            latency = latency.plus(other.latency)
+        return OpStats(
+            calls=self.calls + other.calls, errors=self.errors + other.errors, latency=latency
+        )
+
+    @property
+    def timeouts(self) -> float | None:
+        """Calls that hit the default CRI timeout: the (119.2, 298] bucket (≥1.20 buckets only)."""
+        if self.latency is None:
+            return None
+        return self.latency.count_between(TIMEOUT_BUCKET_LOW, TIMEOUT_BUCKET_HIGH)
+
+
+def counter_delta(now: float, earlier: float) -> float:
+    """The increase of a counter from `earlier` to `now`; a lower value means it was reset."""
+    # Prometheus increase(): a counter lower than before has been reset; its value is the increase.
+    return now if now < earlier else now - earlier
+
+
+def dist_delta(now: Distribution | None, earlier: Distribution | None) -> Distribution | None:
+    """`now.minus(earlier)` when both exist; `now` when there was nothing before."""
+    if now is None:
+        return None
+    if earlier is None:
+        return now
+    return now.minus(earlier)
