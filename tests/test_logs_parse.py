@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pleg_doctor.logs import analyze_logs, parse_go_duration
 from pleg_doctor.logs import parse as parse_module
-from pleg_doctor.logs.culprits import classify, classify_error, normalize_pod
+from pleg_doctor.logs.classify import classify, classify_error, normalize_pod
 from pleg_doctor.logs.parse import ANCHORS, NEVER_SECONDS, ScanStats, parse_record, scan
 
 from .logsamples import FORMATS, go_duration, render

@@ -11,9 +11,9 @@ The public API, for `pleg-doctor logs` and for `diagnose --logs`:
   with the metric rules' findings.
 
 Modules: `parse` (formats, the chunk scanner), `timeline` (periods, NotReady, relist failures,
-discards), `culprits` (failed calls → containers, sandboxes, pods), `clock` (times without a
-year or an offset), `result` (`LogsResult` and its JSON), `notes`, `analyze` (the pass),
-`evidence`, `reader` (I/O).
+discards), `classify` (one line → failed calls and links), `culprits` (failed calls →
+containers, sandboxes, pods), `clock` (times without a year or an offset), `result`
+(`LogsResult` and its JSON), `notes`, `analyze` (the pass), `evidence`, `reader` (I/O).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import itertools
 import re
 from collections.abc import Callable
 
-from pleg_doctor.logs.culprits import classify_error
+from pleg_doctor.logs.classify import classify_error
 from pleg_doctor.logs.parse import NEVER_SECONDS, Record, cut, parse_go_duration
 
 DEFAULT_THRESHOLD_SECONDS = 180.0
