@@ -16,13 +16,9 @@ import urllib.parse
 import pytest
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
-from pleg_doctor.sources.http import (
-    EndpointWording,
-    HttpSettings,
-    RawResponse,
-    http_client,
-    redact_headers,
-)
+from pleg_doctor.sources.http.client import RawResponse, http_client
+from pleg_doctor.sources.http.redaction import redact_headers
+from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from tests.fakeserver import (
     CA,
     CLIENT_CERT,

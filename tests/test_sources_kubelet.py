@@ -21,12 +21,9 @@ from pleg_doctor.errors import (
     SourceTLSError,
     UsageError,
 )
-from pleg_doctor.sources.http import (
-    ACCEPT,
-    HttpSettings,
-    parse_http_date,
-    redact_headers,
-)
+from pleg_doctor.sources.http.metrics import parse_http_date
+from pleg_doctor.sources.http.redaction import redact_headers
+from pleg_doctor.sources.http.settings import ACCEPT, HttpSettings
 from pleg_doctor.sources.kubelet import KubeletSource, kubelet_url
 from tests.fakeserver import (
     CA,
@@ -558,7 +555,8 @@ def test_tls_errors_are_not_retried(other_ca_file):
 
 
 def test_oversized_body_is_refused(ca_file):
-    from pleg_doctor.sources.http import EndpointWording, fetch_metrics_url
+    from pleg_doctor.sources.http.metrics import fetch_metrics_url
+    from pleg_doctor.sources.http.settings import EndpointWording
 
     with FakeServer(cert=SERVER_CERT) as server, pytest.raises(SourceError) as info:
         fetch_metrics_url(

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from pleg_doctor.errors import SourceAuthError, UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http import EndpointWording, fetch_metrics_url
+from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.settings import EndpointWording
 from pleg_doctor.sources.kubeconfig import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
-from pleg_doctor.sources.http import HttpSettings, PemSource
+from pleg_doctor.sources.http.settings import HttpSettings, PemSource
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,8 @@ from pathlib import Path
 
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http import (
-    EndpointWording,
-    HttpSettings,
-    fetch_metrics_url,
-)
+from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 
 DEFAULT_PORT = 10250
 """The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: ANCHORS.md §5)."""

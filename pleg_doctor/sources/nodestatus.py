@@ -13,7 +13,7 @@ kubeconfig and the same error handling as the `--node` metrics source:
   the cluster-wide list is forbidden). Events are optional: without them the view has a note.
 
 Parsing (`parse_node`, `parse_events`) is pure and tested on the shapes the API returns; the
-fetch is a thin layer over `sources/http.py`'s credential, TLS and error translation.
+fetch is a thin layer over `sources/http/`'s credential, TLS and error translation.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from pleg_doctor.core.causes.base import Evidence
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.logs.parse import parse_go_duration
 
-# NOTE: the request machinery of sources/http.py is reused as is (credentials, TLS files, the
+# NOTE: the request machinery of sources/http/ is reused as is (credentials, TLS files, the
 # quiet adapter, proxies, error translation). Its public entry point fetches a Prometheus
 # exposition and rejects JSON bodies, so the JSON GET below composes the same private helpers.
-from pleg_doctor.sources.http import EndpointWording, HttpSettings, http_client, safe_url
+from pleg_doctor.sources.http.client import http_client
+from pleg_doctor.sources.http.redaction import safe_url
+from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.kubeconfig import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
@@ -361,7 +363,7 @@ def get_json(
 ) -> Any:
     """GET `url` as JSON with the credentials and TLS of `settings`; raise `SourceError`s.
 
-    The request itself is `sources/http.py`'s (`http_client`): `timeout` per connect and read
+    The request itself is `sources/http/`'s (`http_client`): `timeout` per connect and read
     and for the whole body, one retry on connection errors only, no redirects followed, secrets
     never in messages or logs.
     """

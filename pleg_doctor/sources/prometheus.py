@@ -32,7 +32,7 @@ time is that scrape's timestamp. Kubelets older than 1.14 expose only microsecon
 fleet mode does not read (kube-prometheus drops them at scrape time anyway, ANCHORS.md §5); such
 nodes get verdict `unknown` with that reason.
 
-HTTP goes through the request primitive of the live kubelet sources (`sources/http.py`'s
+HTTP goes through the request primitive of the live kubelet sources (`sources/http/`'s
 `http_client`): credentials resolved and TLS files written once per fetch, one retry on connection
 errors, timeouts, no redirects, errors translated; secrets (the token, every `--header` value)
 never reach a message or a debug log. This module adds the query parameters, the JSON decoding
@@ -59,13 +59,9 @@ from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
 from pleg_doctor.core.window import Window
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
-from pleg_doctor.sources.http import (
-    EndpointWording,
-    HttpClient,
-    HttpSettings,
-    http_client,
-    safe_url,
-)
+from pleg_doctor.sources.http.client import HttpClient, http_client
+from pleg_doctor.sources.http.redaction import safe_url
+from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 
 log = logging.getLogger(__name__)
 
