@@ -30,19 +30,15 @@ from pleg_doctor.core.report import SourceInfo, diagnose
 from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import FetchedDump
-from pleg_doctor.sources.prometheus import (
-    _SAMPLE_ROUTES,
+from pleg_doctor.sources.prometheus.assembly import _SAMPLE_ROUTES, PromSample, assemble_nodes
+from pleg_doctor.sources.prometheus.queries import (
     DEFAULT_SELECTOR,
     QUERY_TAG,
-    PrometheusSource,
-    PromSample,
-    api_url,
-    assemble_nodes,
     build_queries,
     normalize_selector,
-    parse_header,
     promql_duration,
 )
+from pleg_doctor.sources.prometheus.source import PrometheusSource, api_url, parse_header
 from pleg_doctor.sources.scrape import snapshot_from_dump
 from tests.fakeserver import (
     CA,

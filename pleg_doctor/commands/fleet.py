@@ -29,8 +29,8 @@ from pleg_doctor.exitcodes import ExitCode
 )
 @click.option(
     "--selector",
-    # NOTE: the literal of sources.prometheus.DEFAULT_SELECTOR (importing it here would load
-    # requests for every command); a test checks they agree.
+    # NOTE: the literal of sources.prometheus.queries.DEFAULT_SELECTOR, so that building the
+    # click group imports no source module (every command pays for that); a test checks they agree.
     default='job="kubelet",metrics_path="/metrics"',
     show_default=True,
     help="Label matchers of the kubelets' /metrics series (kube-prometheus' default; other "
@@ -123,7 +123,7 @@ def fleet(
     console.setup_logging(debug)
     from pleg_doctor.core.fleet import diagnose_fleet
     from pleg_doctor.render.fleet import render_fleet_json, render_fleet_table
-    from pleg_doctor.sources.prometheus import PrometheusSource, parse_header
+    from pleg_doctor.sources.prometheus.source import PrometheusSource, parse_header
 
     source = PrometheusSource(
         prometheus_url,

@@ -1,6 +1,6 @@
 """Fleet mode's core: every node's report, ranked worst first, with a summary across the fleet.
 
-`sources/prometheus.py` turns a handful of PromQL answers into one `FleetNode` (a `Window` plus
+`sources/prometheus/` turns a handful of PromQL answers into one `FleetNode` (a `Window` plus
 what only the fleet source knows, e.g. "Prometheus cannot scrape this kubelet") per kubelet.
 `diagnose_fleet()` runs the same `report.diagnose()` as `pleg-doctor diagnose` on each of them
 (ARCHITECTURE.md "Fleet mode": same model, same causes), then ranks the reports and counts

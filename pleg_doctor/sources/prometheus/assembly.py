@@ -1,0 +1,330 @@
+"""From the answers of the fleet queries to one `FleetNode` (a `Window` and notes) per kubelet.
+
+Each answer is routed into a kubelet's normalized samples (the canonical families of
+`exposition`), so a node's Window is built by the core's own `build_snapshot`: its counters are
+the server-side increases over the range, its gauges the last scrape's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from pleg_doctor.core.fleet import FleetNode, human_duration
+from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
+from pleg_doctor.core.window import Window
+
+log = logging.getLogger(__package__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromSample:
+    """One element of an instant vector: its labels (tag removed), value and timestamp."""
+
+    labels: dict[str, str]
+    value: float
+    timestamp: float
+
+
+class FleetSample(NamedTuple):
+    """A normalized sample (`snapshot.SampleLike`, like `exposition.Sample`) as a compact tuple:
+    a fleet holds about 110 per node."""
+
+    family: str
+    part: str
+    labels: Mapping[str, str]
+    value: float
+    bound: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Route:
+    """Where a term's results go in a node's normalized samples (`exposition._FAMILIES` keys)."""
+
+    family: str
+    part: str
+    label: str | None = None
+    """The result label kept on the sample (e.g. `operation_type`)."""
+    fixed: tuple[tuple[str, str], ...] = ()
+    """Labels set on every sample (e.g. `name="EventedPLEG"` for the feature gate)."""
+    label_optional: bool = False
+    """Keep results without `label` (≤ 1.15 `kubelet_running_container_count` has no state)."""
+
+
+_SAMPLE_ROUTES: dict[str, _Route] = {
+    "relist_bucket": _Route("relist_duration_hist", "bucket"),
+    "relist_sum": _Route("relist_duration_hist", "sum"),
+    "relist_count": _Route("relist_duration_hist", "count"),
+    "interval_sum": _Route("relist_interval_hist", "sum"),
+    "interval_count": _Route("relist_interval_hist", "count"),
+    "ops_bucket": _Route("runtime_ops_hist", "bucket", "operation_type"),
+    "ops_sum": _Route("runtime_ops_hist", "sum", "operation_type"),
+    "ops_count": _Route("runtime_ops_hist", "count", "operation_type"),
+    "ops_total": _Route("runtime_ops_total", "value", "operation_type"),
+    "ops_errors": _Route("runtime_ops_errors", "value", "operation_type"),
+    "last_seen": _Route("last_seen", "value"),
+    "running_pods": _Route("running_pods", "value"),
+    "running_containers": _Route(
+        "running_containers", "value", "container_state", label_optional=True
+    ),
+    "process_start": _Route("process_start", "value"),
+    # Lifetime totals, not increases: EventedPLEG falls back to relisting after 5 errors since the
+    # kubelet started (PLEG-MODEL.md §2); the increase goes to the Window (`evented_errors`).
+    "evented_errors_total": _Route("evented_errors", "value"),
+    "evented_successes_total": _Route("evented_successes", "value"),
+    "evented_gate": _Route("feature_enabled", "value", fixed=(("name", "EventedPLEG"),)),
+}
+"""Terms that become samples of the node's snapshot."""
+
+_WINDOW_COUNTERS = ("discards", "evented_errors", "process_cpu", "started_containers")
+"""Terms that are increases of plain counters: they go to the Window itself."""
+
+_PLEG_FAMILIES = ("relist_duration_hist", "last_seen")
+
+
+@dataclasses.dataclass
+class _NodeData:
+    """Everything the queries said about one (cluster, instance)."""
+
+    cluster: str
+    instance: str
+    samples: list[FleetSample] = dataclasses.field(default_factory=list)
+    counters: dict[str, float] = dataclasses.field(default_factory=dict)
+    node_name: str | None = None
+    node_label: str | None = None
+    git_version: tuple[str, str] | None = None
+    scraped_at: float | None = None
+    scrapes: float | None = None
+    restarts: float = 0.0
+    up: float | None = None
+
+    @property
+    def has_pleg_series(self) -> bool:
+        return any(s.family in _PLEG_FAMILIES for s in self.samples)
+
+
+class FleetAssembler:
+    """Collects query results into one `_NodeData` per kubelet, a query at a time.
+
+    Each answer is folded in as soon as it arrives and then dropped, so at most a few decoded
+    answers are in memory at once, beside the compact samples kept per node. Label dicts are
+    shared between samples (`_labels`): at 1,000 nodes there are about 110,000 samples but a few
+    dozen distinct label sets (an operation, a container state).
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[tuple[str, str], _NodeData] = {}
+        self._label_sets: dict[tuple[str, str | None], Mapping[str, str]] = {}
+
+    def _node(self, labels: Mapping[str, str]) -> _NodeData:
+        key = (labels.get("cluster", ""), labels.get("instance", ""))
+        data = self._nodes.get(key)
+        if data is None:
+            data = self._nodes[key] = _NodeData(cluster=key[0], instance=key[1])
+        return data
+
+    def _labels(self, term: str, route: _Route, value: str | None) -> Mapping[str, str]:
+        """The (shared) label dict of a sample of `term` whose routed label is `value`."""
+        key = (term, value)
+        shared = self._label_sets.get(key)
+        if shared is None:
+            shared = dict(route.fixed)
+            if route.label is not None and value is not None:
+                shared[route.label] = value
+            self._label_sets[key] = shared
+        return shared
+
+    def add(self, term: str, samples: Iterable[PromSample]) -> None:
+        """Fold one term's results in (in any order; a term may come in several parts)."""
+        route = _SAMPLE_ROUTES.get(term)
+        for sample in samples:
+            if not math.isfinite(sample.value):
+                continue  # NaN or ±Inf from the server carries nothing usable
+            data = self._node(sample.labels)
+            if route is not None:
+                self._add_sample(term, data, route, sample)
+            elif term in _WINDOW_COUNTERS:
+                data.counters[term] = data.counters.get(term, 0.0) + sample.value
+            elif term == "node_name":
+                name = sample.labels.get("node")
+                if name and (data.node_name is None or name < data.node_name):
+                    data.node_name = name
+            elif term == "up":
+                data.up = max(data.up or 0.0, sample.value)
+                data.node_label = data.node_label or sample.labels.get("node") or None
+            elif term == "build_info":
+                for label in ("git_version", "gitVersion"):
+                    if sample.labels.get(label):
+                        data.git_version = (label, sample.labels[label])
+            elif term == "scraped_at":
+                data.scraped_at = sample.value
+            elif term == "scrapes":
+                data.scrapes = sample.value
+            elif term == "restarts":
+                data.restarts = max(data.restarts, sample.value)
+            else:
+                log.debug("ignoring results of unknown term %s", term)
+
+    def _add_sample(self, term: str, data: _NodeData, route: _Route, sample: PromSample) -> None:
+        label_value: str | None = None
+        if route.label is not None:
+            label_value = sample.labels.get(route.label)
+            if label_value is None and not route.label_optional:
+                return
+        bound: float | None = None
+        if route.part == "bucket":
+            try:
+                bound = float(sample.labels.get("le", ""))
+            except ValueError:
+                return
+        labels = self._labels(term, route, label_value)
+        data.samples.append(FleetSample(route.family, route.part, labels, sample.value, bound))
+
+    def nodes(self, *, evaluated_at: float, range_seconds: float) -> tuple[FleetNode, ...]:
+        """One `FleetNode` per kubelet seen, in (cluster, instance) order."""
+        prefix = len({cluster for cluster, _ in self._nodes}) > 1
+        return tuple(
+            _fleet_node(
+                data,
+                evaluated_at=evaluated_at,
+                range_seconds=range_seconds,
+                cluster_prefix=prefix,
+            )
+            for _, data in sorted(self._nodes.items())
+        )
+
+
+def assemble_nodes(
+    results: Mapping[str, Sequence[PromSample]],
+    *,
+    evaluated_at: float,
+    range_seconds: float,
+) -> tuple[FleetNode, ...]:
+    """Turn each term's results (keyed by term name) into one `FleetNode` per kubelet.
+
+    A kubelet is a `(cluster, instance)` pair seen in any result. Its node name comes from
+    `kubelet_node_name{node}` joined on those labels, else from a `node` label on its `up`
+    series, else it is the instance (CONTRACT.md "Fleet options"); when the results span more
+    than one `cluster`, names are prefixed with `cluster/`. Missing series never fail: a kubelet
+    without PLEG series gets an `unknown` verdict that says why.
+    """
+    assembler = FleetAssembler()
+    for term, samples in results.items():
+        assembler.add(term, samples)
+    return assembler.nodes(evaluated_at=evaluated_at, range_seconds=range_seconds)
+
+
+def _display_name(data: _NodeData, *, cluster_prefix: bool) -> str:
+    name = data.node_name or data.node_label or data.instance or "(no instance label)"
+    return f"{data.cluster}/{name}" if cluster_prefix and data.cluster else name
+
+
+def node_window(
+    samples: Sequence[SampleLike],
+    *,
+    name: str,
+    node: str | None,
+    captured_at: float,
+    range_seconds: float,
+    scrapes: int,
+    restarted: bool,
+    increases: Mapping[str, float],
+) -> Window:
+    """The Window of one kubelet from server-side increases and last-scrape gauges.
+
+    `samples` are normalized (the canonical families of `exposition`): histogram and runtime
+    counter samples hold increases over `range_seconds`, gauge samples the last scrape's values.
+    So the snapshot's counters are already the window's deltas, and the Window is built directly
+    instead of by `window.window_between` (there is no earlier scrape to subtract): `seconds` is
+    the range, `first` an empty snapshot at the range's start (so `is_lifetime` is False), and
+    `increases` carries the plain counters (`discards`, `evented_errors`, `process_cpu`,
+    `started_containers`). `captured_at` is the last scrape's timestamp: ages are measured there.
+    """
+    last = build_snapshot(
+        samples, name=name, node=node, captured_at=captured_at, captured_at_origin="at"
+    )
+    first: Snapshot = build_snapshot(
+        (), name=name, node=node, captured_at=captured_at - range_seconds, captured_at_origin="at"
+    )
+    return Window(
+        last=last,
+        first=first,
+        scrapes=scrapes,
+        seconds=range_seconds,
+        restarted=restarted,
+        relist_duration=last.relist_duration,
+        relist_interval=last.relist_interval,
+        pod_relist_duration=None,
+        runtime_ops=last.runtime_ops,
+        docker_ops={},
+        network_plugin_ops={},
+        discard_events=increases.get("discards"),
+        evented_errors=increases.get("evented_errors"),
+        started_containers=increases.get("started_containers"),
+        process_cpu_seconds=increases.get("process_cpu"),
+    )
+
+
+def _fleet_node(
+    data: _NodeData, *, evaluated_at: float, range_seconds: float, cluster_prefix: bool
+) -> FleetNode:
+    samples = data.samples
+    if data.git_version is not None:
+        label, version = data.git_version
+        samples.append(FleetSample("build_info", "value", {label: version}, 1.0))
+        data.git_version = None  # appended once
+    span = human_duration(range_seconds)
+    scrapes = round(data.scrapes) if data.scrapes is not None else 0
+    window = node_window(
+        samples,
+        name=data.instance or "(no instance label)",
+        node=_display_name(data, cluster_prefix=cluster_prefix),
+        captured_at=data.scraped_at if data.scraped_at is not None else evaluated_at,
+        range_seconds=range_seconds,
+        scrapes=scrapes,
+        restarted=data.restarts > 0,
+        increases=data.counters,
+    )
+    notes: list[str] = [f"Prometheus instance {data.instance or '(none)'}"]
+    down = data.up is not None and data.up < 1
+    if not data.has_pleg_series:
+        if down:
+            reason = (
+                "Prometheus cannot scrape this kubelet (up == 0): nothing to judge; a kubelet "
+                "that stops answering /metrics often goes NotReady with its node"
+            )
+        else:
+            reason = (
+                f"no kubelet_pleg_* series for this target over the last {span}: fleet mode reads "
+                "the seconds histograms of kubelet ≥ 1.14 (older µs summaries are not read), or "
+                "relabeling drops them"
+            )
+        return FleetNode(window=window, unknown_reason=reason, notes=tuple(notes))
+    if down:
+        notes.append(
+            "Prometheus' latest scrape of this kubelet failed (up == 0): the figures are from "
+            "before it"
+        )
+        return FleetNode(
+            window=window,
+            unknown_reason=(
+                "Prometheus cannot scrape this kubelet now (up == 0): its state now is unknown"
+            ),
+            notes=tuple(notes),
+        )
+    if window.relist_duration is None:
+        notes.append(
+            f"no relist counters over the last {span} (increase() needs two scrapes): judged "
+            "from kubelet_pleg_last_seen_seconds alone; widen --range"
+        )
+    elif scrapes < 2:
+        notes.append(f"{scrapes} scrape(s) in the last {span}: widen --range for steadier rates")
+    if data.scraped_at is None:
+        notes.append(
+            "the last scrape's time is unknown: ages are measured at the evaluation time "
+            "(they include up to one scrape interval)"
+        )
+    return FleetNode(window=window, notes=tuple(notes))
