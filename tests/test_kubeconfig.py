@@ -17,12 +17,8 @@ import pytest
 import yaml
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
-from pleg_doctor.sources.kubeconfig import (
-    ExecPlugin,
-    KubeconfigCredentials,
-    load_kubeconfig,
-    run_exec_plugin,
-)
+from pleg_doctor.sources.kubeconfig.config import ExecPlugin, load_kubeconfig
+from pleg_doctor.sources.kubeconfig.credentials import KubeconfigCredentials, run_exec_plugin
 from tests.fakeserver import (
     CA,
     CLIENT_CERT,

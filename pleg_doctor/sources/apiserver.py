@@ -17,11 +17,10 @@ from pleg_doctor.errors import SourceAuthError, UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.http.metrics import fetch_metrics_url
 from pleg_doctor.sources.http.settings import EndpointWording
-from pleg_doctor.sources.kubeconfig import (
+from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
+from pleg_doctor.sources.kubeconfig.credentials import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
-    KubeContext,
-    load_kubeconfig,
 )
 
 DEFAULT_TIMEOUT_SECONDS = 10.0

@@ -38,11 +38,10 @@ from pleg_doctor.logs.parse import parse_go_duration
 from pleg_doctor.sources.http.client import http_client
 from pleg_doctor.sources.http.redaction import safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
-from pleg_doctor.sources.kubeconfig import (
+from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
+from pleg_doctor.sources.kubeconfig.credentials import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
-    KubeContext,
-    load_kubeconfig,
 )
 
 log = logging.getLogger(__name__)
