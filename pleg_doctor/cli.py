@@ -1,36 +1,75 @@
 """The click application: the `pleg-doctor` group, its commands, and the exit-code mapping.
 
 Each command lives in its own module under `commands/` (options and orchestration); this module
-only builds the group and registers them. Exit codes are Nagios' for every command (ARCHITECTURE.md
+only builds the group, which imports a command's module when the command is used. Exit codes are Nagios' for every command (ARCHITECTURE.md
 decision 1): click's usage errors are mapped to 3 (UNKNOWN), never 2, which every monitoring
 system reads as CRITICAL.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import NoReturn
 
 import click
 
 from pleg_doctor import __version__
 from pleg_doctor.commands import console
-from pleg_doctor.commands.capture import capture
-from pleg_doctor.commands.check import check
-from pleg_doctor.commands.diagnose import diagnose
-from pleg_doctor.commands.fleet import fleet
-from pleg_doctor.commands.logs import logs
-from pleg_doctor.commands.model import model
 from pleg_doctor.commands.options import CONTEXT_SETTINGS
-from pleg_doctor.commands.probe import probe_runtime
-from pleg_doctor.commands.watch import watch
 from pleg_doctor.errors import PlegDoctorError
 from pleg_doctor.exitcodes import ExitCode
 
+COMMANDS = {
+    "capture": ("capture", "capture"),
+    "check": ("check", "check"),
+    "diagnose": ("diagnose", "diagnose"),
+    "fleet": ("fleet", "fleet"),
+    "logs": ("logs", "logs"),
+    "model": ("model", "model"),
+    "probe-runtime": ("probe", "probe_runtime"),
+    "watch": ("watch", "watch"),
+}
+"""Every command: its name → (its module under `pleg_doctor/commands/`, the click command in it)."""
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+
+class _Commands(MutableMapping[str, click.Command]):
+    """The group's commands, each module imported the first time its command is looked up.
+
+    `pleg-doctor check FILE` then imports `commands/check.py` and not the other command modules
+    (cron runs it on every node every minute); `--help` looks every command up to list it.
+    """
+
+    def __init__(self) -> None:
+        self._names = dict(COMMANDS)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, attribute = self._names[name]
+            command = getattr(importlib.import_module(f"pleg_doctor.commands.{module}"), attribute)
+            self._loaded[name] = command
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._names and name not in self._loaded:
+            raise KeyError(name)
+        self._names.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._names, *self._loaded}))
+
+    def __len__(self) -> int:
+        return len({*self._names, *self._loaded})
+
+
+@click.group(context_settings=CONTEXT_SETTINGS, commands=_Commands())
 @click.version_option(__version__, prog_name="pleg-doctor")
 def cli() -> None:
     """How close is this node to "PLEG is not healthy", why, and what to do next.
@@ -44,10 +83,6 @@ def cli() -> None:
       pleg-doctor diagnose --demo
       pleg-doctor diagnose node-a.prom node-a-30s-later.prom -o json
     """
-
-
-for _command in (diagnose, capture, watch, model, check, fleet, logs, probe_runtime):
-    cli.add_command(_command)
 
 
 def _fail(message: str, debug: bool) -> NoReturn:

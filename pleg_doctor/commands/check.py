@@ -82,12 +82,6 @@ def run_check(
     label (an explicit `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`)
     become a `CheckRun` with `error` set; nothing else is caught.
     """
-    from pleg_doctor.commands.check_state import (
-        StateProblem,
-        load_state,
-        save_state,
-        saved_from_scrape,
-    )
     from pleg_doctor.sources.scrape import scrape_from_dump
 
     ran_at = clock()
@@ -95,6 +89,8 @@ def run_check(
     saved: SavedScrape | None = None
     state_unusable: str | None = None
     if state_path is not None:
+        from pleg_doctor.commands.check_state import StateProblem, load_state
+
         try:
             saved = load_state(state_path)
         except StateProblem as problem:
@@ -151,6 +147,8 @@ def run_check(
         )
 
     if state_path is not None:
+        from pleg_doctor.commands.check_state import save_state, saved_from_scrape
+
         try:
             save_state(state_path, saved_from_scrape(latest), written_at=ran_at)
         except OSError as exc:
