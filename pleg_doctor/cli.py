@@ -1,9 +1,9 @@
 """The click application: the `pleg-doctor` group, its commands, and the exit-code mapping.
 
 Each command lives in its own module under `commands/` (options and orchestration); this module
-only builds the group, which imports a command's module when the command is used. Exit codes are Nagios' for every command (ARCHITECTURE.md
-decision 1): click's usage errors are mapped to 3 (UNKNOWN), never 2, which every monitoring
-system reads as CRITICAL.
+only builds the group, which imports a command's module when the command is used. Exit codes are
+Nagios' for every command: click's usage errors are mapped to 3 (UNKNOWN), never 2, which every
+monitoring system reads as CRITICAL.
 """
 
 from __future__ import annotations

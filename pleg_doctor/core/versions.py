@@ -25,7 +25,7 @@ def parse_version(text: str) -> tuple[int, int] | None:
 
 
 def infer_version(by_family: Collection[str]) -> tuple[int, int] | None:
-    """The oldest version consistent with the metric families present (PLEG-MODEL.md §8).
+    """The oldest version consistent with the metric families present.
 
     `by_family` holds the canonical family keys of `exposition` (e.g. `last_seen`).
     """

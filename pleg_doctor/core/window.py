@@ -1,10 +1,9 @@
 """Window: what happened between scrapes (or since the kubelet started), the data the model reads.
 
 A `Window` is what the model diagnoses: counter deltas between two or more snapshots of one node,
-or, from a single scrape, the lifetime counters since the kubelet started (PLEG-MODEL.md §6.4
-"Single scrape" vs "Two scrapes"). Counter resets (a kubelet restart between scrapes) are handled
-the way Prometheus' `increase()` handles them: the value after the reset is the increase, never
-negative.
+or, from a single scrape, the lifetime counters since the kubelet started. Counter resets (a
+kubelet restart between scrapes) are handled the way Prometheus' `increase()` handles them: the
+value after the reset is the increase, never negative.
 
 Pure: no I/O, no clock, no environment.
 """

@@ -7,7 +7,7 @@ secret (CONTRACT.md "Errors", "Sources": `--timeout` per request, a retry on con
 `--debug` with secrets redacted). One job per module:
 
 * `settings`: how to authenticate and verify TLS (`HttpSettings`) and how to phrase errors for
-  one kind of endpoint (`EndpointWording`: which RBAC permission a 403 needs, ANCHORS.md §5);
+  one kind of endpoint (`EndpointWording`: e.g. which RBAC permission a 403 needs);
 * `credentials`: the `Authorization` header and the list of secrets, from a token, a token file,
   basic auth or a client certificate;
 * `tls`: the CA bundle, certificate and key files (PEM bytes written to private temp files);
