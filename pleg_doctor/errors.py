@@ -37,6 +37,21 @@ class SourceConnectionError(SourceError):
     """The endpoint could not be reached: refused, DNS failure, timeout, cut-off response."""
 
 
+class SourceTimeoutError(SourceConnectionError):
+    """The endpoint accepted the request but did not answer (or finish answering) in time.
+
+    Kept apart from other connection failures because a timeout is evidence: a kubelet whose
+    `/metrics` blocks while it answers `/healthz` usually has a hung container runtime.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, timeout_seconds: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.timeout_seconds = timeout_seconds
+        """The patience that ran out, seconds (None when not known)."""
+
+
 class SourceAuthError(SourceError):
     """The endpoint answered 401 or 403; the message names the RBAC permission needed."""
 

@@ -18,6 +18,7 @@ from pleg_doctor.errors import (
     SourceAuthError,
     SourceConnectionError,
     SourceError,
+    SourceTimeoutError,
     SourceTLSError,
     UsageError,
 )
@@ -496,7 +497,7 @@ def test_stalled_server_times_out_within_bounded_time(ca_file):
     with FakeServer(lambda seen: Reply(stall_seconds=30), cert=SERVER_CERT) as server:
         src = source(server.url(), token=TOKEN, cacert=ca_file, timeout=0.5)
         start = time.monotonic()
-        message = fail(src, SourceConnectionError)
+        message = fail(src, SourceTimeoutError)
         elapsed = time.monotonic() - start
     assert elapsed < 5
     assert "0.5 s" in message

@@ -18,7 +18,7 @@ import requests.utils
 import urllib3
 import urllib3.exceptions
 
-from pleg_doctor.errors import SourceConnectionError, SourceError, UsageError
+from pleg_doctor.errors import SourceConnectionError, SourceError, SourceTimeoutError, UsageError
 from pleg_doctor.sources.http.credentials import Credentials, resolve_credentials
 from pleg_doctor.sources.http.failures import ErrorContext, RetryableConnectionError
 from pleg_doctor.sources.http.redaction import redact_headers, safe_url, scrub
@@ -322,9 +322,10 @@ def _read_body(
             size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
             raise SourceError(f"{ctx.what} sent more than {size}", hint=too_large_hint)
         if time.monotonic() > deadline:
-            raise SourceConnectionError(
+            raise SourceTimeoutError(
                 f"{ctx.what} did not finish sending within {ctx.timeout:g} s",
                 hint="raise --timeout",
+                timeout_seconds=ctx.timeout,
             )
     if not chunks and check_start is not None:
         check_start(b"", content_type)

@@ -21,6 +21,7 @@ from pleg_doctor.errors import (
     SourceAuthError,
     SourceConnectionError,
     SourceError,
+    SourceTimeoutError,
     SourceTLSError,
     UsageError,
 )
@@ -163,9 +164,10 @@ class ErrorContext:
                 hint=self.wording.connect_hint,
             )
         if find(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            return SourceConnectionError(
+            return SourceTimeoutError(
                 f"{self.what} did not answer within {self.timeout:g} s",
                 hint="raise --timeout, or check the node's load",
+                timeout_seconds=self.timeout,
             )
         tls = self._tls_error(chain)
         if tls is not None:
