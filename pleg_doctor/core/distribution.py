@@ -14,6 +14,8 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+from pleg_doctor.core.terms import OVER_TOP_MEAN
+
 # PLEG-MODEL.md §3 "Bucket sets": the largest finite DefBuckets bound. Relist durations above it
 # land in +Inf only.
 DEF_BUCKETS_TOP_SECONDS = 10.0
@@ -104,7 +106,14 @@ class Distribution:
                 break
             below_sum += (cumulative - previous) * le
             previous = cumulative
-        return max(top, (self.sum_seconds - below_sum) / above)
+        return OVER_TOP_MEAN.evaluate(
+            {
+                "hist_sum_seconds": self.sum_seconds,
+                "hist_below_top_upper_seconds": below_sum,
+                "hist_above_top": above,
+                "top_bucket_seconds": top,
+            }
+        )
 
     def minus(self, earlier: Distribution) -> Distribution:
         """The observations since `earlier`; a reset (fewer observations now) returns `self`."""

@@ -19,7 +19,9 @@ import dataclasses
 import math
 from typing import Literal
 
+from pleg_doctor.core import terms
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
+from pleg_doctor.core.formulas import Env
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.core.window import Window
 
@@ -150,33 +152,51 @@ class Prediction:
         return self.getpods_seconds + self.inspection_seconds
 
 
+def _cost_model(costs: RelistCosts, constants: PlegConstants) -> dict[str, float | None]:
+    """The cost model's formulas (`terms.PREDICTION`) evaluated for `costs`, by name."""
+    env: dict[str, float | None] = {
+        field.name: getattr(costs, field.name) for field in dataclasses.fields(costs)
+    }
+    env["relist_threshold_seconds"] = constants.relist_threshold_seconds
+    env["relist_period_seconds"] = constants.relist_period_seconds
+    env["runtime_request_timeout_seconds"] = constants.runtime_request_timeout_seconds
+    for formula in terms.PREDICTION:
+        env[formula.name] = formula.evaluate(env)
+    return env
+
+
+def _known(value: float | None) -> float:
+    """A figure the formulas always give when their inputs are all there."""
+    if value is None:
+        raise ValueError("a model formula has no value although its inputs are all known")
+    return value
+
+
 def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
     """Expected relist duration from per-call latencies and pods inspected (PLEG-MODEL.md §6.2).
 
     Mean field: `D ≈ L_lps + L_lc + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + H·τ`; the per-pod
     `ListPodSandbox`/`ListContainers` are the label-filtered calls of `GetPodStatus` (§1.4).
+    The formulas are `terms.PREDICTION`, the same the recording rules render as PromQL.
     """
-    getpods = costs.list_podsandbox_seconds + costs.list_containers_seconds
-    per_pod_lists = costs.pods_inspected_per_relist * getpods
-    sandbox = costs.podsandbox_status_calls_per_relist * costs.podsandbox_status_seconds
-    container = costs.container_status_calls_per_relist * costs.container_status_seconds
-    per_hung = (
-        costs.hung_call_seconds
-        if costs.hung_call_seconds is not None
-        else constants.runtime_request_timeout_seconds
-    )
-    hung = costs.hung_calls_per_relist * per_hung
-    inspection = per_pod_lists + sandbox + container
+    return _prediction_from(_cost_model(costs, constants))
+
+
+def _prediction_from(env: Env) -> Prediction:
+    """The `Prediction` of an evaluated cost model (`_cost_model`)."""
+    getpods = _known(env[terms.GETPODS.name])
+    inspection = _known(env[terms.INSPECTION.name])
+    hung = _known(env[terms.HUNG_TERM.name])
     return Prediction(
         getpods_seconds=getpods,
         inspection_seconds=inspection,
         hung_seconds=hung,
-        relist_seconds=getpods + inspection + hung,
+        relist_seconds=_known(env[terms.PREDICTED_RELIST.name]),
         terms={
             "getpods": getpods,
-            "per_pod_lists": per_pod_lists,
-            "podsandbox_status": sandbox,
-            "container_status": container,
+            "per_pod_lists": _known(env[terms.PER_POD_LISTS.name]),
+            "podsandbox_status": _known(env[terms.SANDBOX_STATUS.name]),
+            "container_status": _known(env[terms.CONTAINER_STATUS.name]),
             "hung_calls": hung,
         },
     )
@@ -186,7 +206,15 @@ def worst_age_seconds(
     relist_seconds: float, getpods_seconds: float, period_seconds: float
 ) -> float:
     """`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends (§6.2)."""
-    return relist_seconds + period_seconds + getpods_seconds
+    env: dict[str, float | None] = {
+        "predicted_relist_for_age_seconds": relist_seconds,
+        "relist_tail_seconds": None,
+        "pod_relist_seconds_per_relist": 0.0,
+        "relist_period_seconds": period_seconds,
+        "getpods_seconds": getpods_seconds,
+        "relist_threshold_seconds": 0.0,  # only the anchor of the formula's constants
+    }
+    return _known(terms.PREDICTED_WORST_AGE.evaluate(env))
 
 
 def hung_calls_tolerated(
@@ -196,15 +224,16 @@ def hung_calls_tolerated(
 
     With the defaults it is 1: one timeout (120 s) leaves about 60 s; two break the threshold.
     """
-    slack = (
-        constants.relist_threshold_seconds
-        - constants.relist_period_seconds
-        - getpods_seconds
-        - inspection_seconds
-    )
-    if slack <= 0 or constants.runtime_request_timeout_seconds <= 0:
+    if constants.runtime_request_timeout_seconds <= 0:
         return 0
-    return max(0, math.floor(slack / constants.runtime_request_timeout_seconds))
+    env: dict[str, float | None] = {
+        "relist_threshold_seconds": constants.relist_threshold_seconds,
+        "relist_period_seconds": constants.relist_period_seconds,
+        "runtime_request_timeout_seconds": constants.runtime_request_timeout_seconds,
+        "getpods_seconds": getpods_seconds,
+        "inspection_seconds": inspection_seconds,
+    }
+    return int(_known(terms.HUNG_CALLS_TOLERATED.evaluate(env)))
 
 
 def pods_at_threshold(
@@ -298,64 +327,149 @@ def op_timeouts(op: OpStats | None) -> float | None:
     return op.latency.count_above(DEF_BUCKETS_TOP_SECONDS)
 
 
+def _op_env(op: OpStats | None, timeout_seconds: float) -> dict[str, float | None]:
+    """The per-operation inputs of `terms` for `op`, with its hung-call cost evaluated."""
+    latency = op.latency if op is not None else None
+    exact = op.timeouts if op is not None else None
+    timeouts = exact
+    if exact is None and latency is not None:
+        timeouts = latency.count_above(DEF_BUCKETS_TOP_SECONDS)
+    env: dict[str, float | None] = {
+        "op_count": latency.count if latency is not None else None,
+        "op_sum_seconds": latency.sum_seconds if latency is not None else None,
+        "op_timeouts": timeouts,
+        # Only DefBuckets say "over 10 s" without saying how long: exponential buckets put the
+        # timed-out calls in (119.2, 298], which took τ.
+        "op_over_top_mean_seconds": latency.over_top_mean_seconds()
+        if latency is not None and exact is None
+        else None,
+        "runtime_request_timeout_seconds": timeout_seconds,
+    }
+    env[terms.HUNG_CALL.name] = terms.HUNG_CALL.evaluate(env)
+    return env
+
+
 def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
-    """How long one of `op`'s timeout-sized calls took.
+    """How long one of `op`'s timeout-sized calls took (`terms.HUNG_CALL`).
 
     Exponential buckets put them in (119.2, 298]: they took `τ`. DefBuckets only say "over 10 s":
     estimate their mean from `_sum` (`Distribution.over_top_mean_seconds`), capped at `τ`.
     """
-    if op is None or op.latency is None or op.timeouts is not None:
-        return timeout_seconds
-    estimate = op.latency.over_top_mean_seconds()
-    return min(timeout_seconds, estimate) if estimate is not None else timeout_seconds
+    cost = _op_env(op, timeout_seconds)[terms.HUNG_CALL.name]
+    return cost if cost is not None else timeout_seconds
 
 
 def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
-    if op is None or op.latency is None or op.latency.count <= 0:
-        return None
-    timeouts = op_timeouts(op) or 0.0
-    calls = op.latency.count - timeouts
-    if calls <= 0:
-        return 0.0
-    # Take the timed-out calls out so the mean is that of answered calls.
-    spent = timeouts * hung_call_seconds(op, timeout_seconds)
-    return max(0.0, (op.latency.sum_seconds - spent) / calls)
+    """`terms.ANSWERED_MEAN`: the mean latency of the calls of `op` that were answered."""
+    return terms.ANSWERED_MEAN.evaluate(_op_env(op, timeout_seconds))
+
+
+def _relist_op_inputs(window: Window, tau: float) -> dict[str, float | None]:
+    """Per relist operation: answered mean, calls; and the window's timed-out relist calls."""
+    ops = window.runtime_ops
+    env: dict[str, float | None] = {}
+    timeouts: dict[str, float] = {}
+    timeout_seconds = 0.0
+    for name in RELIST_OPS:
+        op = ops.get(name)
+        op_env = _op_env(op, tau)
+        env[f"{name}_answered_seconds"] = terms.ANSWERED_MEAN.evaluate(op_env)
+        env[f"{name}_calls"] = op.calls if op is not None else None
+        count = op_env["op_timeouts"] or 0.0
+        timeouts[name] = count
+        cost = op_env[terms.HUNG_CALL.name]
+        timeout_seconds += count * (cost if cost is not None else tau)
+    env["relist_ops"] = float(sum(1 for name in RELIST_OPS if name in ops))
+    env["relist_timeouts"] = sum(timeouts.values())
+    env["relist_timeout_seconds"] = timeout_seconds
+    env["list_timeouts"] = sum(timeouts[name] for name in LIST_OPS)
+    env["status_timeouts"] = sum(timeouts[name] for name in STATUS_OPS)
+    return env
 
 
 def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None:
-    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3)."""
-    relists = window.relists
-    ops = window.runtime_ops
-    if not relists or relists <= 0 or not any(op in ops for op in RELIST_OPS):
-        return None
-    tau = constants.runtime_request_timeout_seconds
-    latency = {op: _mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
-    sandbox_calls = ops["podsandbox_status"].calls / relists if "podsandbox_status" in ops else 0.0
-    container_calls = ops["container_status"].calls / relists if "container_status" in ops else 0.0
-    hung_counts = {op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}
-    hung_total = sum(hung_counts.values())
-    hung_cost = (
-        sum(n * hung_call_seconds(ops.get(op), tau) for op, n in hung_counts.items()) / hung_total
-        if hung_total
-        else None
-    )
+    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3, `terms.COSTS`)."""
+    env = formula_inputs(window, constants)
+    return _costs_from(env)
+
+
+def _costs_from(env: Env) -> RelistCosts | None:
+    values = dict(env)
+    for formula in terms.COSTS:
+        values[formula.name] = formula.evaluate(values)
+    if values[terms.COST_LIST_PODSANDBOX.name] is None:
+        return None  # no relist in the window, or no runtime operation of the relist exposed
     return RelistCosts(
-        list_podsandbox_seconds=latency["list_podsandbox"],
-        list_containers_seconds=latency["list_containers"],
-        podsandbox_status_seconds=latency["podsandbox_status"],
-        container_status_seconds=latency["container_status"],
-        pods_inspected_per_relist=sandbox_calls / SANDBOXES_PER_POD,
-        podsandbox_status_calls_per_relist=sandbox_calls,
-        container_status_calls_per_relist=container_calls,
-        hung_calls_per_relist=hung_total / relists,
-        hung_call_seconds=hung_cost,
+        list_podsandbox_seconds=_known(values[terms.COST_LIST_PODSANDBOX.name]),
+        list_containers_seconds=_known(values[terms.COST_LIST_CONTAINERS.name]),
+        podsandbox_status_seconds=_known(values[terms.COST_PODSANDBOX_STATUS.name]),
+        container_status_seconds=_known(values[terms.COST_CONTAINER_STATUS.name]),
+        pods_inspected_per_relist=_known(values[terms.COST_PODS.name]),
+        podsandbox_status_calls_per_relist=_known(values[terms.COST_SANDBOX_CALLS.name]),
+        container_status_calls_per_relist=_known(values[terms.COST_CONTAINER_CALLS.name]),
+        hung_calls_per_relist=_known(values[terms.COST_HUNG_CALLS.name]),
+        hung_call_seconds=values[terms.COST_HUNG_SECONDS.name],
     )
+
+
+def formula_inputs(window: Window, constants: PlegConstants) -> dict[str, float | None]:
+    """The inputs of `terms`' formulas for `window`, by name: what the rules' PromQL measures.
+
+    `None` is "absent", as a series the rules read would be. Window-only inputs (the over-10 s
+    mean, the window's length) are absent for a single scrape's lifetime counters.
+    """
+    last = window.last
+    relist = window.relist_duration
+    lifetime = window.is_lifetime
+    tau = constants.runtime_request_timeout_seconds
+    summary = last.relist_duration_summary
+    recent = summary.summary_quantile(0.99) if summary is not None else None
+    pod = window.pod_relist_duration
+    age, _ = _last_seen_age(window, constants)
+    evented_fallback = constants.mode == "evented" and bool(
+        constants.evented_fallen_back or (not lifetime and window.evented_errors)
+    )
+    env: dict[str, float | None] = {
+        "relist_threshold_seconds": constants.relist_threshold_seconds,
+        "relist_period_seconds": constants.relist_period_seconds,
+        "runtime_request_timeout_seconds": tau,
+        "window_seconds": None if lifetime else window.seconds,
+        "relists": relist.count if relist is not None else None,
+        "relist_sum_seconds": relist.sum_seconds if relist is not None else None,
+        "relists_over_top": relist.count_above(DEF_BUCKETS_TOP_SECONDS)
+        if relist is not None
+        else None,
+        "relist_over_top_mean_seconds": relist.over_top_mean_seconds()
+        if relist is not None and not lifetime
+        else None,
+        "relist_p99_seconds": relist.quantile(0.99) if relist is not None else None,
+        "relist_recent_p99_seconds": recent
+        if recent is not None and not math.isnan(recent)
+        else None,
+        "pod_relist_sum_seconds": pod.sum_seconds if pod is not None and pod.count > 0 else None,
+        "last_seen_age_seconds": age,
+        "discard_events": window.discard_events,
+        "evented_fallback": 1.0 if evented_fallback else 0.0,
+    }
+    env.update(_relist_op_inputs(window, tau))
+    env[terms.SLOWNESS.name] = terms.SLOWNESS.evaluate(env)
+    return env
 
 
 def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
-    """Apply the model to `window`: prediction, observation, residual, ages and headroom."""
-    costs = relist_costs(window, constants)
-    prediction = predict_relist(costs, constants) if costs is not None else None
+    """Apply the model to `window`: prediction, observation, residual, ages and headroom.
+
+    Every figure comes from `terms`' formulas (the ones the recording rules render as PromQL),
+    evaluated in order on `formula_inputs(window)`: the cost model, then the ages.
+    """
+    env = formula_inputs(window, constants)
+    costs = _costs_from(env)
+    prediction: Prediction | None = None
+    if costs is not None:
+        env.update(_cost_model(costs, constants))
+        prediction = _prediction_from(env)
+    else:
+        env.update(dict.fromkeys((formula.name for formula in terms.PREDICTION), None))
     relist = window.relist_duration
     observed = relist.mean_seconds if relist is not None else None
     residual = (
@@ -363,47 +477,25 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         if observed is not None and prediction is not None
         else None
     )
-    period = constants.relist_period_seconds
-    tau = constants.runtime_request_timeout_seconds
-    getpods = prediction.getpods_seconds if prediction is not None else 0.0
-
-    over_top = relist.count_above(DEF_BUCKETS_TOP_SECONDS) if relist is not None else None
-    tail = _tail_relist(window)
-
-    # Hung calls in the worst relist: in a window, any timeout means at least one relist carried
-    # it whole (ceil); over a lifetime, old timeouts say nothing about now.
+    # The relist the ages read: in a window, one that carries the window's hung calls whole
+    # (any timeout means at least one relist did); over a lifetime, old timeouts say nothing
+    # about now, so the mean-field prediction.
     hung_worst = 0
-    if costs is not None and not window.is_lifetime and costs.hung_calls_per_relist > 0:
-        hung_worst = max(1, math.ceil(costs.hung_calls_per_relist - 1e-9))
-
-    predicted_relist: float | None = None
-    if prediction is not None:
-        per_hung = costs.hung_call_seconds if costs and costs.hung_call_seconds else tau
-        predicted_relist = prediction.per_pod_total_seconds + (
-            hung_worst * per_hung if not window.is_lifetime else prediction.hung_seconds
-        )
-    candidates = [v for v in (predicted_relist, tail) if v is not None]
+    if window.is_lifetime:
+        env["predicted_relist_for_age_seconds"] = env[terms.PREDICTED_RELIST.name]
+    else:
+        env["predicted_relist_for_age_seconds"] = env[terms.PREDICTED_RELIST_WORST.name]
+        hung_worst = round(env[terms.HUNG_WORST.name] or 0.0)
     # 1.36: per-pod relist requests share `relistLock` with the global relist (ANCHORS.md §4.1),
     # so the time they hold it per global relist delays the next relist start and the health clock.
-    lock_wait = _pod_relist_seconds_per_relist(window)
-    predicted_worst = (
-        worst_age_seconds(max(candidates) + lock_wait, getpods, period) if candidates else None
-    )
-
+    for formula in terms.AGES:
+        env[formula.name] = formula.evaluate(env)
     age, age_upper = _last_seen_age(window, constants)
-    stalled, stalled_for = _stall(window, age, tail, period)
-    now_age = age
-    if stalled_for is not None:
-        now_age = max(now_age or 0.0, stalled_for)
-    worst_candidates = [v for v in (now_age, predicted_worst) if v is not None]
-    worst = max(worst_candidates) if worst_candidates else None
-    headroom = constants.relist_threshold_seconds - worst if worst is not None else None
-
-    tolerated = (
-        hung_calls_tolerated(constants, prediction.getpods_seconds, prediction.inspection_seconds)
-        if prediction is not None
-        else None
-    )
+    stalled, stalled_for = _stall(window, env)
+    env[terms.STALLED_FOR.name] = stalled_for
+    for formula in terms.VERDICT_FIGURES:
+        env[formula.name] = formula.evaluate(env)
+    tolerated = env[terms.HUNG_CALLS_TOLERATED.name]
     pods_limit = (
         pods_at_threshold(constants, prediction, window.last.running_pods, hung_worst)
         if prediction is not None
@@ -415,30 +507,21 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         prediction=prediction,
         observed_relist_seconds=observed,
         residual_seconds=residual,
-        tail_relist_seconds=tail,
-        relists_over_top_bucket=over_top,
+        tail_relist_seconds=env[terms.TAIL.name],
+        relists_over_top_bucket=env["relists_over_top"],
         last_seen_age_seconds=age,
         last_seen_age_upper_seconds=age_upper,
         stalled=stalled,
         stalled_for_seconds=stalled_for,
-        predicted_worst_age_seconds=predicted_worst,
-        worst_age_seconds=worst,
-        headroom_seconds=headroom,
-        hung_calls_tolerated=tolerated,
+        predicted_worst_age_seconds=env[terms.PREDICTED_WORST_AGE.name],
+        worst_age_seconds=env[terms.WORST_AGE.name],
+        headroom_seconds=env[terms.HEADROOM.name],
+        hung_calls_tolerated=round(tolerated) if tolerated is not None else None,
         hung_calls_worst_relist=hung_worst,
         full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
-        pod_relist_seconds_per_relist=lock_wait,
+        pod_relist_seconds_per_relist=_known(env[terms.LOCK_WAIT.name]),
         pods_at_threshold=pods_limit,
     )
-
-
-def _pod_relist_seconds_per_relist(window: Window) -> float:
-    """Mean time per global relist spent in 1.36 per-pod relists (0 before 1.36)."""
-    pod = window.pod_relist_duration
-    relists = window.relists
-    if pod is None or not relists or pod.count <= 0:
-        return 0.0
-    return pod.sum_seconds / relists
 
 
 def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
@@ -463,35 +546,6 @@ def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
     return getpods + pods * per_pod
 
 
-def _tail_relist(window: Window) -> float | None:
-    """The long end of the relist durations the data supports for "now".
-
-    Window: the mean of relists above 10 s when there are any (the histogram cannot say more,
-    §3.3), else the p99. Lifetime: the summary's recent p99 (≤1.16, a 10-minute window) or the
-    lifetime p99; long relists of the past are reported, not projected.
-    """
-    relist = window.relist_duration
-    if relist is None:
-        return None
-    candidates: list[float] = []
-    if not window.is_lifetime:
-        over_mean = relist.over_top_mean_seconds()
-        if over_mean is not None:
-            candidates.append(over_mean)
-    p99 = relist.quantile(0.99)
-    if p99 is not None:
-        candidates.append(p99)
-    summary = window.last.relist_duration_summary
-    if summary is not None:
-        recent = summary.summary_quantile(0.99)
-        if recent is not None and not math.isnan(recent):
-            candidates.append(recent)
-    mean = relist.mean_seconds
-    if mean is not None:
-        candidates.append(mean)
-    return max(candidates) if candidates else None
-
-
 def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | None, float | None]:
     """Age of the last successful relist start at the capture (§6.4 "Instantaneous headroom").
 
@@ -509,28 +563,22 @@ def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | No
     return lower, upper
 
 
-# A healthy relist loop refreshes the gauge every D + P (≈1 s) and Healthy() runs at least every
-# second; ages beyond this floor (or 3 relist cycles) mean no relist has completed (§3.4, §6.4).
-STALL_AGE_FLOOR_SECONDS = 10.0
 SUMMARY_WINDOW_SECONDS = 600.0
 """client_golang summaries keep a 10-minute sliding window (PLEG-MODEL.md §3.1)."""
 
 
-def _stall(
-    window: Window, age: float | None, tail: float | None, period: float
-) -> tuple[bool | None, float | None]:
-    """Whether a relist is hung now, and for at least how long."""
-    cycle = (tail or 0.0) + period
-    limit = max(STALL_AGE_FLOOR_SECONDS, 3 * cycle)
-    if (
-        not window.is_lifetime
-        and window.relists == 0
-        and window.seconds is not None
-        and window.seconds > limit
-    ):
-        return True, max(window.seconds, age or 0.0)
-    if age is not None:
-        return (age > limit), (age if age > limit else None)
+def _stall(window: Window, env: Env) -> tuple[bool | None, float | None]:
+    """Whether a relist is hung now, and for at least how long (`terms.STALLED_FOR`).
+
+    A window without a relist that lasts longer than the stall limit, or a last-seen age past it,
+    is a stall; a single scrape of a ≤ 1.16 kubelet whose µs summary saw no relist in its
+    10-minute window (NaN quantiles) is one too (§6.4).
+    """
+    stalled_for = terms.STALLED_FOR.evaluate(env)
+    if stalled_for is not None:
+        return True, stalled_for
+    if env["last_seen_age_seconds"] is not None:
+        return False, None
     summary = window.last.relist_duration_summary
     uptime = window.last.uptime_seconds
     if summary is not None and window.is_lifetime:

@@ -1,0 +1,601 @@
+"""Formulas written once: evaluated in Python by the model, rendered as PromQL by the rules.
+
+The model's arithmetic (`model.py`) and the recording rules of `pleg-doctor rules` must compute
+the same thing from the same inputs, or a node would be judged one way by the CLI and another by
+its alerts. So each formula is a small expression tree (`Expr`) over named inputs, built once,
+and two renderings are derived from it:
+
+* `Expr.evaluate(env)` (compiled once to closures by `Expr.compiled`): the value for a mapping
+  of input name → number, what the model uses;
+* `Expr.promql(names)`: a PromQL expression, given the PromQL of each input (a recorded series
+  or the full expression), what the rules use.
+
+"No value" has one meaning in both: an input may be `None` in Python exactly where its series is
+absent in Prometheus, and every operator treats it the way PromQL's vector matching does.
+Arithmetic with a missing operand has no value; `Max`/`Min` skip missing operands (PromQL: an
+`or` of the operands, aggregated); `Either` takes the first operand that has a value (`or`);
+`Where` keeps a value only when a comparison holds (`and`); `Div` has no value for a divisor
+that is not positive (`/ (d > 0)`), never ±Inf or NaN. `Like(anchor, value)` is a constant that
+exists where `anchor` does (`anchor * 0 + value`): PromQL's `or` needs a vector, not a number.
+
+Every input of one formula must carry the same labels in PromQL (all per node, or all per node
+and operation type): the operators match element by element and never aggregate across them.
+
+Pure: no I/O, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import ClassVar
+
+Env = Mapping[str, float | None]
+Compiled = Callable[[Env], float | None]
+
+TERM_LABEL = "pleg_term"
+"""The label `Max`/`Min` tag their operands with, so `or` keeps each of them (then dropped)."""
+
+# PromQL operator precedence, highest binding first (prometheus/promql/parser: `^` is above
+# `* / %`, which are above `+ -`, above the comparisons, above `and`/`unless`, above `or`).
+_ATOM = 100
+_MUL = 5
+_ADD = 4
+_CMP = 3
+_AND = 2
+_OR = 1
+
+_SELECTOR_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """What PromQL stands for each input, and for each formula already recorded as a series."""
+
+    inputs: Mapping[str, str]
+    """Input name → its PromQL (a recorded series, a full expression, or a number for a Param)."""
+    recorded: Mapping[Expr, str] = dataclasses.field(default_factory=dict)
+    """Sub-formula → the name of the series that records it: rendered by name, not expanded."""
+
+
+class Expr:
+    """A formula over named inputs; build with `Var`, `Num` and the operators below."""
+
+    @property
+    def precedence(self) -> int:
+        """How tightly the PromQL rendering binds (operands of lower precedence get parentheses)."""
+        return self._precedence()
+
+    def _precedence(self) -> int:
+        return _ATOM
+
+    def evaluate(self, env: Env) -> float | None:
+        """The value for `env` (input name → number or None), None when it has none."""
+        return self.compiled(env)
+
+    @functools.cached_property
+    def compiled(self) -> Compiled:
+        """The formula as nested closures: evaluated once per node, thousands of times a run."""
+        return self._compile()
+
+    def _compile(self) -> Compiled:
+        raise NotImplementedError
+
+    def promql(self, names: Names) -> str:
+        """The PromQL of the formula, given the PromQL of each input and recorded formula."""
+        recorded = names.recorded.get(self)
+        return recorded if recorded is not None else self.expand(names)
+
+    def expand(self, names: Names) -> str:
+        """The PromQL of this node itself (its operands may still be recorded names)."""
+        return self._expand(names)
+
+    def _expand(self, names: Names) -> str:
+        raise NotImplementedError
+
+    def rendered_precedence(self, names: Names) -> int:
+        """The precedence of what `promql` gives: a recorded name binds like an atom."""
+        return _ATOM if self in names.recorded else self.precedence
+
+    def inputs(self) -> frozenset[str]:
+        """The names of the inputs the formula reads."""
+        return self._inputs()
+
+    def _inputs(self) -> frozenset[str]:
+        raise NotImplementedError
+
+    def is_constant(self) -> bool:
+        """True for a number (`Num`, `Param`): PromQL renders it as a scalar, not a vector."""
+        return self._constant()
+
+    def _constant(self) -> bool:
+        return False
+
+    # The operators: numbers become `Num`.
+    def __add__(self, other: Expr | float) -> Expr:
+        return BinOp("+", self, _expr(other))
+
+    def __radd__(self, other: float) -> Expr:
+        return BinOp("+", _expr(other), self)
+
+    def __sub__(self, other: Expr | float) -> Expr:
+        return BinOp("-", self, _expr(other))
+
+    def __rsub__(self, other: float) -> Expr:
+        return BinOp("-", _expr(other), self)
+
+    def __mul__(self, other: Expr | float) -> Expr:
+        return BinOp("*", self, _expr(other))
+
+    def __rmul__(self, other: float) -> Expr:
+        return BinOp("*", _expr(other), self)
+
+    def __truediv__(self, other: Expr | float) -> Expr:
+        return Div(self, _expr(other))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def _expr(value: Expr | float) -> Expr:
+    return value if isinstance(value, Expr) else Num(float(value))
+
+
+def _wrap(expr: Expr, names: Names, at_least: int) -> str:
+    """`expr` in PromQL, in parentheses when it binds less tightly than `at_least`."""
+    text = expr.promql(names)
+    return text if expr.rendered_precedence(names) >= at_least else f"({text})"
+
+
+def number_text(value: float) -> str:
+    """A number as PromQL reads it: `180`, `0.5`, `1e-09`."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Var(Expr):
+    """A named input: a measured figure of one node (or of one node's operation)."""
+
+    name: str
+
+    def _compile(self) -> Compiled:
+        name = self.name
+        return lambda env: env[name]
+
+    def _expand(self, names: Names) -> str:
+        text = names.inputs[self.name]
+        return text if _SELECTOR_RE.match(text) else f"({text})"
+
+    def _inputs(self) -> frozenset[str]:
+        return frozenset((self.name,))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Param(Expr):
+    """A named constant of the whole evaluation: a number in PromQL (`inputs[name]`), looked up in
+    `env` by Python (the window's length, the CRI timeout); `None` there makes it absent."""
+
+    name: str
+
+    def _compile(self) -> Compiled:
+        name = self.name
+        return lambda env: env[name]
+
+    def _expand(self, names: Names) -> str:
+        return names.inputs[self.name]
+
+    def _inputs(self) -> frozenset[str]:
+        return frozenset((self.name,))
+
+    def _constant(self) -> bool:
+        return True
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Num(Expr):
+    """A constant."""
+
+    value: float
+
+    def _compile(self) -> Compiled:
+        value = self.value
+        return lambda env: value
+
+    def _expand(self, names: Names) -> str:
+        return number_text(self.value)
+
+    def _inputs(self) -> frozenset[str]:
+        return frozenset()
+
+    def _constant(self) -> bool:
+        return True
+
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
+_PRECEDENCE = {"+": _ADD, "-": _ADD, "*": _MUL}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class BinOp(Expr):
+    """`left op right` for `+ - *`: no value when either side has none."""
+
+    op: str
+    left: Expr
+    right: Expr
+
+    def _precedence(self) -> int:
+        return _PRECEDENCE[self.op]
+
+    def _compile(self) -> Compiled:
+        apply = _ARITHMETIC[self.op]
+        left, right = self.left.compiled, self.right.compiled
+
+        def run(env: Env) -> float | None:
+            a = left(env)
+            if a is None:
+                return None
+            b = right(env)
+            return None if b is None else apply(a, b)
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        own = self.precedence
+        left = _wrap(self.left, names, own)
+        right = _wrap(self.right, names, own + 1)
+        return f"{left} {self.op} {right}"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.left.inputs() | self.right.inputs()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Div(Expr):
+    """`numerator / divisor`, with no value unless the divisor is positive (never ±Inf, NaN)."""
+
+    numerator: Expr
+    divisor: Expr
+
+    def _precedence(self) -> int:
+        return _MUL
+
+    def _compile(self) -> Compiled:
+        top, bottom = self.numerator.compiled, self.divisor.compiled
+
+        def run(env: Env) -> float | None:
+            b = bottom(env)
+            if b is None or b <= 0:
+                return None
+            a = top(env)
+            return None if a is None else a / b
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        left = _wrap(self.numerator, names, _MUL)
+        if self.divisor.is_constant():
+            return f"{left} / {_wrap(self.divisor, names, _MUL + 1)}"
+        divisor = _wrap(self.divisor, names, _CMP + 1)
+        return f"{left} / ({divisor} > 0)"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.numerator.inputs() | self.divisor.inputs()
+
+
+_PICK: dict[str, Callable[[list[float]], float]] = {"max": max, "min": min}
+_FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "floor": lambda value: float(math.floor(value)),
+    "ceil": lambda value: float(math.ceil(value)),
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Extreme(Expr):
+    """`Max`/`Min`: the largest/smallest operand that has a value; constants only bound it."""
+
+    operands: tuple[Expr, ...]
+    aggregation: ClassVar[str]
+    clamp: ClassVar[str]
+
+    def __init__(self, *operands: Expr | float) -> None:
+        object.__setattr__(self, "operands", tuple(_expr(o) for o in operands))
+        if not any(not o.is_constant() for o in self.operands):
+            raise ValueError(
+                f"{type(self).__name__} needs at least one operand that is not a number"
+            )
+
+    def _compile(self) -> Compiled:
+        vectors = [o.compiled for o in self.operands if not o.is_constant()]
+        constants = [o.compiled for o in self.operands if o.is_constant()]
+        pick = _PICK[self.aggregation]
+
+        def run(env: Env) -> float | None:
+            present = [v for f in vectors if (v := f(env)) is not None]
+            if not present:
+                return None  # a constant alone is no value: PromQL's clamp of nothing is nothing
+            bounds = [v for f in constants if (v := f(env)) is not None]
+            return pick([*present, *bounds])
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        vectors = [o for o in self.operands if not o.is_constant()]
+        if len(vectors) == 1:
+            text = vectors[0].promql(names)
+        else:
+            tagged = " or ".join(
+                f'label_replace({o.promql(names)}, "{TERM_LABEL}", "{i}", "", "")'
+                for i, o in enumerate(vectors)
+            )
+            text = f"{self.aggregation} without ({TERM_LABEL}) ({tagged})"
+        for bound in (o for o in self.operands if o.is_constant()):
+            text = f"{self.clamp}({text}, {bound.promql(names)})"
+        return text
+
+    def _inputs(self) -> frozenset[str]:
+        return frozenset().union(*(o.inputs() for o in self.operands))
+
+
+class Max(_Extreme):
+    """The largest operand with a value (`max without (pleg_term) (a or b ...)`, `clamp_min`)."""
+
+    aggregation = "max"
+    clamp = "clamp_min"
+
+
+class Min(_Extreme):
+    """The smallest operand with a value (`min without (pleg_term) (a or b ...)`, `clamp_max`)."""
+
+    aggregation = "min"
+    clamp = "clamp_max"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Function(Expr):
+    """A PromQL function of one argument that Python computes the same way."""
+
+    argument: Expr
+    name: ClassVar[str]
+
+    def _compile(self) -> Compiled:
+        inner = self.argument.compiled
+        apply = _FUNCTIONS[self.name]
+
+        def run(env: Env) -> float | None:
+            value = inner(env)
+            return None if value is None else apply(value)
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        return f"{self.name}({self.argument.promql(names)})"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.argument.inputs()
+
+
+class Floor(_Function):
+    """`floor(x)`."""
+
+    name = "floor"
+
+
+class Ceil(_Function):
+    """`ceil(x)`."""
+
+    name = "ceil"
+
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+}
+_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "=="}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Cmp:
+    """A comparison, for `Where` and `Flag`; false when either side has no value."""
+
+    left: Expr
+    op: str
+    right: Expr
+
+    @functools.cached_property
+    def compiled(self) -> Callable[[Env], bool]:
+        """The comparison as a closure."""
+        test = _COMPARISONS[self.op]
+        left, right = self.left.compiled, self.right.compiled
+
+        def run(env: Env) -> bool:
+            a = left(env)
+            if a is None:
+                return False
+            b = right(env)
+            return b is not None and test(a, b)
+
+        return run
+
+    def holds(self, env: Env) -> bool:
+        """Whether the comparison holds for `env`."""
+        return self.compiled(env)
+
+    def filter_promql(self, names: Names, *, bool_modifier: bool = False) -> str:
+        """PromQL keeping the elements where it holds (a vector always on the left side)."""
+        left, op, right = self.left, self.op, self.right
+        if left.is_constant():
+            left, op, right = right, _FLIPPED[op], left
+        modifier = " bool" if bool_modifier else ""
+        return f"{_wrap(left, names, _CMP)} {op}{modifier} {_wrap(right, names, _CMP + 1)}"
+
+    def inputs(self) -> frozenset[str]:
+        """The names of the inputs the comparison reads."""
+        return self.left.inputs() | self.right.inputs()
+
+
+def gt(left: Expr | float, right: Expr | float) -> Cmp:
+    """`left > right`."""
+    return Cmp(_expr(left), ">", _expr(right))
+
+
+def ge(left: Expr | float, right: Expr | float) -> Cmp:
+    """`left >= right`."""
+    return Cmp(_expr(left), ">=", _expr(right))
+
+
+def lt(left: Expr | float, right: Expr | float) -> Cmp:
+    """`left < right`."""
+    return Cmp(_expr(left), "<", _expr(right))
+
+
+def eq(left: Expr | float, right: Expr | float) -> Cmp:
+    """`left == right`."""
+    return Cmp(_expr(left), "==", _expr(right))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Where(Expr):
+    """`value` where `condition` holds, else no value (`value and (condition)`)."""
+
+    value: Expr
+    condition: Cmp
+
+    def _precedence(self) -> int:
+        return _AND
+
+    def _compile(self) -> Compiled:
+        inner, test = self.value.compiled, self.condition.compiled
+
+        def run(env: Env) -> float | None:
+            return inner(env) if test(env) else None
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        value = _wrap(self.value, names, _AND)
+        return f"{value} and ({self.condition.filter_promql(names)})"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.value.inputs() | self.condition.inputs()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Flag(Expr):
+    """1 where `condition` holds, 0 where it does not, no value where a side has none (`bool`)."""
+
+    condition: Cmp
+
+    def _precedence(self) -> int:
+        return _CMP
+
+    def _compile(self) -> Compiled:
+        test = self.condition.compiled
+        left, right = self.condition.left.compiled, self.condition.right.compiled
+
+        def run(env: Env) -> float | None:
+            if left(env) is None or right(env) is None:
+                return None
+            return 1.0 if test(env) else 0.0
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        return self.condition.filter_promql(names, bool_modifier=True)
+
+    def _inputs(self) -> frozenset[str]:
+        return self.condition.inputs()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Either(Expr):
+    """The first operand that has a value (`a or b or ...`)."""
+
+    operands: tuple[Expr, ...]
+
+    def _precedence(self) -> int:
+        return _OR
+
+    def __init__(self, *operands: Expr) -> None:
+        if any(o.is_constant() for o in operands):
+            raise ValueError("Either needs vectors: use Like(anchor, number) for a constant")
+        object.__setattr__(self, "operands", operands)
+
+    def _compile(self) -> Compiled:
+        parts = [o.compiled for o in self.operands]
+
+        def run(env: Env) -> float | None:
+            for part in parts:
+                value = part(env)
+                if value is not None:
+                    return value
+            return None
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        return " or ".join(_wrap(o, names, _OR + 1) for o in self.operands)
+
+    def _inputs(self) -> frozenset[str]:
+        return frozenset().union(*(o.inputs() for o in self.operands))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Like(Expr):
+    """The constant `value` wherever `anchor` has a value (`anchor * 0 + value`)."""
+
+    anchor: Expr
+    value: Expr
+
+    def __init__(self, anchor: Expr, value: Expr | float) -> None:
+        constant = _expr(value)
+        if not constant.is_constant():
+            raise ValueError("Like needs a number or a Param as its value")
+        object.__setattr__(self, "anchor", anchor)
+        object.__setattr__(self, "value", constant)
+
+    def _precedence(self) -> int:
+        return _ADD
+
+    def _compile(self) -> Compiled:
+        inner, constant = self.anchor.compiled, self.value.compiled
+
+        def run(env: Env) -> float | None:
+            return None if inner(env) is None else constant(env)
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        anchor = _wrap(self.anchor, names, _MUL)
+        return f"{anchor} * 0 + {self.value.promql(names)}"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.anchor.inputs() | self.value.inputs()
+
+
+@dataclasses.dataclass(frozen=True)
+class Formula:
+    """A named formula with what it means, as the docs and the rules' comments show it."""
+
+    name: str
+    expr: Expr
+    text: str
+    """The formula in the model's symbols (README "The model in one screen")."""
+
+    def evaluate(self, env: Env) -> float | None:
+        """`self.expr.evaluate(env)`."""
+        return self.expr.compiled(env)

@@ -1,0 +1,362 @@
+"""The model's terms as formulas (`formulas.Expr`): one definition for the CLI and the rules.
+
+`model.py` evaluates these for a `Window`; `pleg-doctor rules` renders the same formulas as
+PromQL over the kubelet's series (`sources/prometheus/rules.py` gives each input its PromQL and
+records each formula as a series, which later formulas read by name). Symbols are those of the
+README's "The model in one screen" and `docs/rules.md`: `R` relists in the window, `L_*` the mean
+latency of one answered `ListPodSandbox`, `ListContainers`, `PodSandboxStatus`,
+`ContainerStatus` call, `N` pods inspected per relist, `H` timeout-sized calls per relist, `τ`
+the CRI timeout, `P` the relist period, `T` the threshold.
+
+Three layers, each reading only inputs and the layers before it (by name):
+
+1. per runtime operation (inputs `op_*`; in PromQL they carry an `operation_type` label): the
+   answered calls' mean latency and what one timed-out call cost;
+2. the cost model's inputs per node, named as `model.RelistCosts` names them, from the window's
+   counts; then the cost model itself: `G`, the per-pod inspection, the predicted relist, hung
+   calls tolerated;
+3. the ages: the relist tail, the predicted worst age, the stall, the headroom; and the
+   conditions the verdict and the alerts read.
+
+Pure: no I/O, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+from pleg_doctor.core.formulas import (
+    Ceil,
+    Cmp,
+    Either,
+    Expr,
+    Flag,
+    Floor,
+    Formula,
+    Like,
+    Max,
+    Min,
+    Param,
+    Var,
+    Where,
+    eq,
+    ge,
+    gt,
+    lt,
+)
+
+# --- named constants of an evaluation --------------------------------------------------------
+TAU = Param("runtime_request_timeout_seconds")
+"""`τ`: the kubelet's `--runtime-request-timeout` (the cost of one hung CRI call)."""
+WINDOW = Param("window_seconds")
+"""The window's length; absent for a single scrape (lifetime counters)."""
+TOP_BUCKET = Param("top_bucket_seconds")
+"""The histogram's largest finite bucket bound (10 s for DefBuckets)."""
+
+STALL_AGE_FLOOR_SECONDS = 10.0
+"""A healthy loop refreshes the health clock every `D + P` (≈ 1 s): ages beyond this floor (or
+three relist cycles) mean no relist has completed (`pkg/kubelet/pleg/generic.go` `Healthy`)."""
+P99_SHARE = 0.01
+"""The share of relists above the 10 s bucket that puts the p99 there (`KubeletPlegDurationHigh`)."""
+SANDBOXES_PER_POD = 1.0
+"""`S̄`: not observable from metrics; 1 unless sandboxes were recreated."""
+NORMAL_LIST_SECONDS = 0.1
+NORMAL_STATUS_SECONDS = 0.05
+"""What a healthy runtime takes for a list and a status call: slowness is counted from these."""
+RUNTIME_SLOW_FACTOR = 8.0
+"""Slowness at which the runtime is clearly slow (the `runtime_slow` cause scores 0.6 there)."""
+HUNG_EPSILON = 1e-9
+"""`⌈H − ε⌉`: a window's 1.0000000001 hung calls per relist (float noise) is one, not two."""
+
+# --- 1. per runtime operation ------------------------------------------------------------------
+OP_COUNT = Var("op_count")
+"""Latency observations of the operation in the window (`_count`)."""
+OP_SUM = Var("op_sum_seconds")
+OP_TIMEOUTS = Var("op_timeouts")
+"""Calls that ran into the CRI timeout: the (119.2, 298] bucket (≥ 1.20), over 10 s on
+DefBuckets (≤ 1.19); absent for µs summaries (≤ 1.13), which cannot tell."""
+
+OVER_TOP_MEAN = Formula(
+    "over_top_mean_seconds",
+    Max(
+        (Var("hist_sum_seconds") - Var("hist_below_top_upper_seconds")) / Var("hist_above_top"),
+        TOP_BUCKET,
+    ),
+    "max(top, (sum − Σ le·n) / count above top)",
+)
+"""Of one histogram (a runtime operation's, or the relist's): what the observations above the
+top finite bucket took, a lower estimate from `_sum`: the
+finite buckets' share counted at their upper bounds (`Σ le·n`) leaves the least the long ones
+can have taken. DefBuckets stop at 10 s, so near the threshold only `_sum` still knows."""
+
+HUNG_CALL = Formula(
+    "op_hung_call_seconds",
+    Either(Min(Var("op_over_top_mean_seconds"), TAU), Like(OP_COUNT, TAU)),
+    "min(τ, mean over 10 s) on DefBuckets, else τ",
+)
+"""What one timeout-sized call took: `τ` in the (119.2, 298] bucket; on DefBuckets ("over 10 s")
+the over-top mean, at most `τ`."""
+
+_OP_TIMEOUTS = Either(OP_TIMEOUTS, Like(OP_COUNT, 0.0))
+ANSWERED_MEAN = Formula(
+    "op_answered_seconds",
+    Either(
+        Max((OP_SUM - _OP_TIMEOUTS * Var("op_hung_call_seconds")) / (OP_COUNT - _OP_TIMEOUTS), 0.0),
+        Where(Like(OP_COUNT, 0.0), gt(OP_COUNT, 0.0)),
+    ),
+    "L_op = (sum − timeouts·hung) / (count − timeouts), at least 0",
+)
+"""`L_op`: the mean latency of the calls that were answered (timed-out calls taken out)."""
+
+# --- 2. per node: the cost model ---------------------------------------------------------------
+RELISTS = Var("relists")
+"""`R`: relists completed in the window (`kubelet_pleg_relist_duration_seconds_count`)."""
+THRESHOLD = Var("relist_threshold_seconds")
+"""`T`: 180 s, 600 s while EventedPLEG is in use. Present for every node: the anchor of the
+constants below."""
+PERIOD = Var("relist_period_seconds")
+"""`P`: 1 s, 300 s while EventedPLEG is in use."""
+_ZERO = Like(THRESHOLD, 0.0)
+_COSTS_KNOWN = gt(Var("relist_ops"), 0.0)
+
+
+def _modelled(value: Expr) -> Expr:
+    """`value` only where the cost can be modelled: relists in the window, and the relist's
+    runtime operations exposed (else `model.relist_costs` has no costs)."""
+    return Where(Where(value, _COSTS_KNOWN), gt(RELISTS, 0.0))
+
+
+def _latency(name: str) -> Formula:
+    return Formula(
+        f"{name}_seconds",
+        _modelled(Either(Var(f"{name}_answered_seconds"), _ZERO)),
+        f"L of {name} (0 when not called)",
+    )
+
+
+COST_LIST_PODSANDBOX = _latency("list_podsandbox")
+COST_LIST_CONTAINERS = _latency("list_containers")
+COST_PODSANDBOX_STATUS = _latency("podsandbox_status")
+COST_CONTAINER_STATUS = _latency("container_status")
+COST_SANDBOX_CALLS = Formula(
+    "podsandbox_status_calls_per_relist",
+    _modelled(Either(Var("podsandbox_status_calls"), _ZERO) / RELISTS),
+    "N·S̄ = PodSandboxStatus calls / R",
+)
+COST_CONTAINER_CALLS = Formula(
+    "container_status_calls_per_relist",
+    _modelled(Either(Var("container_status_calls"), _ZERO) / RELISTS),
+    "N·C̄ = ContainerStatus calls / R",
+)
+COST_PODS = Formula(
+    "pods_inspected_per_relist",
+    Var("podsandbox_status_calls_per_relist") / SANDBOXES_PER_POD,
+    "N = N·S̄ / S̄",
+)
+COST_HUNG_CALLS = Formula(
+    "hung_calls_per_relist",
+    _modelled(Either(Var("relist_timeouts"), _ZERO) / RELISTS),
+    "H = timeout-sized relist calls / R",
+)
+COST_HUNG_SECONDS = Formula(
+    "hung_call_seconds",
+    _modelled(Var("relist_timeout_seconds") / Var("relist_timeouts")),
+    "what the window's timed-out relist calls took, each (none without timeouts: τ)",
+)
+COSTS = (
+    COST_LIST_PODSANDBOX,
+    COST_LIST_CONTAINERS,
+    COST_PODSANDBOX_STATUS,
+    COST_CONTAINER_STATUS,
+    COST_SANDBOX_CALLS,
+    COST_CONTAINER_CALLS,
+    COST_PODS,
+    COST_HUNG_CALLS,
+    COST_HUNG_SECONDS,
+)
+"""From the window's counts to the cost model's inputs, named as `model.RelistCosts` names its
+fields (the model builds `RelistCosts` with these)."""
+
+L_LPS = Var("list_podsandbox_seconds")
+L_LC = Var("list_containers_seconds")
+N_PODS = Var("pods_inspected_per_relist")
+H_PER_RELIST = Var("hung_calls_per_relist")
+HUNG_COST = Either(Var("hung_call_seconds"), Like(THRESHOLD, TAU))
+
+GETPODS = Formula("getpods_seconds", L_LPS + L_LC, "G = L_lps + L_lc")
+"""The two lists of `GetPods`: after them the health clock resets."""
+PER_POD_LISTS = Formula(
+    "per_pod_lists_seconds", N_PODS * Var("getpods_seconds"), "N·(L_lps + L_lc)"
+)
+"""Each inspected pod's label-filtered lists in `GetPodStatus`."""
+SANDBOX_STATUS = Formula(
+    "podsandbox_status_term_seconds",
+    Var("podsandbox_status_calls_per_relist") * Var("podsandbox_status_seconds"),
+    "N·S̄·L_pss",
+)
+CONTAINER_STATUS = Formula(
+    "container_status_term_seconds",
+    Var("container_status_calls_per_relist") * Var("container_status_seconds"),
+    "N·C̄·L_cs",
+)
+INSPECTION = Formula(
+    "inspection_seconds",
+    Var("per_pod_lists_seconds")
+    + Var("podsandbox_status_term_seconds")
+    + Var("container_status_term_seconds"),
+    "N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs",
+)
+"""The serial per-pod loop of the relist (`updateCache` for each pod with events)."""
+HUNG_TERM = Formula("hung_calls_term_seconds", H_PER_RELIST * HUNG_COST, "H·τ")
+PREDICTED_RELIST = Formula(
+    "predicted_relist_seconds",
+    Var("getpods_seconds") + Var("inspection_seconds") + Var("hung_calls_term_seconds"),
+    "D = G + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + H·τ",
+)
+"""The mean relist the cost model predicts (the JSON's `model.predicted_relist_seconds`)."""
+HUNG_WORST = Formula(
+    "hung_calls_worst_relist",
+    Max(Ceil(H_PER_RELIST - HUNG_EPSILON), 1.0) * Flag(gt(H_PER_RELIST, 0.0)),
+    "⌈H⌉, at least 1 when any relist call timed out in the window",
+)
+"""In a window, any timeout means at least one relist carried it whole."""
+PREDICTED_RELIST_WORST = Formula(
+    "predicted_relist_worst_seconds",
+    Var("getpods_seconds") + Var("inspection_seconds") + Var("hung_calls_worst_relist") * HUNG_COST,
+    "G + N·cost + ⌈H⌉·τ",
+)
+"""A relist that carries the window's hung calls whole (what the ages of a window read)."""
+HUNG_CALLS_TOLERATED = Formula(
+    "hung_calls_tolerated",
+    Max(
+        Floor((THRESHOLD - PERIOD - Var("getpods_seconds") - Var("inspection_seconds")) / TAU), 0.0
+    ),
+    "⌊(T − P − G − N·cost) / τ⌋, at least 0",
+)
+"""How many hung CRI calls one relist absorbs before the age crosses `T` (1 with the defaults)."""
+
+PREDICTION = (
+    GETPODS,
+    PER_POD_LISTS,
+    SANDBOX_STATUS,
+    CONTAINER_STATUS,
+    INSPECTION,
+    HUNG_TERM,
+    PREDICTED_RELIST,
+    HUNG_WORST,
+    PREDICTED_RELIST_WORST,
+    HUNG_CALLS_TOLERATED,
+)
+"""The cost model, in the order each formula's inputs are ready."""
+
+# --- 3. per node: ages, headroom, and what the verdict reads ---------------------------------
+LAST_SEEN_AGE = Var("last_seen_age_seconds")
+"""`now − kubelet_pleg_last_seen_seconds` at the scrape; absent before 1.18 and under
+EventedPLEG (which overwrites the gauge with "now")."""
+RELISTS_OVER_TOP = Var("relists_over_top")
+"""Relists above the 10 s DefBuckets top; absent without buckets (µs summaries)."""
+
+RELIST_MEAN = Formula("relist_mean_seconds", Var("relist_sum_seconds") / RELISTS, "Σ relist / R")
+TAIL = Formula(
+    "relist_tail_seconds",
+    Max(
+        Var("relist_over_top_mean_seconds"),
+        Var("relist_p99_seconds"),
+        Var("relist_recent_p99_seconds"),
+        Var("relist_mean_seconds"),
+    ),
+    "max(mean of the relists over 10 s, p99, the µs summary's recent p99, mean)",
+)
+"""The long end of the relists the data supports for now (the over-10 s mean only in a window:
+over a kubelet's lifetime, long relists of the past are reported, not projected)."""
+LOCK_WAIT = Formula(
+    "pod_relist_seconds_per_relist",
+    Either(Var("pod_relist_sum_seconds") / RELISTS, _ZERO),
+    "1.36 per-pod relists: their time under the relist lock, per relist",
+)
+PREDICTED_WORST_AGE = Formula(
+    "predicted_worst_age_seconds",
+    Max(Var("predicted_relist_for_age_seconds"), Var("relist_tail_seconds"))
+    + Var("pod_relist_seconds_per_relist")
+    + PERIOD
+    + Either(Var("getpods_seconds"), _ZERO),
+    "max(D, tail) + P + G",
+)
+"""`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends. `D` is the
+relist that carries the window's hung calls (`predicted_relist_worst`); over a kubelet's lifetime
+the mean-field `predicted_relist` (old timeouts say nothing about now)."""
+STALL_LIMIT = Formula(
+    "stall_limit_seconds",
+    Max(3 * (Either(Var("relist_tail_seconds"), _ZERO) + PERIOD), STALL_AGE_FLOOR_SECONDS),
+    "max(10 s, 3·(tail + P))",
+)
+STALLED_FOR = Formula(
+    "stalled_for_seconds",
+    Either(
+        Where(
+            Where(Max(Either(LAST_SEEN_AGE, _ZERO), WINDOW), eq(RELISTS, 0.0)),
+            lt(Var("stall_limit_seconds"), WINDOW),
+        ),
+        Where(LAST_SEEN_AGE, gt(LAST_SEEN_AGE, Var("stall_limit_seconds"))),
+    ),
+    "no relist in a window longer than the limit: max(window, age); else an age past the limit",
+)
+"""For how long (at least) no relist has completed; absent while relists complete."""
+STALLED = Formula(
+    "stalled",
+    Flag(gt(Either(Var("stalled_for_seconds"), _ZERO), 0.0)),
+    "1 when a relist hangs, else 0",
+)
+WORST_AGE = Formula(
+    "worst_age_seconds",
+    Max(LAST_SEEN_AGE, Var("stalled_for_seconds"), Var("predicted_worst_age_seconds")),
+    "max(age now, stalled for, predicted worst age)",
+)
+HEADROOM = Formula("headroom_seconds", THRESHOLD - Var("worst_age_seconds"), "T − worst age")
+
+AGES = (RELIST_MEAN, TAIL, LOCK_WAIT, PREDICTED_WORST_AGE, STALL_LIMIT, STALLED_FOR, STALLED)
+"""The ages, in order (`predicted_relist_for_age_seconds` is the model's choice, see above)."""
+VERDICT_FIGURES = (WORST_AGE, HEADROOM)
+
+# The verdict's conditions (`report._verdict`), critical first.
+PAST_THRESHOLD = gt(LAST_SEEN_AGE, THRESHOLD)
+STALLED_PAST_THRESHOLD = gt(Var("stalled_for_seconds"), THRESHOLD)
+STEADY_STATE_CROSSES = gt(Var("predicted_worst_age_seconds"), THRESHOLD)
+HEADROOM_LOW = lt(Var("headroom_seconds"), THRESHOLD * 0.5)
+RELIST_HANGING = gt(Var("stalled"), 0.0)
+RELIST_P99_OVER_TOP = ge(RELISTS_OVER_TOP / RELISTS, P99_SHARE)
+LIST_TIMEOUTS = gt(Var("list_timeouts"), 0.0)
+STATUS_TIMEOUTS = gt(Var("status_timeouts"), 0.0)
+EVENTS_DISCARDED = gt(Var("discard_events"), 0.0)
+EVENTED_FALLBACK = gt(Var("evented_fallback"), 0.0)
+
+
+def _slowness(name: str, normal: float) -> Expr:
+    return Where(Var(f"{name}_answered_seconds") / normal, gt(Var(f"{name}_calls"), 0.0))
+
+
+SLOWNESS = Formula(
+    "runtime_slowness",
+    Max(
+        _slowness("list_podsandbox", NORMAL_LIST_SECONDS),
+        _slowness("list_containers", NORMAL_LIST_SECONDS),
+        _slowness("podsandbox_status", NORMAL_STATUS_SECONDS),
+        _slowness("container_status", NORMAL_STATUS_SECONDS),
+    ),
+    "max over the relist's calls of L_op / a healthy runtime's (0.1 s lists, 0.05 s status)",
+)
+"""How many times slower than a healthy runtime the slowest relist call answers."""
+RUNTIME_SLOW = ge(Var("runtime_slowness"), RUNTIME_SLOW_FACTOR)
+
+CONDITIONS: tuple[tuple[str, Cmp], ...] = (
+    ("past_threshold", PAST_THRESHOLD),
+    ("stalled_past_threshold", STALLED_PAST_THRESHOLD),
+    ("steady_state_crosses_threshold", STEADY_STATE_CROSSES),
+    ("headroom_low", HEADROOM_LOW),
+    ("relist_hanging", RELIST_HANGING),
+    ("relist_p99_over_10s", RELIST_P99_OVER_TOP),
+    ("list_calls_time_out", LIST_TIMEOUTS),
+    ("status_calls_time_out", STATUS_TIMEOUTS),
+    ("events_discarded", EVENTS_DISCARDED),
+    ("evented_pleg_fallback", EVENTED_FALLBACK),
+    ("runtime_slow", RUNTIME_SLOW),
+)
+"""Every condition, most severe first: the first that holds is a node's top signal."""
