@@ -1,0 +1,242 @@
+"""`pleg-doctor rules`: the generated files are current, valid for promtool, and unit-tested.
+
+deploy/prometheus/pleg-doctor-rules.yml (and its PrometheusRule twin) are regenerated here and
+must match byte for byte; `promtool check rules` and `promtool test rules` (with
+pleg-doctor-rules.test.yml) run on them. What the rules compute on a real fleet, against the CLI,
+is tests/test_rules_integration.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pleg_doctor.core.terms import CONDITIONS
+from pleg_doctor.sources.prometheus.rules import (
+    RULES_INFO,
+    RuleOptions,
+    alerting_rules,
+    expressions,
+    le_matcher,
+    record_names,
+    recording_rules,
+)
+
+from .conftest import ROOT
+from .helpers import run_cli
+
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+RULE_FILE = PROMETHEUS / "pleg-doctor-rules.yml"
+RULE_TEST = PROMETHEUS / "pleg-doctor-rules.test.yml"
+PROMETHEUS_RULE = PROMETHEUS / "pleg-doctor-rules.prometheusrule.yaml"
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(path).exists():
+        pytest.fail("promtool not found: scripts/test.sh installs Debian's prometheus")
+    return path
+
+
+def _rules(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code, out, err = run_cli(["rules", *args], capsys)
+    assert code == 0, err
+    return out
+
+
+def test_the_generated_files_are_current(capsys):
+    assert _rules([], capsys) == RULE_FILE.read_text(), "regenerate: pleg-doctor rules > ..."
+    prometheus_rule = _rules(["-o", "prometheusrule"], capsys)
+    assert prometheus_rule == PROMETHEUS_RULE.read_text()
+
+
+def test_rule_file_structure(capsys):
+    doc = yaml.safe_load(_rules([], capsys))
+    (group,) = doc["groups"]
+    assert group["name"] == "pleg-doctor"
+    records = [r for r in group["rules"] if "record" in r]
+    alerts = {r["alert"]: r for r in group["rules"] if "alert" in r}
+    assert [r["record"] for r in records] == [r.record for r in recording_rules(RuleOptions())]
+    # Alerts come last, so each evaluation reads the series recorded just before them.
+    assert "alert" not in group["rules"][len(records) - 1]
+    assert set(alerts) == {
+        "KubeletPlegCritical",
+        "KubeletPlegHeadroomLow",
+        "KubeletPlegDegraded",
+        "KubeletPlegRuntimeSlow",
+    }
+    severities = {name: rule["labels"]["severity"] for name, rule in alerts.items()}
+    assert severities == {
+        "KubeletPlegCritical": "critical",
+        "KubeletPlegHeadroomLow": "warning",
+        "KubeletPlegDegraded": "warning",
+        "KubeletPlegRuntimeSlow": "info",
+    }
+    for rule in alerts.values():
+        description = rule["annotations"]["description"]
+        assert "pleg-doctor diagnose --node {{ $labels.node }}" in description
+        assert "{{ $labels.signal }}" in description
+        assert rule["expr"].startswith("instance:pleg_top_signal:model5m{signal=~")
+    # Every series the brief names is recorded.
+    names = {r["record"] for r in records}
+    for wanted in (
+        "instance:kubelet_pleg_last_seen_seconds:age",
+        "instance:pleg_stalled:model5m",
+        "instance:pleg_relist_mean_seconds:model5m",
+        "instance:kubelet_pleg_relists_over_10s:increase5m",
+        "instance_operation_type:kubelet_runtime_operations_timeouts:increase5m",
+        "instance:pleg_predicted_relist_seconds:model5m",
+        "instance:pleg_predicted_worst_age_seconds:model5m",
+        "instance:pleg_headroom_seconds:model5m",
+        "instance:pleg_hung_calls_tolerated:model5m",
+        RULES_INFO,
+    ):
+        assert wanted in names, wanted
+    # Each recorded series reads only series recorded before it.
+    seen: set[str] = set()
+    for record in records:
+        for other in names - seen:
+            assert other not in record["expr"] or other == record["record"], (
+                record["record"],
+                other,
+            )
+        seen.add(record["record"])
+
+
+def test_prometheus_rule_form(capsys):
+    plain = yaml.safe_load(_rules([], capsys))
+    doc = yaml.safe_load(
+        _rules(["-o", "prometheusrule", "--label", "release=kps", "--namespace", "obs"], capsys)
+    )
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert doc["kind"] == "PrometheusRule"
+    assert doc["metadata"] == {
+        "name": "pleg-doctor",
+        "namespace": "obs",
+        "labels": {"app.kubernetes.io/name": "pleg-doctor", "release": "kps"},
+    }
+    assert doc["spec"] == plain
+
+
+def test_options_shape_the_rules(capsys):
+    out = _rules(
+        [
+            "--selector",
+            '{job="kubernetes-nodes"}',
+            "--window",
+            "10m",
+            "--runtime-request-timeout",
+            "4m",
+        ],
+        capsys,
+    )
+    assert out.startswith(
+        "# Generated by `pleg-doctor rules --selector '{job=\"kubernetes-nodes\"}' --window 10m "
+        "--runtime-request-timeout 4m`"
+    )
+    doc = yaml.safe_load(out)
+    rules = doc["groups"][0]["rules"]
+    info = next(r for r in rules if r.get("record") == RULES_INFO)
+    assert info["labels"] == {
+        "runtime_request_timeout_seconds": "240",
+        "selector": 'job="kubernetes-nodes"',
+        "version": "1",
+        "window": "10m",
+    }
+    assert all('job="kubelet"' not in r["expr"] for r in rules)
+    assert any("[600s]" in r["expr"] for r in rules)
+    tolerated = next(
+        r for r in rules if r.get("record") == "instance:pleg_hung_calls_tolerated:model10m"
+    )
+    assert "/ 240)" in tolerated["expr"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--window", "30s"], "--window must be whole seconds and at least 1m"),
+        (["--window", "90.5s"], "--window must be whole seconds"),
+        (["-o", "prometheusrule", "--label", "release"], "--label 'release' must be KEY=VALUE"),
+        (["--selector", 'job="a"\njob="b"'], "--selector must be one line"),
+    ],
+)
+def test_bad_options_exit_3_with_one_line(args, message, capsys):
+    code, out, err = run_cli(["rules", *args], capsys)
+    assert code == 3 and out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) <= 2
+
+
+def test_le_matchers_match_every_spelling_of_a_bound():
+    import re
+
+    def matches(matcher: str, text: str) -> bool:
+        regex = matcher.split("=~", 1)[1].strip('"').replace("\\\\", "\\")
+        return re.fullmatch(regex, text) is not None
+
+    assert matches(le_matcher(10.0), "10") and matches(le_matcher(10.0), "10.0")
+    assert not matches(le_matcher(1.0), "10")
+    low = le_matcher(119.20928955078125)
+    assert matches(low, "119.20928955078125") and matches(low, "119.209")
+    assert not matches(le_matcher(0.05), "0.005") and matches(le_matcher(0.005), "0.005")
+
+
+def test_inline_expressions_expand_every_recorded_name():
+    inline = expressions(RuleOptions(), inline=True)
+    recorded = set(record_names(RuleOptions()).values())
+    for name in ("headroom_seconds", "top_signal", "verdict"):
+        assert not any(record in inline[name] for record in recorded), name
+        assert "⟨" not in inline[name]
+
+
+def test_every_series_and_alert_is_documented():
+    docs = (ROOT / "docs" / "rules.md").read_text()
+    for rule in recording_rules(RuleOptions()):
+        assert f"`{rule.record}`" in docs, rule.record
+    for alert in alerting_rules(RuleOptions()):
+        assert f"`{alert.alert}`" in docs, alert.alert
+    for name, _ in CONDITIONS:
+        assert f"`{name}`" in docs, name
+
+
+def test_alert_names_and_severities_follow_the_signals():
+    alerts = alerting_rules(RuleOptions())
+    covered = [s for a in alerts for s in a.meaning.split(", ")]
+    assert len(covered) == len(set(covered)) == 11  # every signal, in exactly one alert
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", [RULE_FILE, PROMETHEUS_RULE], ids=["rule-file", "prometheusrule"])
+def test_promtool_check_rules(path, tmp_path):
+    doc: Any = yaml.safe_load(path.read_text())
+    target = path
+    if "spec" in doc:  # promtool reads the rule file the operator builds from the spec
+        target = tmp_path / "spec.yml"
+        target.write_text(yaml.safe_dump(doc["spec"]))
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(recording_rules(RuleOptions())) + 4} rules found" in result.stdout
+
+
+@pytest.mark.integration
+def test_promtool_test_rules():
+    result = subprocess.run(
+        [_promtool(), "test", "rules", RULE_TEST.name],
+        cwd=RULE_TEST.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
