@@ -127,11 +127,14 @@ def write_history(
     end: float,
     duration: float,
     step: float,
+    on_sample: Callable[[SimNode, float], None] | None = None,
 ) -> HistoryStats:
     """Run every node's simulation over `[end - duration, end]` and write its OpenMetrics history.
 
     The simulations must start before `end - duration` (their `start`): the clock is advanced
-    to each step's time. Returns counts, for logging.
+    to each step's time. `on_sample(node, t)` is called after each step a node was scraped,
+    its simulation at time `t` (to take other dumps of the same moment). Returns counts, for
+    logging.
     """
     start = end - duration
     steps = [start + i * step for i in range(round(duration / step) + 1)]
@@ -159,6 +162,8 @@ def write_history(
                 ):
                     key = (family, om_type, name, labels)
                     history.setdefault(key, []).append(f"{go_float(float(value))} {stamp}")
+                if on_sample is not None:
+                    on_sample(node, t)
             history[("up", "gauge", "up", "")] = ups
             for (family, om_type, name, labels), points in history.items():
                 handle = _spool(spools, spool_dir, family, om_type)

@@ -119,6 +119,7 @@ def test_the_model_terms_read_only_what_their_layer_provides():
                 "relist_threshold_seconds",
                 "relist_period_seconds",
                 terms.TAU.name,
+                terms.HUNG_TOLERANCE.name,
             }
         )
         assert formula.expr.inputs() <= known, formula.name
@@ -140,6 +141,7 @@ def test_headroom_of_a_wedged_container_by_hand():
         "container_status_calls_per_relist": 0.0,
         "hung_calls_per_relist": 1.0,
         "hung_call_seconds": 120.0,
+        "hung_calls_tolerance": 1e-9,
     }
     for formula in terms.PREDICTION:
         env[formula.name] = formula.evaluate(env)
@@ -160,3 +162,15 @@ def test_headroom_of_a_wedged_container_by_hand():
         env[formula.name] = formula.evaluate(env)
     assert env["headroom_seconds"] == pytest.approx(180 - 121.03)
     assert env["stalled"] == 0.0 and env["stalled_for_seconds"] is None
+
+
+def test_hung_calls_of_the_worst_relist_tolerate_the_noise_of_increase():
+    """A wedged container's one hung call per relist, through Prometheus' increase() of two
+    counters, measures 1.04: one call, not two (which would predict 240 s relists)."""
+    worst = terms.HUNG_WORST.expr
+    for per_relist, exact, extrapolated in ((0.0, 0, 0), (0.3, 1, 1), (1.04, 2, 1), (1.5, 2, 2)):
+        env: dict[str, float | None] = {"hung_calls_per_relist": per_relist}
+        env["hung_calls_tolerance"] = terms.EXACT_COUNTS_TOLERANCE
+        assert worst.evaluate(env) == exact, per_relist
+        env["hung_calls_tolerance"] = terms.INCREASE_TOLERANCE
+        assert worst.evaluate(env) == extrapolated, per_relist

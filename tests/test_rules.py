@@ -187,7 +187,7 @@ def test_le_matchers_match_every_spelling_of_a_bound():
 
 
 def test_inline_expressions_expand_every_recorded_name():
-    inline = expressions(RuleOptions(), inline=True)
+    inline = expressions(RuleOptions())
     recorded = set(record_names(RuleOptions()).values())
     for name in ("headroom_seconds", "top_signal", "verdict"):
         assert not any(record in inline[name] for record in recorded), name

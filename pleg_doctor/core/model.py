@@ -152,14 +152,20 @@ class Prediction:
         return self.getpods_seconds + self.inspection_seconds
 
 
-def _cost_model(costs: RelistCosts, constants: PlegConstants) -> dict[str, float | None]:
-    """The cost model's formulas (`terms.PREDICTION`) evaluated for `costs`, by name."""
+def _cost_model(
+    costs: RelistCosts,
+    constants: PlegConstants,
+    tolerance: float = terms.EXACT_COUNTS_TOLERANCE,
+) -> dict[str, float | None]:
+    """The cost model's formulas (`terms.PREDICTION`) evaluated for `costs`, by name;
+    `tolerance` is how far above a whole number of hung calls per relist is noise."""
     env: dict[str, float | None] = {
         field.name: getattr(costs, field.name) for field in dataclasses.fields(costs)
     }
     env["relist_threshold_seconds"] = constants.relist_threshold_seconds
     env["relist_period_seconds"] = constants.relist_period_seconds
     env["runtime_request_timeout_seconds"] = constants.runtime_request_timeout_seconds
+    env[terms.HUNG_TOLERANCE.name] = tolerance
     for formula in terms.PREDICTION:
         env[formula.name] = formula.evaluate(env)
     return env
@@ -466,7 +472,10 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
     costs = _costs_from(env)
     prediction: Prediction | None = None
     if costs is not None:
-        env.update(_cost_model(costs, constants))
+        tolerance = (
+            terms.INCREASE_TOLERANCE if window.extrapolated else terms.EXACT_COUNTS_TOLERANCE
+        )
+        env.update(_cost_model(costs, constants, tolerance))
         prediction = _prediction_from(env)
     else:
         env.update(dict.fromkeys((formula.name for formula in terms.PREDICTION), None))

@@ -63,8 +63,15 @@ NORMAL_STATUS_SECONDS = 0.05
 """What a healthy runtime takes for a list and a status call: slowness is counted from these."""
 RUNTIME_SLOW_FACTOR = 8.0
 """Slowness at which the runtime is clearly slow (the `runtime_slow` cause scores 0.6 there)."""
-HUNG_EPSILON = 1e-9
-"""`⌈H − ε⌉`: a window's 1.0000000001 hung calls per relist (float noise) is one, not two."""
+HUNG_TOLERANCE = Param("hung_calls_tolerance")
+"""`⌈H − ε⌉`: how far above a whole number of hung calls per relist is still that number."""
+EXACT_COUNTS_TOLERANCE = 1e-9
+"""Deltas between dumps are exact counts: 1.0000000001 hung calls per relist is float noise."""
+INCREASE_TOLERANCE = 0.15
+"""Prometheus' `increase()` extrapolates each counter to the window's edges on its own, and a
+counter near zero less far: over a 5-minute window at 30 s scrapes, the timed-out calls of a
+wedged container and the relists that carried them differ by up to about 11 %. One hung call
+per relist measured as 1.04 is one, not two (which would predict 240 s relists)."""
 
 # --- 1. per runtime operation ------------------------------------------------------------------
 OP_COUNT = Var("op_count")
@@ -214,7 +221,7 @@ PREDICTED_RELIST = Formula(
 """The mean relist the cost model predicts (the JSON's `model.predicted_relist_seconds`)."""
 HUNG_WORST = Formula(
     "hung_calls_worst_relist",
-    Max(Ceil(H_PER_RELIST - HUNG_EPSILON), 1.0) * Flag(gt(H_PER_RELIST, 0.0)),
+    Max(Ceil(H_PER_RELIST - HUNG_TOLERANCE), 1.0) * Flag(gt(H_PER_RELIST, 0.0)),
     "⌈H⌉, at least 1 when any relist call timed out in the window",
 )
 """In a window, any timeout means at least one relist carried it whole."""

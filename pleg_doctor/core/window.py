@@ -47,6 +47,10 @@ class Window:
     evented_errors: float | None
     started_containers: float | None
     process_cpu_seconds: float | None
+    extrapolated: bool = False
+    """The counters are Prometheus `increase()`s, each extrapolated to the window's edges on its
+    own: two counters of the same events (relists, timed-out calls) can disagree by a few
+    percent. Deltas between dumps are exact."""
 
     @property
     def is_lifetime(self) -> bool:

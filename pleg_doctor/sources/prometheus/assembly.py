@@ -265,6 +265,7 @@ def node_window(
         evented_errors=increases.get("evented_errors"),
         started_containers=increases.get("started_containers"),
         process_cpu_seconds=increases.get("process_cpu"),
+        extrapolated=True,
     )
 
 

@@ -12,16 +12,17 @@ Every recorded series carries `cluster` (when the kubelets have it), `instance` 
 `operation_type`. Both metric generations are read: the seconds histograms (≥ 1.14) and the µs
 summaries (≤ 1.16); on 1.14-1.16, which expose both, the histograms win, as in the CLI.
 
-`expressions(..., inline=True)` gives each series' PromQL with every recorded input expanded, for
-evaluating the rules at any past time with `/api/v1/query` (recording rules are not evaluated
-over backfilled history; tests/test_rules_integration.py).
+`expressions(..., inline=...)` gives each series' PromQL with the recorded inputs of some layers
+expanded, for evaluating the rules at a past time with `/api/v1/query`: recording rules are not
+evaluated over backfilled history (tests/test_rules_integration.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Literal
 
 from pleg_doctor.core import terms
 from pleg_doctor.core.fleet import human_duration
@@ -113,6 +114,12 @@ class AlertingRule:
     meaning: str
 
 
+Layer = Literal["identity", "measure", "model"]
+"""What a series is: the node's name and constants, what the kubelet measured in the window, or
+the model's formulas over those."""
+LAYERS: tuple[Layer, ...] = ("identity", "measure", "model")
+
+
 @dataclasses.dataclass(frozen=True)
 class _Series:
     """A recorded series: the input name formulas read it by, and how to build its PromQL."""
@@ -122,6 +129,7 @@ class _Series:
     meaning: str
     build: Callable[[Names], str]
     labels: tuple[tuple[str, str], ...] = ()
+    layer: Layer = "model"
 
 
 def le_matcher(bound: float) -> str:
@@ -148,18 +156,27 @@ def validate_options(options: RuleOptions) -> RuleOptions:
 class _Builder:
     """Assembles the series in dependency order for one set of options."""
 
-    def __init__(self, options: RuleOptions, operations: Sequence[str] = FLEET_OPERATIONS) -> None:
+    def __init__(
+        self,
+        options: RuleOptions,
+        operations: Sequence[str] = FLEET_OPERATIONS,
+        inline: Collection[Layer] = (),
+    ) -> None:
         self.options = options
         self.operations = tuple(operations)
+        self.inline = frozenset(inline)
+        """The layers whose series are expanded where read, not read by name."""
         self.w = options.window
         self.range = promql_duration(options.window_seconds)
         self.by = ", ".join(GROUP_LABELS)
         self.on = f"on ({self.by})"
         self.node_info = _ref("node_info")
         self.series: list[_Series] = []
+        self.layer: Layer = "identity"
         self.constants = {
             terms.TAU.name: number_text(options.runtime_request_timeout_seconds),
             terms.WINDOW.name: number_text(options.window_seconds),
+            terms.HUNG_TOLERANCE.name: number_text(terms.INCREASE_TOLERANCE),
         }
 
     # -- PromQL pieces over the kubelet's own series
@@ -187,11 +204,13 @@ class _Builder:
         def resolved(names: Names) -> str:
             return _substitute(build(names), names)
 
-        self.series.append(_Series(input_name, record, meaning, resolved, labels))
+        self.series.append(_Series(input_name, record, meaning, resolved, labels, self.layer))
 
     def formula(self, formula: Formula, record: str, meaning: str = "") -> None:
         expr = formula.expr
+        layer, self.layer = self.layer, "model"
         self.add(formula.name, record, meaning or formula.text, expr.expand)
+        self.layer = layer
 
     # -- the rules
 
@@ -199,6 +218,7 @@ class _Builder:
         self._identity()
         self._operations()
         self._relist()
+        self.layer = "model"
         self._model()
         return self.series
 
@@ -218,6 +238,7 @@ class _Builder:
             "else the instance",
             _fixed(node),
         )
+        self.layer = "measure"
         feature = sel("kubernetes_feature_enabled", 'name="EventedPLEG"')
         successes = sel("kubelet_evented_pleg_connection_success_count")
         # The feature gate's own series when the kubelet exposes it; else a stream that
@@ -469,16 +490,21 @@ class _Builder:
 
     def select(self, names: Names, name: str, operations: Sequence[str]) -> str:
         """Per-operation input `name` for `operations` only: its recorded series with an
-        `operation_type` matcher, or (inline) its expression built for those operations."""
+        `operation_type` matcher, or (expanded) its expression built for those operations."""
         regex = "|".join(operations)
         series = names.inputs[name]
         if re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", series):
             return f'{series}{{operation_type=~"{regex}"}}'
-        inline = _Builder(self.options, operations)
-        inline._identity()
-        inline._operations()
+        narrow = _Builder(self.options, operations, self.inline)
+        narrow._identity()
+        narrow._operations()
         resolved = dict(self.constants)
-        for part in inline.series:
+        for part in narrow.series:
+            if part.record and part.layer not in self.inline:
+                per_op = part.record.startswith("instance_operation_type:")
+                matcher = f'{{operation_type=~"{regex}"}}' if per_op else ""
+                resolved[part.input] = part.record + matcher
+                continue
             expr = part.build(Names(inputs=resolved))
             resolved[part.input] = expr if _is_selector(expr) else f"({expr})"
         return resolved[name]
@@ -637,14 +663,16 @@ _SIGNAL_MEANINGS = {
 }
 
 
-def _resolve(options: RuleOptions, *, inline: bool) -> list[tuple[_Series, str]]:
-    builder = _Builder(options)
+def _resolve(options: RuleOptions, inline: Collection[Layer]) -> list[tuple[_Series, str]]:
+    """Every series with its PromQL; earlier series of the `inline` layers are expanded where
+    they are read, the others read by their recorded name."""
+    builder = _Builder(options, inline=inline)
     names: dict[str, str] = dict(builder.constants)
     built: list[tuple[_Series, str]] = []
     for series in builder.build():
         expr = series.build(Names(inputs=names))
         built.append((series, expr))
-        if series.record and not inline:
+        if series.record and series.layer not in inline:
             matchers = ",".join(f'{key}="{value}"' for key, value in series.labels)
             names[series.input] = f"{series.record}{{{matchers}}}" if matchers else series.record
         else:
@@ -659,21 +687,29 @@ def _is_selector(expr: str) -> bool:
     return re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$", expr) is not None
 
 
-def recording_rules(options: RuleOptions) -> tuple[RecordingRule, ...]:
-    """Every recorded series, in evaluation order."""
+def recording_rules(
+    options: RuleOptions,
+    *,
+    layers: Collection[Layer] = LAYERS,
+    inline: Collection[Layer] = (),
+) -> tuple[RecordingRule, ...]:
+    """The recorded series of `layers`, in evaluation order; series of the `inline` layers are
+    expanded where read (e.g. the measurements alone, node names inlined, for backfilling a
+    history with `promtool tsdb create-blocks-from rules`, which cannot chain rules)."""
     options = validate_options(options)
     return tuple(
         RecordingRule(record=s.record, expr=expr, meaning=s.meaning, labels=s.labels)
-        for s, expr in _resolve(options, inline=False)
-        if s.record
+        for s, expr in _resolve(options, inline)
+        if s.record and s.layer in layers
     )
 
 
-def expressions(options: RuleOptions, *, inline: bool = True) -> dict[str, str]:
-    """Input name → PromQL of every series; `inline` expands every recorded input (for querying
-    a past time, where no recording rule ran)."""
+def expressions(options: RuleOptions, *, inline: Collection[Layer] = LAYERS) -> dict[str, str]:
+    """Input name → PromQL of every series, the series of the `inline` layers expanded where
+    read: all of them to query a past time where no rule ran, or only the model's over a
+    history whose measurements were backfilled."""
     options = validate_options(options)
-    return {s.input: expr for s, expr in _resolve(options, inline=inline)}
+    return {s.input: expr for s, expr in _resolve(options, inline)}
 
 
 def record_names(options: RuleOptions) -> Mapping[str, str]:
