@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -161,8 +162,11 @@ class PromClient:
 
     def _post(self, path: str, params: dict[str, str]) -> Any:
         body = urllib.parse.urlencode(params).encode()
-        with urllib.request.urlopen(f"{self.url}{path}", data=body, timeout=120) as response:
-            doc = json.load(response)
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", data=body, timeout=120) as response:
+                doc = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{exc}: {exc.read()[:500]!r} for {params.get('query')}") from exc
         assert doc["status"] == "success", doc
         return doc["data"]
 

@@ -51,6 +51,7 @@ from .conftest import ROOT
 from .helpers import diagnose_texts, run_cli
 from .promserver import PromClient, backfill, backfill_rules, serve
 from .promsim import SimNode, build_fleet, go_float, write_history
+from .test_dashboard import dashboard, panel_targets
 
 pytestmark = pytest.mark.integration
 
@@ -401,3 +402,42 @@ def test_alerts_on_the_fleet_against_the_mixin_and_the_staleness_rule(loaded: Lo
     assert counts[0] >= counts[1] and counts[0] >= counts[2]
     for rule in alerting_rules(RuleOptions()):
         assert {SEVERITIES[signal] for signal in rule.meaning.split(", ")} == {rule.severity}
+
+
+def _substituted(expr: str, nodes: str) -> str:
+    """A panel's query as Grafana sends it: the variables of the dashboard replaced."""
+    values = {
+        "$window": RuleOptions().window,
+        "$cluster": ".*",
+        "$node": nodes,
+        "$__rate_interval": "5m",
+        "$__interval": "30s",
+    }
+    for name, value in values.items():
+        expr = expr.replace(name, value)
+    assert "$" not in expr.replace("$1", ""), expr
+    return expr
+
+
+def test_every_dashboard_panel_has_data(loaded: Loaded):
+    """Each query of deploy/grafana/pleg-doctor.json, on the live rules and the textfile
+    metrics of `check`, for the nodes that have both: instant queries at an evaluation of the
+    rules, range queries over the minute before it."""
+    doc = dashboard()
+    nodes = "|".join(loaded.textfile_nodes)  # as Grafana joins a multi-value variable
+    at = loaded.live_at
+    empty = []
+    for title, target in panel_targets(doc):
+        expr = _substituted(target["expr"], nodes)
+        if target.get("instant"):
+            found = loaded.live.query(expr, at)
+        else:
+            found = loaded.live.query_range(expr, at - 60, at, 15)
+        if not found:
+            empty.append(f"{title} [{target['refId']}]: {expr}")
+    for variable in doc["templating"]["list"]:
+        if variable["type"] == "query" and variable["name"] != "cluster":
+            metric = variable["definition"].removeprefix("label_values(").rsplit(",", 1)[0]
+            if not loaded.live.query(_substituted(metric, nodes), at):
+                empty.append(f"variable {variable['name']}: {metric}")
+    assert not empty, "no data:\n" + "\n".join(empty)
