@@ -26,6 +26,7 @@ from pleg_doctor.core.fleet import (
     human_duration,
     rank_reports,
 )
+from pleg_doctor.core.model import op_timeouts
 from pleg_doctor.core.report import SourceInfo, diagnose
 from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.errors import UsageError
@@ -33,6 +34,7 @@ from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.prometheus.assembly import _SAMPLE_ROUTES, PromSample, assemble_nodes
 from pleg_doctor.sources.prometheus.queries import (
     DEFAULT_SELECTOR,
+    FLEET_OPERATIONS,
     QUERY_TAG,
     build_queries,
     normalize_selector,
@@ -127,8 +129,61 @@ def _le(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
 
+def _measures(pair: SimPair) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """What the server measures of the histograms between the two dumps: the exact deltas,
+    their quantiles as `histogram_quantile` computes them (`Distribution.quantile`, Prometheus'
+    semantics), their shapes."""
+    snapshots = [
+        snapshot_from_dump(FetchedDump(kind="file", location=f"d{i}", chunks=[t.encode()]))
+        for i, t in enumerate((pair.first, pair.second))
+    ]
+    window = window_from_snapshots(snapshots)
+    node: dict[str, float] = {}
+    relist = window.relist_duration
+    if relist is not None:
+        node |= {"relists": relist.count, "relist_sum_seconds": relist.sum_seconds}
+        for q, name in ((0.5, "relist_p50_seconds"), (0.99, "relist_p99_seconds")):
+            value = relist.quantile(q)
+            if value is not None:
+                node[name] = value
+        if relist.buckets:
+            node["relists_over_top"] = relist.count_above(10.0) or 0.0
+            over_mean = relist.over_top_mean_seconds()
+            if over_mean is not None:
+                node["relist_over_top_mean_seconds"] = over_mean
+    summary = window.last.relist_duration_summary
+    recent = summary.summary_quantile(0.99) if summary is not None else None
+    if recent is not None and not math.isnan(recent):
+        node["relist_recent_p99_seconds"] = recent
+    interval = window.relist_interval
+    if interval is not None:
+        node |= {
+            "relist_interval_sum_seconds": interval.sum_seconds,
+            "relist_interval_count": interval.count,
+        }
+    operations: dict[str, dict[str, float]] = {}
+    for op in FLEET_OPERATIONS:
+        stats = window.runtime_ops.get(op)
+        if stats is None:
+            continue
+        measured = operations[op] = {"op_calls": stats.calls, "op_errors": stats.errors}
+        latency = stats.latency
+        if latency is None:
+            continue
+        measured |= {"op_count": latency.count, "op_sum_seconds": latency.sum_seconds}
+        p99 = latency.quantile(0.99)
+        if p99 is not None:
+            measured["op_p99_seconds"] = p99
+        if latency.buckets:
+            measured["op_timeouts"] = op_timeouts(stats) or 0.0
+            if stats.timeouts is None and (over_mean := latency.over_top_mean_seconds()):
+                measured["op_over_top_mean_seconds"] = over_mean
+    return node, operations
+
+
 def sim_results(pairs: Sequence[SimPair]) -> dict[str, list[PromSample]]:
-    """Each term's answer: exact increases between the dumps, gauges from the second one."""
+    """Each term's answer: the histograms measured over the exact increases between the dumps,
+    the plain counters' increases, the gauges of the second one."""
     results: dict[str, list[PromSample]] = {}
 
     def add(term: str, labels: dict[str, str], value: float, at: float) -> None:
@@ -139,6 +194,12 @@ def sim_results(pairs: Sequence[SimPair]) -> dict[str, list[PromSample]]:
         first = {_key(s): s.value for s in _samples(pair.first)}
         second = _samples(pair.second)
         at = pair.t_second
+        node, operations = _measures(pair)
+        for term, value in node.items():
+            add(term, dict(base), value, at)
+        for op, measured in operations.items():
+            for term, value in measured.items():
+                add(term, {**base, "operation_type": op}, value, at)
         for term, route in _SAMPLE_ROUTES.items():
             for sample in second:
                 # the server-side name regex merges the ≤ 1.18 names into the current ones
@@ -150,8 +211,6 @@ def sim_results(pairs: Sequence[SimPair]) -> dict[str, list[PromSample]]:
                 labels = dict(base)
                 if route.label is not None and route.label in sample.labels:
                     labels[route.label] = sample.labels[route.label]
-                if sample.bound is not None and route.part == "bucket":
-                    labels["le"] = _le(sample.bound)
                 value = sample.value
                 if term not in _GAUGE_TERMS:
                     value -= first.get(_key(sample), 0.0)
@@ -212,12 +271,14 @@ def test_few_queries_whatever_the_fleet_and_every_series_selected():
         assert all('job="kubelet",metrics_path="/metrics"' in s for s in selectors), promql
         if len(query.terms) > 1:
             assert promql.count(f'"{QUERY_TAG}"') == len(query.terms)
-            assert promql.count(" or ") == len(query.terms) - 1
+            assert all(term.promql in promql for term in query.terms)
         for term in query.terms:
             assert "by (cluster, instance" in term.promql, term.promql
     text = " ".join(q.promql for q in queries)
     assert "[300s]" in text and "[3600s]" in text  # names look back an hour
-    assert "timestamp(kubelet_pleg_relist_duration_seconds_count{" in text
+    assert 'timestamp({__name__=~"kubelet_pleg_relist_duration_seconds_count|' in text
+    # the histograms are measured on the server: no bucket comes back
+    assert not any('"le"' in term.promql for q in queries for term in q.terms)
     assert 'operation_type=~"list_podsandbox|list_containers|podsandbox_status|' in text
 
 
@@ -358,8 +419,8 @@ def test_missing_series_give_unknown_with_the_reason_never_a_crash():
     results["scraped_at"].append(PromSample({"instance": "10.0.0.4:10250"}, at, at))
     # garbage values never crash
     results["process_start"].append(PromSample({"instance": "10.0.0.4:10250"}, math.nan, at))
-    results["ops_bucket"].append(
-        PromSample({"instance": "10.0.0.4:10250", "operation_type": "status", "le": "x"}, 1, at)
+    results["op_timeouts"].append(
+        PromSample({"instance": "10.0.0.4:10250", "operation_type": "status"}, math.inf, at)
     )
     nodes = assemble_nodes(results, evaluated_at=T_END, range_seconds=healthy.seconds)
     report = diagnose_fleet(
@@ -579,16 +640,15 @@ class FakeProm:
         if QUERY_TAG in query:
             terms = [t for t in self.results if f'"{QUERY_TAG}", "{t}"' in query]
             tagged = True
-        elif "kubelet_pleg_relist_duration_seconds_bucket" in query:
-            terms, tagged = ["relist_bucket"], False
-        else:
-            terms, tagged = ["ops_bucket"], False
+        else:  # the one query of a single term: the runtime's p99 per operation
+            assert "operation_type, le" in query, query
+            terms, tagged = ["op_p99_seconds"], False
         operations = re.search(r'operation_type=~"([^"]*)"', query)
         out = []
         for term in terms:
             for s in self.results.get(term, []):
                 if (
-                    term == "ops_bucket"
+                    "operation_type" in s.labels
                     and operations is not None
                     and s.labels["operation_type"] not in operations.group(1).split("|")
                 ):
@@ -726,7 +786,10 @@ def test_cli_query_error_shows_the_promql(mixed_results, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 2, err
     assert "rejected a query (bad_data: invalid parameter" in lines[0]
-    assert "check --selector" in lines[1] and "the query was: sum by (cluster, instance" in lines[1]
+    assert (
+        "check --selector" in lines[1]
+        and "the query was: label_replace(sum by (cluster, instance" in lines[1]
+    )
     assert '{job="x",}}[300s]' in lines[1]  # the selector as given, inside the query
 
 

@@ -38,6 +38,9 @@ class Distribution:
     quantiles: tuple[tuple[float, float], ...] = ()
     """Summary `(quantile, seconds)` pairs: a sliding 10-minute window in client_golang, so
     "recent", not lifetime (PLEG-MODEL.md §3.1); NaN when nothing was observed in it."""
+    over_top_mean_measured: float | None = None
+    """The over-top mean as Prometheus computed it from all the buckets, when this holds only
+    some of them (`measured_histogram`); `over_top_mean_seconds` returns it."""
 
     @property
     def mean_seconds(self) -> float | None:
@@ -93,6 +96,8 @@ class Distribution:
         buckets' share (each bucket's count × its upper bound) leaves a lower estimate of what the
         long ones took. None when no observation is above the top bucket.
         """
+        if self.over_top_mean_measured is not None:
+            return self.over_top_mean_measured
         top = self.top_finite_bucket
         if top is None:
             return None
@@ -139,6 +144,44 @@ class Distribution:
             buckets=tuple((le, c + other_buckets.get(le, 0.0)) for le, c in self.buckets),
             quantiles=other.quantiles or self.quantiles,
         )
+
+
+def measured_histogram(
+    *,
+    count: float,
+    sum_seconds: float,
+    buckets: Sequence[tuple[float, float]],
+    quantiles: Sequence[tuple[float, float | None]] = (),
+    over_top_mean_seconds: float | None = None,
+) -> Distribution:
+    """A histogram known from what Prometheus computed over all its buckets, not the buckets.
+
+    Fleet mode asks the server for a histogram's count, sum, a few of its cumulative buckets
+    (`buckets`: the ones the model reads, the top finite one among them), its quantiles
+    (`histogram_quantile`) and its over-top mean, instead of every bucket of every node. This
+    holds them so that every figure read from it is the server's: `count_above` and
+    `count_between` on the given bounds, `quantile(q)` for the given `q` (each is inserted as a
+    bucket point at its rank, where it keeps the buckets monotonic: `_histogram_quantile` then
+    lands exactly on it), and `over_top_mean_seconds`.
+    """
+    points = sorted((le, min(cumulative, count)) for le, cumulative in buckets)
+    if not points or math.isfinite(points[-1][0]):
+        points.append((math.inf, count))
+    for q, value in quantiles:
+        if value is None or not math.isfinite(value) or count <= 0:
+            continue
+        rank = q * count
+        before = [(le, c) for le, c in points if le < value]
+        after = [(le, c) for le, c in points if le > value]
+        fits = (not before or before[-1][1] < rank) and (not after or rank <= after[0][1])
+        if fits and all(le != value for le, _ in points):
+            points = [*before, (value, rank), *after]
+    return Distribution(
+        count=count,
+        sum_seconds=sum_seconds,
+        buckets=tuple(points),
+        over_top_mean_measured=over_top_mean_seconds,
+    )
 
 
 def _histogram_quantile(

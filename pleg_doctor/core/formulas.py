@@ -153,6 +153,7 @@ def _wrap(expr: Expr, names: Names, at_least: int) -> str:
 
 def number_text(value: float) -> str:
     """A number as PromQL reads it: `180`, `0.5`, `1e-09`."""
+    value = float(value)
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if value.is_integer() and abs(value) < 1e15:

@@ -7,16 +7,21 @@ once (ARCHITECTURE.md "Fleet mode": no per-node round trips). Eight API calls wh
 size: the server's clock (`time()`, skipped with `--at`), then seven instant vector queries, four
 at a time:
 
-* `relist_buckets`: `increase()` of the relist duration histogram buckets, by node and `le`;
-* `relist`: relist duration and interval `_sum`/`_count` increases;
-* `runtime_buckets_lists`, `runtime_buckets_status`: runtime operation latency buckets for the
-  relist's own calls and `status` (the largest answer, in two halves evaluated side by side);
-* `runtime`: their `_sum`/`_count`, calls (`kubelet_runtime_operations_total`) and errors;
+* `relist`, `relist_quantiles`: what the relist histogram says over the range, measured by the
+  server exactly as the recording rules of `pleg-doctor rules` measure it (`rules.py`): relists,
+  their sum, those over 10 s and their mean, p50 and p99 (`histogram_quantile`), the interval's
+  sum and count; the µs summaries of kubelets before 1.17 alike;
+* `runtime`, `runtime_shapes`, `runtime_quantiles`: per runtime operation of the relist (and
+  `status`), its calls, errors, latency count and sum, calls that hit the CRI timeout, the mean
+  of those over 10 s (DefBuckets) and the p99;
 * `counters`: discards, EventedPLEG connection errors, kubelet CPU, started containers, restarts
   (`changes(process_start_time_seconds)`) and scrapes in the range;
 * `gauges`: the last scrape's gauges (`kubelet_pleg_last_seen_seconds` and `timestamp()` of that
   scrape, running pods and containers, process start, EventedPLEG totals and feature gate), the
   labels (`kubelet_node_name`, `kubernetes_build_info`) and `up`.
+
+So a node costs a few dozen numbers, not its ~90 histogram buckets; when the recording rules are
+loaded, the measurements are read from their series instead of computed.
 
 Queries with several parts join them with `or`, each part tagged by `label_replace(...,
 "pleg_doctor_q", NAME, "", "")`: `increase()` drops metric names, so the tag is what keeps the
@@ -27,10 +32,9 @@ label is just empty).
 
 A node's `Window` is built from those answers (`node_window`) so that the core needs no fleet
 special case: its counters ARE the server-side increases over `--range` (`seconds` = the range,
-never lifetime: `Window.is_lifetime` is False), its gauges are the last scrape's, and its capture
-time is that scrape's timestamp. Kubelets older than 1.14 expose only microsecond summaries, which
-fleet mode does not read (kube-prometheus drops them at scrape time anyway, ANCHORS.md §5); such
-nodes get verdict `unknown` with that reason.
+never lifetime: `Window.is_lifetime` is False), its histograms hold the server's measurements
+(`distribution.measured_histogram`: every figure the model reads is the server's), its gauges
+are the last scrape's, and its capture time is that scrape's timestamp.
 
 HTTP goes through the request primitive of the live kubelet sources (`sources/http/`'s
 `http_client`): credentials resolved and TLS files written once per fetch, one retry on connection

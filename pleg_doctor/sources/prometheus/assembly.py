@@ -10,14 +10,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from pleg_doctor.core.distribution import (
+    DEF_BUCKETS_TOP_SECONDS,
+    TIMEOUT_BUCKET_HIGH,
+    TIMEOUT_BUCKET_LOW,
+    Distribution,
+    measured_histogram,
+)
 from pleg_doctor.core.fleet import FleetNode, human_duration
 from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
 from pleg_doctor.core.window import Window
+from pleg_doctor.sources.prometheus.rules import (
+    FLEET_OPERATION_COUNTS,
+    FLEET_OPERATION_QUANTILES,
+    FLEET_OPERATION_SHAPES,
+    FLEET_QUANTILE_MEASURES,
+    FLEET_RELIST_MEASURES,
+)
 
 log = logging.getLogger(__package__)
+
+EXPONENTIAL_TOP_SECONDS = 745.0580596923828
+"""The largest finite bound of the runtime histogram's `ExponentialBuckets(.005, 2.5, 14)`."""
+_NO_LABELS: Mapping[str, str] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,16 +73,6 @@ class _Route:
 
 
 _SAMPLE_ROUTES: dict[str, _Route] = {
-    "relist_bucket": _Route("relist_duration_hist", "bucket"),
-    "relist_sum": _Route("relist_duration_hist", "sum"),
-    "relist_count": _Route("relist_duration_hist", "count"),
-    "interval_sum": _Route("relist_interval_hist", "sum"),
-    "interval_count": _Route("relist_interval_hist", "count"),
-    "ops_bucket": _Route("runtime_ops_hist", "bucket", "operation_type"),
-    "ops_sum": _Route("runtime_ops_hist", "sum", "operation_type"),
-    "ops_count": _Route("runtime_ops_hist", "count", "operation_type"),
-    "ops_total": _Route("runtime_ops_total", "value", "operation_type"),
-    "ops_errors": _Route("runtime_ops_errors", "value", "operation_type"),
     "last_seen": _Route("last_seen", "value"),
     "running_pods": _Route("running_pods", "value"),
     "running_containers": _Route(
@@ -79,10 +87,15 @@ _SAMPLE_ROUTES: dict[str, _Route] = {
 }
 """Terms that become samples of the node's snapshot."""
 
+_NODE_MEASURES = frozenset((*FLEET_RELIST_MEASURES, *FLEET_QUANTILE_MEASURES))
+_OPERATION_MEASURES = frozenset(
+    (*FLEET_OPERATION_COUNTS, *FLEET_OPERATION_SHAPES, *FLEET_OPERATION_QUANTILES)
+)
+"""Terms that are the histograms' measurements (`rules.measurements`), per node and per runtime
+operation: the node's Window is built from them (`node_window`)."""
+
 _WINDOW_COUNTERS = ("discards", "evented_errors", "process_cpu", "started_containers")
 """Terms that are increases of plain counters: they go to the Window itself."""
-
-_PLEG_FAMILIES = ("relist_duration_hist", "last_seen")
 
 
 @dataclasses.dataclass
@@ -100,10 +113,14 @@ class _NodeData:
     scrapes: float | None = None
     restarts: float = 0.0
     up: float | None = None
+    measures: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The histograms' measurements of the node (`rules.FLEET_RELIST_MEASURES`...)."""
+    operations: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    """Per runtime operation, its measurements (`rules.FLEET_OPERATION_COUNTS`...)."""
 
     @property
     def has_pleg_series(self) -> bool:
-        return any(s.family in _PLEG_FAMILIES for s in self.samples)
+        return "relists" in self.measures or any(s.family == "last_seen" for s in self.samples)
 
 
 class FleetAssembler:
@@ -144,7 +161,13 @@ class FleetAssembler:
             if not math.isfinite(sample.value):
                 continue  # NaN or ±Inf from the server carries nothing usable
             data = self._node(sample.labels)
-            if route is not None:
+            if term in _NODE_MEASURES:
+                data.measures[term] = sample.value
+            elif term in _OPERATION_MEASURES:
+                operation = sample.labels.get("operation_type")
+                if operation:
+                    data.operations.setdefault(operation, {})[term] = sample.value
+            elif route is not None:
                 self._add_sample(term, data, route, sample)
             elif term in _WINDOW_COUNTERS:
                 data.counters[term] = data.counters.get(term, 0.0) + sample.value
@@ -232,19 +255,51 @@ def node_window(
     scrapes: int,
     restarted: bool,
     increases: Mapping[str, float],
+    measures: Mapping[str, float] | None = None,
+    operations: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Window:
     """The Window of one kubelet from server-side increases and last-scrape gauges.
 
-    `samples` are normalized (the canonical families of `exposition`): histogram and runtime
-    counter samples hold increases over `range_seconds`, gauge samples the last scrape's values.
-    So the snapshot's counters are already the window's deltas, and the Window is built directly
+    `samples` are normalized (the canonical families of `exposition`): the last scrape's gauges.
+    `measures` and `operations` are what the server measured of the relist and runtime
+    histograms over `range_seconds` (`rules.measurements`): their counts, sums, quantiles and
+    shapes become the Window's distributions (`distribution.measured_histogram`), with the
+    runtime's bucket set of the kubelet's version (DefBuckets up to 1.19, exponential buckets
+    from 1.20, as `pkg/kubelet/metrics/metrics.go` `RuntimeOperationsDuration`). So the
+    snapshot's counters are already the window's deltas, and the Window is built directly
     instead of by `window.window_between` (there is no earlier scrape to subtract): `seconds` is
     the range, `first` an empty snapshot at the range's start (so `is_lifetime` is False), and
     `increases` carries the plain counters (`discards`, `evented_errors`, `process_cpu`,
     `started_containers`). `captured_at` is the last scrape's timestamp: ages are measured there.
     """
+    measures = measures or {}
+    operations = operations or {}
+    histogram = "relists_over_top" in measures
+    # Latency histograms have `op_timeouts` (a bucket difference); µs summaries do not.
+    hist_ops = {op for op, measured in operations.items() if "op_timeouts" in measured}
+    counted = list(samples)
+    counted += _relist_samples(measures, histogram)
+    counted += _operation_samples(operations, hist_ops)
     last = build_snapshot(
-        samples, name=name, node=node, captured_at=captured_at, captured_at_origin="at"
+        counted, name=name, node=node, captured_at=captured_at, captured_at_origin="at"
+    )
+    buckets = "default" if last.version is not None and last.version < (1, 20) else "exponential"
+    relist, summary = _relist_distributions(measures, histogram)
+    runtime_ops = {
+        op: dataclasses.replace(
+            stats,
+            latency=_latency(
+                operations.get(op, {}), buckets if op in hist_ops else None, stats.latency
+            ),
+        )
+        for op, stats in last.runtime_ops.items()
+    }
+    last = dataclasses.replace(
+        last,
+        relist_duration=relist,
+        relist_duration_summary=summary,
+        runtime_ops=runtime_ops,
+        runtime_buckets=buckets if hist_ops else None,
     )
     first: Snapshot = build_snapshot(
         (), name=name, node=node, captured_at=captured_at - range_seconds, captured_at_origin="at"
@@ -269,6 +324,101 @@ def node_window(
     )
 
 
+def _relist_samples(measures: Mapping[str, float], histogram: bool) -> list[FleetSample]:
+    """The relist's and the interval's count and sum as samples of their families (the
+    snapshot infers the version from the families present)."""
+    family = "relist_duration_hist" if histogram else "relist_duration_summary"
+    parts = (
+        (family, "count", "relists"),
+        (family, "sum", "relist_sum_seconds"),
+        ("relist_interval_hist", "count", "relist_interval_count"),
+        ("relist_interval_hist", "sum", "relist_interval_sum_seconds"),
+    )
+    return [
+        FleetSample(name, part, _NO_LABELS, measures[measure])
+        for name, part, measure in parts
+        if measure in measures
+    ]
+
+
+def _operation_samples(
+    operations: Mapping[str, Mapping[str, float]], hist_ops: Collection[str]
+) -> list[FleetSample]:
+    """Each operation's calls, errors and latency count and sum as samples of their families."""
+    samples = []
+    for op, measured in operations.items():
+        labels = {"operation_type": op}
+        latency = "runtime_ops_hist" if op in hist_ops else "runtime_ops_summary"
+        for family, part, measure in (
+            ("runtime_ops_total", "value", "op_calls"),
+            ("runtime_ops_errors", "value", "op_errors"),
+            (latency, "count", "op_count"),
+            (latency, "sum", "op_sum_seconds"),
+        ):
+            if measure in measured:
+                samples.append(FleetSample(family, part, labels, measured[measure]))
+    return samples
+
+
+def _relist_distributions(
+    measures: Mapping[str, float], histogram: bool
+) -> tuple[Distribution | None, Distribution | None]:
+    """The relist duration (and the µs summary's, before 1.17) from the server's measurements."""
+    count, total = measures.get("relists"), measures.get("relist_sum_seconds")
+    recent = measures.get("relist_recent_p99_seconds")
+    if count is None or total is None:
+        return None, None
+    quantiles = [
+        (0.5, measures.get("relist_p50_seconds")),
+        (0.99, measures.get("relist_p99_seconds")),
+    ]
+    if not histogram:
+        known = tuple((q, v) for q, v in quantiles if v is not None)
+        only = Distribution(count=count, sum_seconds=total, quantiles=known)
+        return only, only
+    over = measures.get("relists_over_top", 0.0)
+    relist = measured_histogram(
+        count=count,
+        sum_seconds=total,
+        buckets=[(DEF_BUCKETS_TOP_SECONDS, count - over)],
+        quantiles=quantiles,
+        over_top_mean_seconds=measures.get("relist_over_top_mean_seconds"),
+    )
+    summary = (
+        Distribution(count=count, sum_seconds=total, quantiles=((0.99, recent),))
+        if recent is not None
+        else None
+    )
+    return relist, summary
+
+
+def _latency(
+    measured: Mapping[str, float], buckets: str | None, counted: Distribution | None
+) -> Distribution | None:
+    """One operation's latency distribution from the server's measurements of it."""
+    if counted is None:
+        return None
+    count, total = counted.count, counted.sum_seconds
+    p99 = measured.get("op_p99_seconds")
+    if buckets is None:  # µs summaries (before 1.14): their own recent p99, no buckets
+        known = ((0.99, p99),) if p99 is not None else ()
+        return Distribution(count=count, sum_seconds=total, quantiles=known)
+    timeouts = measured.get("op_timeouts", 0.0)
+    if buckets == "exponential":
+        # The (119.2, 298] timeout bucket, and the top finite bound (745 s).
+        low, high = TIMEOUT_BUCKET_LOW, TIMEOUT_BUCKET_HIGH
+        points = [(low, count - timeouts), (high, count), (EXPONENTIAL_TOP_SECONDS, count)]
+    else:
+        points = [(DEF_BUCKETS_TOP_SECONDS, count - timeouts)]
+    return measured_histogram(
+        count=count,
+        sum_seconds=total,
+        buckets=points,
+        quantiles=[(0.99, p99)],
+        over_top_mean_seconds=measured.get("op_over_top_mean_seconds"),
+    )
+
+
 def _fleet_node(
     data: _NodeData, *, evaluated_at: float, range_seconds: float, cluster_prefix: bool
 ) -> FleetNode:
@@ -288,6 +438,8 @@ def _fleet_node(
         scrapes=scrapes,
         restarted=data.restarts > 0,
         increases=data.counters,
+        measures=data.measures,
+        operations=data.operations,
     )
     notes: list[str] = [f"Prometheus instance {data.instance or '(none)'}"]
     down = data.up is not None and data.up < 1
@@ -299,9 +451,9 @@ def _fleet_node(
             )
         else:
             reason = (
-                f"no kubelet_pleg_* series for this target over the last {span}: fleet mode reads "
-                "the seconds histograms of kubelet ≥ 1.14 (older µs summaries are not read), or "
-                "relabeling drops them"
+                f"no kubelet_pleg_* series for this target over the last {span}: relabeling "
+                "drops them (kube-prometheus drops the µs summaries of kubelets before 1.14), "
+                "or the target is not a kubelet's /metrics"
             )
         return FleetNode(window=window, unknown_reason=reason, notes=tuple(notes))
     if down:

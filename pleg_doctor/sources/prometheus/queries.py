@@ -10,14 +10,36 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from pleg_doctor.errors import UsageError
+from pleg_doctor.sources.prometheus.promql import (
+    DEFAULT_RANGE_SECONDS,
+    DEFAULT_SELECTOR,
+    FLEET_OPERATIONS,
+    GROUP_LABELS,
+    normalize_selector,
+    promql_duration,
+)
+from pleg_doctor.sources.prometheus.rules import (
+    FLEET_OPERATION_COUNTS,
+    FLEET_OPERATION_QUANTILES,
+    FLEET_OPERATION_SHAPES,
+    FLEET_QUANTILE_MEASURES,
+    FLEET_RELIST_MEASURES,
+    RuleOptions,
+    measurements,
+)
 
-DEFAULT_SELECTOR = 'job="kubelet",metrics_path="/metrics"'
-"""kube-prometheus' kubelet selector (ANCHORS.md §3.2): one `kubelet` job scrapes `/metrics`,
-`/metrics/cadvisor`, `/metrics/probes` and `/metrics/slis`; PLEG lives in `/metrics`."""
-
-DEFAULT_RANGE_SECONDS = 300.0
-"""`--range`: the window of `increase()`, as the kubernetes-mixin's `[5m]` rates."""
+__all__ = [
+    "DEFAULT_RANGE_SECONDS",
+    "DEFAULT_SELECTOR",
+    "FLEET_OPERATIONS",
+    "GROUP_LABELS",
+    "QUERY_TAG",
+    "FleetQuery",
+    "Term",
+    "build_queries",
+    "normalize_selector",
+    "promql_duration",
+]
 
 NAME_LOOKBACK_SECONDS = 3600.0
 """How far back node names and versions are looked up (longer than `--range`, so a kubelet that
@@ -26,53 +48,12 @@ Prometheus cannot scrape any more is still named)."""
 QUERY_TAG = "pleg_doctor_q"
 """The label each part of an `or`-joined query is tagged with."""
 
-GROUP_LABELS = ("cluster", "instance")
-"""What identifies one kubelet across all queries."""
-
-FLEET_OPERATIONS = (
-    "list_podsandbox",
-    "list_containers",
-    "podsandbox_status",
-    "container_status",
-    "status",
-)
-"""The runtime operations of the relist (PLEG-MODEL.md §1.4) and the runtime `Status()` check
-(§5): what the model and the causes read; other operations are not queried."""
-
-LIST_OPERATIONS = FLEET_OPERATIONS[:2]
-STATUS_OPERATIONS = FLEET_OPERATIONS[2:]
-
 
 def _operations_matcher(operations: Sequence[str]) -> str:
     return 'operation_type=~"' + "|".join(operations) + '"'
 
 
 _OPS_MATCHER = _operations_matcher(FLEET_OPERATIONS)
-
-
-def normalize_selector(selector: str) -> str:
-    """The label matchers of `--selector` without surrounding braces or a trailing comma.
-
-    `{job="kubelet"}` and `job="kubelet",` both become `job="kubelet"`; an empty selector is
-    allowed (every series of the metric, e.g. with a single kubelet job). Validation is left to
-    the server: its `bad_data` answer names the problem, and the error shows the query.
-    """
-    text = selector.strip()
-    if text.startswith("{") and text.endswith("}"):
-        text = text[1:-1].strip()
-    text = text.rstrip(",").strip()
-    if "\n" in text or "\r" in text:
-        raise UsageError('--selector must be one line of label matchers, e.g. job="kubelet"')
-    return text
-
-
-def promql_duration(seconds: float) -> str:
-    """`300.0` → `300s`; fractions as milliseconds (`1.5` → `1500ms`)."""
-    if seconds <= 0:
-        raise UsageError("--range must be more than 0 seconds")
-    if float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    return f"{round(seconds * 1000)}ms"
 
 
 def _series(metric: str, selector: str, *extra: str) -> str:
@@ -107,8 +88,11 @@ class FleetQuery:
         )
 
 
-def build_queries(selector: str, range_seconds: float) -> tuple[FleetQuery, ...]:
-    """The fleet's instant queries for `selector` (already normalized) over `range_seconds`."""
+def build_queries(
+    selector: str, range_seconds: float, *, recorded: bool = False
+) -> tuple[FleetQuery, ...]:
+    """The fleet's instant queries for `selector` (already normalized) over `range_seconds`;
+    `recorded`: read the histograms' measurements from the recording rules' series."""
     r = promql_duration(range_seconds)
     names = promql_duration(max(range_seconds, NAME_LOOKBACK_SECONDS))
     by = ", ".join(GROUP_LABELS)
@@ -122,60 +106,29 @@ def build_queries(selector: str, range_seconds: float) -> tuple[FleetQuery, ...]
         return f"max by ({group}) ({expr})"
 
     relist = "kubelet_pleg_relist_duration_seconds"
-    interval = "kubelet_pleg_relist_interval_seconds"
-    ops = "kubelet_runtime_operations"
+    # The last scrape's time and the scrapes in the range: the relist counter of either
+    # generation (seconds histogram, or the µs summary before 1.14).
+    relist_counts = _series(
+        "",
+        selector,
+        f'__name__=~"{relist}_count|kubelet_pleg_relist_latency_microseconds_count"',
+    )
+    measured = measurements(
+        RuleOptions(selector=selector, window_seconds=range_seconds), recorded=recorded
+    )
+
+    def measures(key: str, names: Sequence[str]) -> FleetQuery:
+        return FleetQuery(key, tuple(Term(name, measured[name]) for name in names))
+
     return (
-        FleetQuery(
-            "relist_buckets",
-            (Term("relist_bucket", increase(f"{relist}_bucket", labels="le")),),
-        ),
-        FleetQuery(
-            "relist",
-            (
-                Term("relist_sum", increase(f"{relist}_sum")),
-                Term("relist_count", increase(f"{relist}_count")),
-                Term("interval_sum", increase(f"{interval}_sum")),
-                Term("interval_count", increase(f"{interval}_count")),
-            ),
-        ),
-        # The largest answer (15 buckets × 5 operations per node) in two halves: Prometheus
-        # evaluates each query on one core, so the halves run side by side.
-        *(
-            FleetQuery(
-                f"runtime_buckets_{half}",
-                (
-                    Term(
-                        "ops_bucket",
-                        increase(
-                            f"{ops}_duration_seconds_bucket",
-                            _operations_matcher(operations),
-                            labels="operation_type, le",
-                        ),
-                    ),
-                ),
-            )
-            for half, operations in (("lists", LIST_OPERATIONS), ("status", STATUS_OPERATIONS))
-        ),
-        FleetQuery(
-            "runtime",
-            (
-                Term(
-                    "ops_sum",
-                    increase(f"{ops}_duration_seconds_sum", _OPS_MATCHER, labels="operation_type"),
-                ),
-                Term(
-                    "ops_count",
-                    increase(
-                        f"{ops}_duration_seconds_count", _OPS_MATCHER, labels="operation_type"
-                    ),
-                ),
-                Term("ops_total", increase(f"{ops}_total", _OPS_MATCHER, labels="operation_type")),
-                Term(
-                    "ops_errors",
-                    increase(f"{ops}_errors_total", _OPS_MATCHER, labels="operation_type"),
-                ),
-            ),
-        ),
+        # What the histograms say, measured by the server as the recording rules measure it
+        # (or read from the rules' series): a few numbers per node and operation, not buckets.
+        measures("relist", FLEET_RELIST_MEASURES),
+        measures("relist_quantiles", FLEET_QUANTILE_MEASURES),
+        measures("runtime", FLEET_OPERATION_COUNTS),
+        # The bucket-heavy parts apart: Prometheus evaluates each query on one core.
+        measures("runtime_shapes", FLEET_OPERATION_SHAPES),
+        measures("runtime_quantiles", FLEET_OPERATION_QUANTILES),
         FleetQuery(
             "counters",
             (
@@ -187,17 +140,14 @@ def build_queries(selector: str, range_seconds: float) -> tuple[FleetQuery, ...]
                     "restarts",
                     gauge(f"changes({_series('process_start_time_seconds', selector)}[{r}])"),
                 ),
-                Term(
-                    "scrapes",
-                    gauge(f"count_over_time({_series(f'{relist}_count', selector)}[{r}])"),
-                ),
+                Term("scrapes", gauge(f"count_over_time({relist_counts}[{r}])")),
             ),
         ),
         FleetQuery(
             "gauges",
             (
                 Term("last_seen", gauge(_series("kubelet_pleg_last_seen_seconds", selector))),
-                Term("scraped_at", gauge(f"timestamp({_series(f'{relist}_count', selector)})")),
+                Term("scraped_at", gauge(f"timestamp({relist_counts})")),
                 Term(
                     "running_pods",
                     gauge(

@@ -30,7 +30,7 @@ from pleg_doctor.core.formulas import Formula, Names, Where, number_text
 from pleg_doctor.core.model import LIST_OPS, RELIST_OPS, STATUS_OPS
 from pleg_doctor.core.terms import CONDITIONS
 from pleg_doctor.errors import UsageError
-from pleg_doctor.sources.prometheus.queries import (
+from pleg_doctor.sources.prometheus.promql import (
     DEFAULT_RANGE_SECONDS,
     DEFAULT_SELECTOR,
     FLEET_OPERATIONS,
@@ -161,11 +161,15 @@ class _Builder:
         options: RuleOptions,
         operations: Sequence[str] = FLEET_OPERATIONS,
         inline: Collection[Layer] = (),
+        *,
+        join_node: bool = True,
     ) -> None:
         self.options = options
         self.operations = tuple(operations)
         self.inline = frozenset(inline)
         """The layers whose series are expanded where read, not read by name."""
+        self.join_node = join_node
+        """Join the `node` label onto every series (fleet mode names nodes on its own)."""
         self.w = options.window
         self.range = promql_duration(options.window_seconds)
         self.by = ", ".join(GROUP_LABELS)
@@ -191,6 +195,8 @@ class _Builder:
 
     def per_node(self, expr: str) -> str:
         """`expr` (aggregated by cluster and instance) with the `node` label joined on."""
+        if not self.join_node:
+            return expr
         return f"({expr}) * {self.on} group_left (node) {self.node_info}"
 
     def add(
@@ -451,15 +457,18 @@ class _Builder:
             "histogram keeps)",
             _fixed(self.per_node(recent)),
         )
-        interval = (
-            f"{self.increase('kubelet_pleg_relist_interval_seconds_sum')} / "
-            f"({self.increase('kubelet_pleg_relist_interval_seconds_count')} > 0)"
+        interval = "kubelet_pleg_relist_interval_seconds"
+        self.add(
+            "relist_interval_sum_seconds",
+            f"{prefix}:{interval}_sum:increase{self.w}",
+            "the time between relist starts, summed over the window",
+            _fixed(self.per_node(self.increase(interval + "_sum"))),
         )
         self.add(
-            "relist_interval_mean_seconds",
-            f"{prefix}:kubelet_pleg_relist_interval_seconds:mean{self.w}",
-            "the mean time between relist starts in the window",
-            _fixed(self.per_node(interval)),
+            "relist_interval_count",
+            f"{prefix}:{interval}_count:increase{self.w}",
+            "relist starts timed in the window (their mean interval: sum / count)",
+            _fixed(self.per_node(self.increase(interval + "_count"))),
         )
         pod = (
             f"{self.increase('kubelet_pleg_pod_relist_duration_seconds_sum')} and {self.on} "
@@ -663,10 +672,12 @@ _SIGNAL_MEANINGS = {
 }
 
 
-def _resolve(options: RuleOptions, inline: Collection[Layer]) -> list[tuple[_Series, str]]:
+def _resolve(
+    options: RuleOptions, inline: Collection[Layer], *, join_node: bool = True
+) -> list[tuple[_Series, str]]:
     """Every series with its PromQL; earlier series of the `inline` layers are expanded where
     they are read, the others read by their recorded name."""
-    builder = _Builder(options, inline=inline)
+    builder = _Builder(options, inline=inline, join_node=join_node)
     names: dict[str, str] = dict(builder.constants)
     built: list[tuple[_Series, str]] = []
     for series in builder.build():
@@ -710,6 +721,40 @@ def expressions(options: RuleOptions, *, inline: Collection[Layer] = LAYERS) -> 
     history whose measurements were backfilled."""
     options = validate_options(options)
     return {s.input: expr for s, expr in _resolve(options, inline)}
+
+
+FLEET_RELIST_MEASURES = (
+    "relists",
+    "relist_sum_seconds",
+    "relists_over_top",
+    "relist_over_top_mean_seconds",
+    "relist_interval_sum_seconds",
+    "relist_interval_count",
+)
+FLEET_QUANTILE_MEASURES = ("relist_p50_seconds", "relist_p99_seconds", "relist_recent_p99_seconds")
+FLEET_OPERATION_COUNTS = ("op_calls", "op_errors", "op_count", "op_sum_seconds")
+FLEET_OPERATION_SHAPES = ("op_timeouts", "op_over_top_mean_seconds")
+FLEET_OPERATION_QUANTILES = ("op_p99_seconds",)
+"""What fleet mode reads of each kubelet's histograms: the rules' own measurements, per node
+and (`op_*`) per runtime operation, rather than every bucket."""
+
+
+def measurements(options: RuleOptions, *, recorded: bool) -> dict[str, str]:
+    """Each fleet measurement's PromQL: the recorded series' name when the rules are loaded,
+    else the rule's expression (aggregated by cluster and instance, without the node join)."""
+    wanted = {
+        *FLEET_RELIST_MEASURES,
+        *FLEET_QUANTILE_MEASURES,
+        *FLEET_OPERATION_COUNTS,
+        *FLEET_OPERATION_SHAPES,
+        *FLEET_OPERATION_QUANTILES,
+    }
+    options = dataclasses.replace(options, selector=normalize_selector(options.selector))
+    identity: tuple[Layer, ...] = ("identity",)
+    built = _resolve(options, identity, join_node=False)
+    if recorded:
+        return {s.input: s.record for s, _ in built if s.input in wanted}
+    return {s.input: expr for s, expr in built if s.input in wanted}
 
 
 def record_names(options: RuleOptions) -> Mapping[str, str]:
