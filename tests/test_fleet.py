@@ -543,6 +543,7 @@ def test_fleet_json_schema_top_and_strictness():
         "selector",
         "evaluated_at",
         "range_seconds",
+        "recording_rules",
         "summary",
         "nodes",
     ]
@@ -596,8 +597,11 @@ class FakeProm:
         probe: Sequence[dict[str, str]] = (),
         warnings: Sequence[str] = (),
         error: tuple[int, str, str] | None = None,
+        rules: dict[str, str] | None = None,
     ) -> None:
         self.results = results
+        self.rules = rules
+        """The labels of the `pleg_doctor_rules_info` series of loaded recording rules."""
         self.server_time = server_time
         self.token = token
         self.header = header
@@ -637,11 +641,19 @@ class FakeProm:
     def _vector(self, query: str) -> list[dict[str, Any]]:
         if query.startswith("count by (job, metrics_path)"):
             return [{"metric": m, "value": [self.server_time, "3"]} for m in self.probe]
+        if query.startswith("pleg_doctor_rules_info{"):
+            if self.rules is None:
+                return []
+            matchers = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', query))
+            wanted = {key: value.replace('\\"', '"') for key, value in matchers.items()}
+            matching = all(self.rules.get(key) == value for key, value in wanted.items())
+            labels = {"__name__": "pleg_doctor_rules_info", **self.rules}
+            return [{"metric": labels, "value": [self.server_time, "1"]}] if matching else []
         if QUERY_TAG in query:
             terms = [t for t in self.results if f'"{QUERY_TAG}", "{t}"' in query]
             tagged = True
         else:  # the one query of a single term: the runtime's p99 per operation
-            assert "operation_type, le" in query, query
+            assert "operation_type, le" in query or ":p99_" in query, query
             terms, tagged = ["op_p99_seconds"], False
         operations = re.search(r'operation_type=~"([^"]*)"', query)
         out = []
@@ -675,7 +687,7 @@ def test_cli_json_against_a_fake_api_counts_calls_and_keeps_the_prefix(mixed_res
     assert len(doc["nodes"]) == 5 and doc["nodes"][0]["node"] == "hung"
     assert doc["prometheus"] == server.url("/prometheus")
     assert doc["evaluated_at"] == "2026-09-21T15:13:20Z"  # the server's time(), not ours
-    assert len(fake.queries) == len(server.seen) == 8
+    assert len(fake.queries) == len(server.seen) == 9  # time(), the rules' info, 7 queries
     assert fake.queries[0]["query"] == "time()" and "time" not in fake.queries[0]
     assert {q["time"] for q in fake.queries[1:]} == {f"{T_END:.3f}"}
     assert all(q["timeout"] == "30s" for q in fake.queries)
@@ -701,7 +713,7 @@ def test_cli_at_sets_the_evaluation_time_and_skips_time(mixed_results, capsys):
             capsys,
         )
     assert code == 2, err
-    assert len(fake.queries) == 7
+    assert len(fake.queries) == 8
     assert {q["time"] for q in fake.queries} == {"1790002800.000"}
     assert all("[600s]" in q["query"] for q in fake.queries if "increase(" in q["query"])
     assert "PLEG fleet: 5 node(s)" in out and "range 10m" in out
@@ -709,6 +721,49 @@ def test_cli_at_sets_the_evaluation_time_and_skips_time(mixed_results, capsys):
     assert "hung" in out and "runtime_hung (0." in out
     assert "healthy-b" not in out and "3 more node(s) not shown (3 ok)" in out
     assert "\x1b[" not in out
+
+
+def test_cli_reads_the_recording_rules_series_when_they_are_loaded(mixed_results, capsys):
+    """With `pleg-doctor rules` loaded for this selector and range, the histograms' measurements
+    are read from the rules' series (the same values: the rules record what the queries
+    compute); for another range, or with --recorded no, they are computed."""
+    rules = {
+        "selector": 'job="kubelet",metrics_path="/metrics"',
+        "window": "5m",
+        "version": "1",
+        "runtime_request_timeout_seconds": "120",
+    }
+    computed = FakeProm(mixed_results)
+    with FakeServer(computed) as server:
+        code, out, err = run(["fleet", "--prometheus", server.url(""), "-o", "json"], capsys)
+    assert code == 2, err
+    baseline = json.loads(out)
+    assert baseline["recording_rules"] is False
+    for args, reads in ((["--range", "5m"], True), (["--range", "10m"], False)):
+        fake = FakeProm(mixed_results, rules=rules)
+        with FakeServer(fake) as server:
+            code, out, err = run(
+                ["fleet", "--prometheus", server.url(""), "-o", "json", *args], capsys
+            )
+        assert code == 2, err
+        doc = json.loads(out)
+        text = " ".join(q["query"] for q in fake.queries)
+        assert doc["recording_rules"] is reads
+        assert ("instance:kubelet_pleg_relists:increase5m" in text) is reads
+        assert ("histogram_quantile" in text) is not reads
+        if reads:
+            assert [n["headroom_seconds"] for n in doc["nodes"]] == [
+                n["headroom_seconds"] for n in baseline["nodes"]
+            ]
+    fake = FakeProm(mixed_results, rules=rules)
+    with FakeServer(fake) as server:
+        code, out, err = run(
+            ["fleet", "--prometheus", server.url(""), "--recorded", "no", "--at", "1790002800"],
+            capsys,
+        )
+    assert code == 2, err
+    assert len(fake.queries) == 7  # no look for the rules, no time()
+    assert "recording rules" not in out
 
 
 def test_cli_token_and_headers_are_sent_and_never_printed(mixed_results, tmp_path, capsys):
@@ -735,7 +790,7 @@ def test_cli_token_and_headers_are_sent_and_never_printed(mixed_results, tmp_pat
         )
     assert code == 2, err
     assert "pleg-doctor: debug:" in err and "time()" in err and "<redacted>" in err
-    assert len(fake.queries) == 8
+    assert len(fake.queries) == 9
     # and a wrong token: refused, exit 3, nothing leaked (run() checks)
     bad = tmp_path / "bad"
     bad.write_text("not-the-token")

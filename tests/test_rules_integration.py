@@ -40,6 +40,7 @@ import yaml
 
 from pleg_doctor.render.prom import CheckMetrics, render_textfile
 from pleg_doctor.sources.prometheus.rules import (
+    RULES_INFO,
     SEVERITIES,
     RuleOptions,
     alerting_rules,
@@ -198,8 +199,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
 
 
 def _measure_rules() -> list[dict[str, Any]]:
-    """The rule file's measurements (node names expanded in them: promtool backfills one layer)."""
+    """The rule file's measurements (node names expanded in them: promtool backfills one layer)
+    and its `pleg_doctor_rules_info`, by which fleet mode finds them."""
     rules = recording_rules(RuleOptions(), layers=("measure",), inline=("identity",))
+    rules += tuple(r for r in recording_rules(RuleOptions()) if r.record == RULES_INFO)
     return [
         {"record": rule.record, "expr": rule.expr}
         | ({"labels": dict(rule.labels)} if rule.labels else {})
@@ -223,12 +226,19 @@ def _by_node(result: list[dict[str, Any]]) -> dict[str, float]:
     return {item["metric"]["node"]: float(item["value"][1]) for item in result}
 
 
-def _fleet(client: PromClient, at: float, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+def _fleet(
+    client: PromClient, at: float, capsys: pytest.CaptureFixture[str], *options: str
+) -> dict[str, Any]:
+    """`pleg-doctor fleet` at `at`, its nodes by name; by default computing the histograms'
+    measurements, not reading the rules' (the comparisons would compare the rules to themselves)."""
+    chosen = options or ("--recorded", "no")
     code, out, err = run_cli(
-        ["fleet", "--prometheus", client.url, "--at", str(at), "-o", "json"], capsys
+        ["fleet", "--prometheus", client.url, "--at", str(at), "-o", "json", *chosen], capsys
     )
     assert code in (0, 1, 2), err
-    return {node["node"]: node for node in json.loads(out)["nodes"]}
+    doc = json.loads(out)
+    assert doc["recording_rules"] is (options != ()), options
+    return {node["node"]: node for node in doc["nodes"]}
 
 
 def _compare(rules: dict[str, dict[str, float]], cli: dict[str, Any]) -> float:
@@ -334,6 +344,27 @@ def _severity_of(report: dict[str, Any]) -> set[str]:
     if report["verdict"] == "ok" and causes and causes[0]["id"] == "runtime_slow":
         return {"info"}
     return set()
+
+
+def test_fleet_reads_the_rules_measurements_when_they_are_recorded(loaded: Loaded, capsys):
+    """The history server holds the rules' measurements (backfilled) and their info series:
+    fleet finds them and reads them, and judges every node as when it computes them."""
+    at = loaded.backfilled_at
+    computed = _fleet(loaded.history, at, capsys)
+    recorded = _fleet(loaded.history, at, capsys, "--recorded", "auto")
+    assert set(recorded) == set(computed)
+    down = _name(next(n for n in loaded.nodes if n.scenario == "down"))
+    assert recorded[down]["verdict"] == "unknown"
+    for node, report in recorded.items():
+        if node == down:
+            continue  # its backfilled measurements carry no staleness marker, its data does
+        other = computed[node]
+        assert report["verdict"] == other["verdict"], node
+        if other["headroom_seconds"] is not None:
+            assert report["headroom_seconds"] == pytest.approx(other["headroom_seconds"], abs=1e-6)
+        assert [c["id"] for c in report["causes"]] == [c["id"] for c in other["causes"]], node
+        assert report["runtime_ops"] == other["runtime_ops"], node
+        assert report["relist"] == other["relist"], node
 
 
 def _holds_throughout(client: PromClient, expr: str, end: float, for_seconds: float) -> set[str]:

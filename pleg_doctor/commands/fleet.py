@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 
 import click
@@ -82,6 +83,14 @@ from pleg_doctor.exitcodes import ExitCode
     show_default=True,
     help="Per API call (also the query's server-side timeout).",
 )
+@click.option(
+    "--recorded",
+    type=click.Choice(["auto", "yes", "no"]),
+    default="auto",
+    show_default=True,
+    help="Read the histograms' measurements from the recording rules of `pleg-doctor rules` "
+    "(auto: when rules for this --selector and --range are loaded) instead of computing them.",
+)
 @output_options
 @click.option(
     "--exit-zero", is_flag=True, help="Exit 0 whatever the verdicts (scripts that want JSON)."
@@ -99,6 +108,7 @@ def fleet(
     cacert: str | None,
     insecure_skip_tls_verify: bool,
     timeout: float,
+    recorded: str,
     output: str,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -121,8 +131,36 @@ def fleet(
           --at 2026-11-27T10:00:00Z --range 10m
     """
     console.setup_logging(debug)
+    # The whole fleet is held at once, and the cyclic GC would walk it again and again as it
+    # grows (a quarter of the client's CPU at 10,000 nodes); nothing here makes cycles.
+    gc.disable()
+    try:
+        _fleet(**locals())
+    finally:
+        gc.enable()
+
+
+def _fleet(
+    prometheus_url: str,
+    selector: str,
+    range_seconds: float,
+    at: dt.datetime | None,
+    top: int | None,
+    prometheus_token: str | None,
+    prometheus_token_file: str | None,
+    headers: tuple[str, ...],
+    cacert: str | None,
+    insecure_skip_tls_verify: bool,
+    timeout: float,
+    recorded: str,
+    output: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    runtime_request_timeout: float,
+    exit_zero: bool,
+    debug: bool,
+) -> None:
     from pleg_doctor.core.fleet import diagnose_fleet
-    from pleg_doctor.render.fleet import render_fleet_json, render_fleet_table
     from pleg_doctor.sources.prometheus.source import PrometheusSource, parse_header
 
     source = PrometheusSource(
@@ -134,6 +172,7 @@ def fleet(
         cacert=cacert,
         insecure_skip_tls_verify=insecure_skip_tls_verify,
         timeout=timeout,
+        recorded={"auto": None, "yes": True, "no": False}[recorded],
     )
     if source.must_warn_insecure:
         console.warn(
@@ -151,10 +190,15 @@ def fleet(
         runtime_request_timeout_seconds=runtime_request_timeout,
         select=select or None,
         ignore=ignore,
+        recorded=data.recorded,
     )
     if output == "json":
-        sys.stdout.write(render_fleet_json(report, top=top))
+        from pleg_doctor.render.json import write_fleet_json
+
+        write_fleet_json(report, sys.stdout, top=top)
     else:
+        from pleg_doctor.render.fleet import render_fleet_table
+
         sys.stdout.write(
             render_fleet_table(
                 report,

@@ -62,6 +62,8 @@ class FleetReport:
     """The window of `increase()` (`--range`): every node's counters cover it."""
     reports: tuple[Report, ...]
     """Ranked worst first (`rank_reports`)."""
+    recorded: bool = False
+    """The histograms' measurements came from the recording rules of `pleg-doctor rules`."""
 
     @property
     def worst(self) -> Report | None:
@@ -102,6 +104,7 @@ class FleetReport:
             "selector": self.selector,
             "evaluated_at": rfc3339(self.evaluated_at),
             "range_seconds": _seconds(self.range_seconds),
+            "recording_rules": self.recorded,
             "summary": {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()},
             "nodes": [report.to_dict() for report in shown],
         }
@@ -173,11 +176,13 @@ def diagnose_fleet(
     runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     select: Collection[str] | None = None,
     ignore: Collection[str] = (),
+    recorded: bool = False,
 ) -> FleetReport:
     """Diagnose every node like `pleg-doctor diagnose` does and rank them worst first.
 
     `prometheus` becomes each report's `source.location` (kind `prometheus`); `select` and
-    `ignore` limit the cause ids as for `diagnose`.
+    `ignore` limit the cause ids as for `diagnose`; `recorded` says where the histograms'
+    measurements came from (the JSON's `recording_rules`).
     """
     source = SourceInfo(kind="prometheus", location=prometheus)
     reports = [
@@ -196,4 +201,5 @@ def diagnose_fleet(
         evaluated_at=evaluated_at,
         range_seconds=range_seconds,
         reports=rank_reports(reports),
+        recorded=recorded,
     )

@@ -5,11 +5,10 @@ ranking is already decided in `fleet.rank_reports`; nothing is re-sorted here), 
 the headroom, the relist p99 the kubernetes-mixin alerts on, the top cause with its score, and
 the pods; above it, where the data came from and the counts by verdict and by top cause. A node
 that cannot be judged shows why in place of a cause. `--top N` cuts the rows, never the summary.
+The fleet JSON is `render/json.py`'s.
 """
 
 from __future__ import annotations
-
-import json
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -31,11 +30,6 @@ def short_reason(reason: str) -> str:
     """A reason's headline: the part before its first `: ` (the reasons read "what: why")."""
     head = reason.split(": ", 1)[0]
     return head if len(head) <= REASON_CHARS else head[: REASON_CHARS - 1] + "…"
-
-
-def render_fleet_json(report: FleetReport, *, top: int | None = None) -> str:
-    """The fleet object (schema `pleg-doctor/v1`), strict JSON: a NaN slip is a bug, not output."""
-    return json.dumps(report.to_dict(top=top), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
 def render_fleet_table(
@@ -80,7 +74,8 @@ def summary_text(report: FleetReport) -> Text:
         f" · Prometheus {report.prometheus} · at {rfc3339(report.evaluated_at)} · "
         f"range {human_duration(report.range_seconds)}\n",
     )
-    text.append(f"selector {{{report.selector}}}\n", style="dim")
+    read = " · histograms measured by the recording rules" if report.recorded else ""
+    text.append(f"selector {{{report.selector}}}{read}\n", style="dim")
     counts = report.by_verdict()
     first = True
     for verdict, count in counts.items():

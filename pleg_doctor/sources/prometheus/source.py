@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pleg_doctor.core.fleet import FleetNode
+from pleg_doctor.core.fleet import FleetNode, human_duration
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
 from pleg_doctor.sources.http.client import HttpClient, http_client
@@ -37,6 +37,7 @@ from pleg_doctor.sources.prometheus.queries import (
     build_queries,
     normalize_selector,
 )
+from pleg_doctor.sources.prometheus.rules import RULES_INFO, RULES_SCHEMA_VERSION
 
 log = logging.getLogger(__package__)
 
@@ -131,6 +132,8 @@ class FleetData:
     nodes: tuple[FleetNode, ...]
     api_calls: int
     """HTTP requests answered by the server (what its `prometheus_http_requests_total` counts)."""
+    recorded: bool = False
+    """The histograms' measurements were read from the recording rules' series."""
     warnings: tuple[str, ...] = ()
     """The server's own warnings (e.g. Thanos partial responses), deduplicated."""
 
@@ -158,6 +161,7 @@ class PrometheusSource:
         insecure_skip_tls_verify: bool = False,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         parallel: int = PARALLEL_QUERIES,
+        recorded: bool | None = None,
     ) -> None:
         if token is not None and token_file is not None:
             raise UsageError("give either --prometheus-token or --prometheus-token-file, not both")
@@ -177,6 +181,9 @@ class PrometheusSource:
         self.selector = normalize_selector(selector)
         self._timeout = float(timeout)
         self._parallel = max(1, parallel)
+        self._recorded = recorded
+        """Read the recording rules' measurements (True), compute them (False), or read them
+        when the rules for this selector and range are loaded (None)."""
         self._settings = HttpSettings(
             token=token,
             token_file=Path(token_file) if token_file is not None else None,
@@ -213,11 +220,14 @@ class PrometheusSource:
         Raises `SourceError`s for an unreachable server, refused credentials, a query error (the
         message shows the PromQL) and a selector that matches no kubelet PLEG series.
         """
-        queries = build_queries(self.selector, range_seconds)
         with http_client(self._settings, wording=WORDING, timeout=self._timeout) as client:
             call = _Call(self, client)
             try:
                 evaluated_at = at.timestamp() if at is not None else call.server_time()
+                recorded = self._recorded
+                if recorded is None:
+                    recorded = call.rules_loaded(evaluated_at, range_seconds)
+                queries = build_queries(self.selector, range_seconds, recorded=recorded)
                 assembler = call.run(queries, evaluated_at)
                 nodes = assembler.nodes(evaluated_at=evaluated_at, range_seconds=range_seconds)
                 del assembler
@@ -234,6 +244,7 @@ class PrometheusSource:
             nodes=nodes,
             api_calls=self._calls,
             warnings=tuple(dict.fromkeys(self._warnings)),
+            recorded=recorded,
         )
 
     def __repr__(self) -> str:
@@ -263,6 +274,26 @@ class _Call:
         if not math.isfinite(value):
             raise self._shape_error("time()")
         return value
+
+    def rules_loaded(self, at: float, range_seconds: float) -> bool:
+        """Whether the recording rules of `pleg-doctor rules` for this selector and range are
+        loaded: their `pleg_doctor_rules_info` series, with these options in its labels."""
+        matchers = {
+            "selector": self.source.selector,
+            "window": human_duration(range_seconds),
+            "version": RULES_SCHEMA_VERSION,
+        }
+        labels = ",".join(f"{key}={json.dumps(value)}" for key, value in matchers.items())
+        info = FleetQuery("rules_info", (Term("rules_info", f"{RULES_INFO}{{{labels}}}"),))
+        try:
+            found = bool(self.vector(info, at).get("rules_info"))
+        except SourceError as exc:
+            # Not worth failing for: the fleet queries that follow meet the same server and
+            # say what is wrong, with their own query in the message.
+            log.debug("looking for the recording rules failed: %s", exc)
+            return False
+        log.debug("recording rules for this selector and range: %s", "loaded" if found else "none")
+        return found
 
     def run(self, queries: Sequence[FleetQuery], at: float) -> FleetAssembler:
         """Send every query (a few at a time) and fold each answer in as it is taken."""
