@@ -70,3 +70,35 @@ def test_bench_quick_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "promtool" in out.stdout and "--version" in out.stdout
+
+
+def test_bench_fleet_runs_both_modes(tmp_path):
+    """`bench_fleet.py` end to end on a small fleet: queries computed, then the rules read."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_fleet.py"),
+            "--nodes",
+            "20,40",
+            "--runs",
+            "1",
+            "--tmpdir",
+            str(tmp_path),
+            "--json-out",
+            str(tmp_path / "fleet.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    figures = json.loads((tmp_path / "fleet.json").read_text())
+    assert [size["nodes"] for size in figures] == [20, 40]
+    for size in figures:
+        assert size["computed"]["recording_rules"] is False
+        assert size["recorded"]["recording_rules"] is True
+        assert size["computed"]["by_verdict"] == size["recorded"]["by_verdict"]
+        assert size["computed"]["api_calls"] == [7]  # --recorded no: no look for the rules
+        assert size["recorded"]["api_calls"] == [8]
+    assert "exponent" in out.stdout and "CPU ms/node" in out.stdout
