@@ -12,13 +12,9 @@ The binaries must be there (scripts/test.sh installs them): a missing one fails,
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
-import shutil
-import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +25,7 @@ import pytest
 from tests.fakeserver import SECRETS, TOKEN
 
 from .helpers import check_schema, run_cli
+from .promserver import backfill, serve
 from .promsim import SimNode, build_fleet, write_history
 
 pytestmark = pytest.mark.integration
@@ -36,7 +33,6 @@ pytestmark = pytest.mark.integration
 HEALTHY = 30
 HISTORY_SECONDS = 1800.0
 STEP_SECONDS = 30.0
-READY_TIMEOUT_SECONDS = 30.0
 HEADER_SECRET = "org-secret-51f0e2d3c4b5"
 
 _REQUESTS_RE = re.compile(
@@ -58,43 +54,8 @@ class LivePrometheus:
         return round(sum(float(v) for v in _REQUESTS_RE.findall(text)))
 
 
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-    if path is None:
-        pytest.fail(
-            f"{name} not found: fleet integration tests need Debian's prometheus package "
-            "(scripts/test.sh installs it: apt-get install prometheus)"
-        )
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prometheus exited with {process.returncode}: {log.read_text()[-2000:]}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(
-        f"prometheus not ready after {READY_TIMEOUT_SECONDS:g} s: {log.read_text()[-2000:]}"
-    )
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometheus]:
-    promtool = _binary("promtool")
-    binary = _binary("prometheus")
     work = tmp_path_factory.mktemp("fleet-prometheus")
     # In the recent past, so the blocks sit well inside any retention, and close enough to now
     # that a query at the server's own time (no --at) still sees the last scrapes (5 m lookback).
@@ -103,42 +64,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePrometh
     history = work / "history.om"
     write_history(nodes, history, end=end, duration=HISTORY_SECONDS, step=STEP_SECONDS)
     data = work / "data"
-    created = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(history), str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr[-2000:]
-    config = work / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n")  # no targets: the data is backfilled
-    port = _free_port()
-    log = work / "prometheus.log"
-    with log.open("wb") as log_handle:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=10y",
-                "--log.level=warn",
-            ],
-            stdout=log_handle,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, process, log)
-        yield LivePrometheus(url=url, end=end, nodes=tuple(nodes), log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    backfill(history, data)
+    with serve(data, work) as url:
+        yield LivePrometheus(url=url, end=end, nodes=tuple(nodes), log=work / "prometheus.log")
 
 
 def run(args, capsys):

@@ -143,16 +143,20 @@ COST_LIST_PODSANDBOX = _latency("list_podsandbox")
 COST_LIST_CONTAINERS = _latency("list_containers")
 COST_PODSANDBOX_STATUS = _latency("podsandbox_status")
 COST_CONTAINER_STATUS = _latency("container_status")
-COST_SANDBOX_CALLS = Formula(
-    "podsandbox_status_calls_per_relist",
-    _modelled(Either(Var("podsandbox_status_calls"), _ZERO) / RELISTS),
-    "N·S̄ = PodSandboxStatus calls / R",
-)
-COST_CONTAINER_CALLS = Formula(
-    "container_status_calls_per_relist",
-    _modelled(Either(Var("container_status_calls"), _ZERO) / RELISTS),
-    "N·C̄ = ContainerStatus calls / R",
-)
+
+
+def _per_relist(operation: str, symbol: str, call: str) -> Formula:
+    return Formula(
+        f"{operation}_calls_per_relist",
+        _modelled(Either(Var(f"{operation}_calls"), _ZERO) / RELISTS),
+        f"{symbol} = {call} calls / R",
+    )
+
+
+COST_SANDBOX_CALLS = _per_relist("podsandbox_status", "N·S̄", "PodSandboxStatus")
+"""PodSandboxStatus calls per relist: one per inspected pod's sandbox."""
+COST_CONTAINER_CALLS = _per_relist("container_status", "N·C̄", "ContainerStatus")
+"""ContainerStatus calls per relist: one per inspected pod's container."""
 COST_PODS = Formula(
     "pods_inspected_per_relist",
     Var("podsandbox_status_calls_per_relist") / SANDBOXES_PER_POD,

@@ -18,6 +18,7 @@ from pleg_doctor.core.distribution import (
     TIMEOUT_BUCKET_HIGH,
     TIMEOUT_BUCKET_LOW,
     Distribution,
+    OpStats,
     measured_histogram,
 )
 from pleg_doctor.core.fleet import FleetNode, human_duration
@@ -154,6 +155,28 @@ class FleetAssembler:
             self._label_sets[key] = shared
         return shared
 
+    def add_pairs(self, pairs: Iterable[tuple[str, PromSample]]) -> None:
+        """Fold results of any terms in, each with its term (the measurements, by far the
+        most, on a short path)."""
+        node_measures, operation_measures = _NODE_MEASURES, _OPERATION_MEASURES
+        isfinite, node = math.isfinite, self._node
+        for term, sample in pairs:
+            value = sample.value
+            if not isfinite(value):
+                continue
+            if term in node_measures:
+                node(sample.labels).measures[term] = value
+            elif term in operation_measures:
+                operation = sample.labels.get("operation_type")
+                if operation:
+                    operations = node(sample.labels).operations
+                    measured = operations.get(operation)
+                    if measured is None:
+                        measured = operations[operation] = {}
+                    measured[term] = value
+            else:
+                self.add(term, (sample,))
+
     def add(self, term: str, samples: Iterable[PromSample]) -> None:
         """Fold one term's results in (in any order; a term may come in several parts)."""
         route = _SAMPLE_ROUTES.get(term)
@@ -161,12 +184,8 @@ class FleetAssembler:
             if not math.isfinite(sample.value):
                 continue  # NaN or ±Inf from the server carries nothing usable
             data = self._node(sample.labels)
-            if term in _NODE_MEASURES:
-                data.measures[term] = sample.value
-            elif term in _OPERATION_MEASURES:
-                operation = sample.labels.get("operation_type")
-                if operation:
-                    data.operations.setdefault(operation, {})[term] = sample.value
+            if term in _NODE_MEASURES or term in _OPERATION_MEASURES:
+                self.add_pairs(((term, sample),))
             elif route is not None:
                 self._add_sample(term, data, route, sample)
             elif term in _WINDOW_COUNTERS:
@@ -286,8 +305,9 @@ def node_window(
     buckets = "default" if last.version is not None and last.version < (1, 20) else "exponential"
     relist, summary = _relist_distributions(measures, histogram)
     runtime_ops = {
-        op: dataclasses.replace(
-            stats,
+        op: OpStats(
+            calls=stats.calls,
+            errors=stats.errors,
             latency=_latency(
                 operations.get(op, {}), buckets if op in hist_ops else None, stats.latency
             ),

@@ -18,7 +18,7 @@ import math
 import re
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -46,6 +46,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 
 PARALLEL_QUERIES = 4
 """Queries in flight at once: well under Prometheus' default `--query.max-concurrency` (20)."""
+
+FOLD_BATCH = 2048
+"""Series decoded per hold of the assembler's lock (the threads share one assembler)."""
 
 MAX_BODY_BYTES = 512 * 1024 * 1024
 """Refuse answers beyond this (about 60 MB per 1,000 nodes is expected at most)."""
@@ -296,38 +299,51 @@ class _Call:
         return found
 
     def run(self, queries: Sequence[FleetQuery], at: float) -> FleetAssembler:
-        """Send every query (a few at a time) and fold each answer in as it is taken."""
+        """Send every query (a few at a time); each answer is folded into the assembler as it
+        is decoded, a batch of series at a time, so no answer is ever held decoded whole."""
         assembler = FleetAssembler()
+        lock = threading.Lock()
         workers = min(self.source._parallel, len(queries))
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="pleg-doctor-query"
         ) as pool:
-            futures = [pool.submit(self.vector, query, at) for query in queries]
+            futures = [pool.submit(self.fold, query, at, assembler, lock) for query in queries]
             try:
                 for query, future in zip(queries, futures, strict=True):
-                    routed = future.result()
-                    log.debug("query %s: %s", query.key, _count_text(routed))
-                    for term, samples in routed.items():
-                        assembler.add(term, samples)
-                    del routed
+                    log.debug("query %s: %s", query.key, _count_text(future.result()))
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
         return assembler
 
+    def fold(
+        self, query: FleetQuery, at: float, assembler: FleetAssembler, lock: threading.Lock
+    ) -> dict[str, int]:
+        """One instant vector query folded into `assembler` (under `lock`); series per term."""
+        single = query.terms[0].name if len(query.terms) == 1 else None
+        counts: dict[str, int] = {}
+        batch: list[tuple[str, PromSample]] = []
+        for item in self.elements(query.promql, at):
+            sample = _vector_element(item)
+            if sample is None:
+                raise self._shape_error(query.promql)
+            term = single or sample.labels.pop(QUERY_TAG, "")
+            counts[term] = counts.get(term, 0) + 1
+            batch.append((term, sample))
+            if len(batch) >= FOLD_BATCH:
+                with lock:
+                    assembler.add_pairs(batch)
+                batch = []
+        with lock:
+            assembler.add_pairs(batch)
+        return counts
+
     def vector(self, query: FleetQuery, at: float) -> dict[str, list[PromSample]]:
-        """One instant vector query, its elements routed by term (tag label removed)."""
-        doc = self.request(query.promql, at)
-        data = doc.get("data")
-        if not isinstance(data, dict) or data.get("resultType") != "vector":
-            raise self._shape_error(query.promql)
-        items = data.get("result")
-        if not isinstance(items, list):
-            raise self._shape_error(query.promql)
+        """One small instant vector query, its elements routed by term (tag label removed)."""
         single = query.terms[0].name if len(query.terms) == 1 else None
         routed: dict[str, list[PromSample]] = {}
-        for item in items:
+        for item in self.elements(query.promql, at):
             sample = _vector_element(item)
             if sample is None:
                 raise self._shape_error(query.promql)
@@ -382,8 +398,32 @@ class _Call:
 
     # -- HTTP
 
-    def request(self, promql: str, at: float | None) -> dict[str, Any]:
-        """GET `/api/v1/query` for `promql` at `at`; the decoded `success` document."""
+    def elements(self, promql: str, at: float) -> Iterator[Any]:
+        """The elements of the instant vector `promql` at `at` evaluates to, decoded one at a
+        time: this is where an answer's body is read (`request_body`, bounded by
+        `MAX_BODY_BYTES`) and its series are taken one by one."""
+        status, reason, body = self.request_body(promql, at)
+        streamed = _streamed_vector(body) if 200 <= status < 300 else None
+        if streamed is None:
+            doc = self._decode(status, reason, body, promql)
+            data = doc.get("data")
+            if not isinstance(data, dict) or data.get("resultType") != "vector":
+                raise self._shape_error(promql)
+            items = data.get("result")
+            if not isinstance(items, list):
+                raise self._shape_error(promql)
+            yield from items
+            return
+        items_of, warnings = streamed
+        del body
+        try:
+            yield from items_of
+        except ValueError as exc:
+            raise self._shape_error(promql) from exc
+        self._keep_warnings(warnings())
+
+    def request_body(self, promql: str, at: float | None) -> tuple[int, str, bytes]:
+        """GET `/api/v1/query` for `promql` at `at`: the status, reason and body."""
         params = {"query": promql, "timeout": f"{self.source._timeout:g}s"}
         if at is not None:
             params["time"] = f"{at:.3f}"
@@ -395,7 +435,19 @@ class _Call:
             too_large_hint="narrow --selector",
             error_statuses=_status_without_api_answer,
         )
-        return self._decode(response.status, response.reason, response.body, promql)
+        return response.status, response.reason, response.body
+
+    def request(self, promql: str, at: float | None) -> dict[str, Any]:
+        """GET `/api/v1/query` for `promql` at `at`; the decoded `success` document."""
+        return self._decode(*self.request_body(promql, at), promql)
+
+    def _keep_warnings(self, warnings: Any) -> None:
+        """The server's warnings, one line each, scrubbed of secrets, for the CLI to print."""
+        for warning in warnings or ():
+            if isinstance(warning, str):
+                text = self.client.scrub(" ".join(warning.split()))[:300]
+                with self.source._lock:
+                    self.source._warnings.append(text)
 
     def _decode(self, status: int, reason: str, body: bytes, promql: str) -> dict[str, Any]:
         what = f"Prometheus {self.source._url}"
@@ -423,11 +475,7 @@ class _Call:
                     )
                 )
             _fail(SourceError(f"{what} answered {status} {reason}".rstrip()))
-        for warning in doc.get("warnings") or ():
-            if isinstance(warning, str):
-                text = self.client.scrub(" ".join(warning.split()))[:300]
-                with self.source._lock:
-                    self.source._warnings.append(text)
+        self._keep_warnings(doc.get("warnings"))
         if doc["status"] == "success" and 200 <= status < 300:
             return doc
         error_type = str(doc.get("errorType") or f"HTTP {status}")
@@ -472,22 +520,92 @@ def _vector_element(item: Any) -> PromSample | None:
     The decoded `metric` object becomes the sample's labels as it is (JSON object keys are
     strings; the values are checked), so no copy is made per series.
     """
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return None
     metric = item.get("metric")
     value = item.get("value")
-    if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
+    if type(metric) is not dict or type(value) is not list or len(value) != 2:
         return None
-    for label_value in metric.values():
-        if type(label_value) is not str:
-            return None
+    if not all(type(label_value) is str for label_value in metric.values()):
+        return None
     try:
-        return PromSample(labels=metric, value=float(value[1]), timestamp=float(value[0]))
+        return PromSample(metric, float(value[1]), float(value[0]))
     except (TypeError, ValueError):
         return None
 
 
-def _count_text(routed: Mapping[str, Sequence[PromSample]]) -> str:
-    return ", ".join(f"{term} {len(samples)}" for term, samples in sorted(routed.items())) or (
-        "no series"
-    )
+def _count_text(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{term} {count}" for term, count in sorted(counts.items())) or "no series"
+
+
+_SUCCESS_VECTOR_RE = re.compile(
+    r'\A\s*\{\s*"status"\s*:\s*"success"\s*,\s*"data"\s*:\s*\{\s*"resultType"\s*:\s*"vector"'
+    r'\s*,\s*"result"\s*:\s*\['
+)
+_DECODER = json.JSONDecoder()
+_BOUNDARY = '},{"metric":'
+CHUNK_CHARS = 256 * 1024
+"""Characters of an answer decoded at once: a few thousand series, whatever the answer's size."""
+
+
+def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | None:
+    """A success answer's vector elements, decoded one at a time, and then its warnings.
+
+    Prometheus (and Thanos, Mimir, VictoriaMetrics) write `{"status":"success","data":
+    {"resultType":"vector","result":[...]}...}`: the elements are decoded one by one from the
+    text, so at most one is held decoded beside the assembler's compact data. None for any
+    other shape: the caller decodes the document whole (and reports errors from it).
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    start = _SUCCESS_VECTOR_RE.match(text)
+    if start is None:
+        return None
+    tail: list[str] = []
+
+    def items() -> Iterator[Any]:
+        at = _skip_space(text, start.end())
+        if text.startswith("]", at):
+            tail.append(text[at + 1 :])
+            return
+        # Compact JSON (Prometheus writes no whitespace): whole runs of elements decoded at C
+        # speed, cut where one element ends and the next begins. `},{"metric":` cannot occur
+        # inside a label value (its quotes would be escaped), so each cut is a boundary.
+        while True:
+            cut = text.find(_BOUNDARY, at + CHUNK_CHARS)
+            if cut == -1:
+                break
+            yield from json.loads(f"[{text[at : cut + 1]}]")
+            at = cut + 2
+        decode = _DECODER.raw_decode
+        while True:
+            item, at = decode(text, at)
+            yield item
+            at = _skip_space(text, at)
+            if text.startswith(",", at):
+                at = _skip_space(text, at + 1)
+            elif text.startswith("]", at):
+                tail.append(text[at + 1 :])
+                return
+            else:
+                raise ValueError(f"expected , or ] at {at}")
+
+    def warnings() -> Any:
+        rest = tail[0] if tail else ""
+        found = re.search(r'"warnings"\s*:\s*', rest)
+        if found is None:
+            return None
+        try:
+            return _DECODER.raw_decode(rest, found.end())[0]
+        except ValueError:
+            return None
+
+    return items(), warnings
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
