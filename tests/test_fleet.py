@@ -40,6 +40,7 @@ from pleg_doctor.sources.prometheus.queries import (
     normalize_selector,
     promql_duration,
 )
+from pleg_doctor.sources.prometheus.rules import RuleOptions, measurements
 from pleg_doctor.sources.prometheus.source import PrometheusSource, api_url, parse_header
 from pleg_doctor.sources.scrape import snapshot_from_dump
 from tests.fakeserver import (
@@ -583,6 +584,10 @@ def test_fleet_node_override_keeps_other_fields():
 # --- the HTTP API, through the CLI -----------------------------------------------------------------
 
 
+RECORDED = measurements(RuleOptions(), recorded=True)
+"""Each measurement's series, as the recording rules record it."""
+
+
 class FakeProm:
     """A Prometheus query API answering the fleet queries from `sim_results`."""
 
@@ -649,6 +654,14 @@ class FakeProm:
             matching = all(self.rules.get(key) == value for key, value in wanted.items())
             labels = {"__name__": "pleg_doctor_rules_info", **self.rules}
             return [{"metric": labels, "value": [self.server_time, "1"]}] if matching else []
+        if query.startswith('{__name__=~"'):  # the recording rules' series, by name
+            names = {record: term for term, record in RECORDED.items()}
+            out = []
+            for name in query.split('"')[1].split("|"):
+                for sample in self.results.get(names[name], []):
+                    labels = {**sample.labels, "__name__": name, "node": "ignored"}
+                    out.append({"metric": labels, "value": [sample.timestamp, repr(sample.value)]})
+            return out
         if QUERY_TAG in query:
             terms = [t for t in self.results if f'"{QUERY_TAG}", "{t}"' in query]
             tagged = True
@@ -764,6 +777,14 @@ def test_cli_reads_the_recording_rules_series_when_they_are_loaded(mixed_results
     assert code == 2, err
     assert len(fake.queries) == 7  # no look for the rules, no time()
     assert "recording rules" not in out
+    # --recorded yes, and the rules loaded are for another range: one clear error, exit 3
+    fake = FakeProm(mixed_results, rules=rules)
+    with FakeServer(fake) as server:
+        args = ["fleet", "--prometheus", server.url(""), "--recorded", "yes", "--range", "10m"]
+        code, out, err = run(args, capsys)
+    assert code == 3 and out == ""
+    assert "no recording rules of pleg-doctor for --selector" in err and "--range 10m" in err
+    assert len(err.strip().splitlines()) == 2
 
 
 def test_cli_token_and_headers_are_sent_and_never_printed(mixed_results, tmp_path, capsys):

@@ -753,9 +753,7 @@ def measurements(options: RuleOptions, *, recorded: bool) -> dict[str, str]:
     identity: tuple[Layer, ...] = ("identity",)
     built = _resolve(options, identity, join_node=False)
     if recorded:
-        # Without the name and the node (fleet mode names nodes on its own): a third of the
-        # answer's bytes, and of the labels decoded per series.
-        return {s.input: f"max without (node) ({s.record})" for s, _ in built if s.input in wanted}
+        return {s.input: s.record for s, _ in built if s.input in wanted}
     return {s.input: expr for s, expr in built if s.input in wanted}
 
 

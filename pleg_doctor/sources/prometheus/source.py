@@ -230,6 +230,8 @@ class PrometheusSource:
                 recorded = self._recorded
                 if recorded is None:
                     recorded = call.rules_loaded(evaluated_at, range_seconds)
+                elif recorded and not call.rules_loaded(evaluated_at, range_seconds):
+                    raise call.no_rules_error(evaluated_at, range_seconds)
                 queries = build_queries(self.selector, range_seconds, recorded=recorded)
                 assembler = call.run(queries, evaluated_at)
                 nodes = assembler.nodes(evaluated_at=evaluated_at, range_seconds=range_seconds)
@@ -298,6 +300,18 @@ class _Call:
         log.debug("recording rules for this selector and range: %s", "loaded" if found else "none")
         return found
 
+    def no_rules_error(self, at: float, range_seconds: float) -> SourceError:
+        """`--recorded yes`, and no recording rules for this selector and range."""
+        from pleg_doctor.core.report import rfc3339
+
+        return SourceError(
+            f"no recording rules of pleg-doctor for --selector '{self.source.selector}' and "
+            f"--range {human_duration(range_seconds)} at {rfc3339(at)} in Prometheus "
+            f"{self.source.location} (no matching pleg_doctor_rules_info)",
+            hint="load the output of `pleg-doctor rules` with these options "
+            "(deploy/prometheus/pleg-doctor-rules.yml for the defaults), or pass --recorded auto",
+        )
+
     def run(self, queries: Sequence[FleetQuery], at: float) -> FleetAssembler:
         """Send every query (a few at a time); each answer is folded into the assembler as it
         is decoded, a batch of series at a time, so no answer is ever held decoded whole."""
@@ -321,14 +335,14 @@ class _Call:
         self, query: FleetQuery, at: float, assembler: FleetAssembler, lock: threading.Lock
     ) -> dict[str, int]:
         """One instant vector query folded into `assembler` (under `lock`); series per term."""
-        single = query.terms[0].name if len(query.terms) == 1 else None
+        term_of = _term_of(query)
         counts: dict[str, int] = {}
         batch: list[tuple[str, PromSample]] = []
         for item in self.elements(query.promql, at):
             sample = _vector_element(item)
             if sample is None:
                 raise self._shape_error(query.promql)
-            term = single or sample.labels.pop(QUERY_TAG, "")
+            term = term_of(sample.labels)
             counts[term] = counts.get(term, 0) + 1
             batch.append((term, sample))
             if len(batch) >= FOLD_BATCH:
@@ -341,13 +355,13 @@ class _Call:
 
     def vector(self, query: FleetQuery, at: float) -> dict[str, list[PromSample]]:
         """One small instant vector query, its elements routed by term (tag label removed)."""
-        single = query.terms[0].name if len(query.terms) == 1 else None
+        term_of = _term_of(query)
         routed: dict[str, list[PromSample]] = {}
         for item in self.elements(query.promql, at):
             sample = _vector_element(item)
             if sample is None:
                 raise self._shape_error(query.promql)
-            term = single or sample.labels.pop(QUERY_TAG, "")
+            term = term_of(sample.labels)
             routed.setdefault(term, []).append(sample)
         return routed
 
@@ -532,6 +546,18 @@ def _vector_element(item: Any) -> PromSample | None:
         return PromSample(metric, float(value[1]), float(value[0]))
     except (TypeError, ValueError):
         return None
+
+
+def _term_of(query: FleetQuery) -> Callable[[dict[str, str]], str]:
+    """How an element of `query`'s answer tells its term: the query's only term, its series
+    name (`by_name`), or the tag label of its part (removed from the labels either way)."""
+    if query.by_name:
+        terms = {term.promql: term.name for term in query.terms}
+        return lambda labels: terms.get(labels.pop("__name__", ""), "")
+    if len(query.terms) == 1:
+        single = query.terms[0].name
+        return lambda labels: single
+    return lambda labels: labels.pop(QUERY_TAG, "")
 
 
 def _count_text(counts: Mapping[str, int]) -> str:
