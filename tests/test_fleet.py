@@ -390,7 +390,7 @@ def test_node_names_join_on_instance_then_node_label_then_instance():
         s for s in results["node_name"] if s.labels["instance"] == "10.0.0.1:10250"
     ]
     results["up"] = [
-        dataclasses.replace(s, labels={**s.labels, "node": "from-up"})
+        s._replace(labels={**s.labels, "node": "from-up"})
         if s.labels["instance"] == "10.0.0.2:10250"
         else s
         for s in results["up"]
@@ -448,7 +448,7 @@ def test_missing_series_give_unknown_with_the_reason_never_a_crash():
 def test_a_kubelet_that_stopped_answering_is_unknown_even_with_earlier_data():
     pair = sim_pair("10.0.0.1:10250", KubeletSim())
     results = sim_results([pair])
-    results["up"] = [dataclasses.replace(s, value=0.0) for s in results["up"]]
+    results["up"] = [s._replace(value=0.0) for s in results["up"]]
     (node,) = assemble_nodes(results, evaluated_at=T_END, range_seconds=pair.seconds)
     assert node.unknown_reason is not None and "up == 0" in node.unknown_reason
     assert any("latest scrape" in n for n in node.notes)
@@ -457,7 +457,7 @@ def test_a_kubelet_that_stopped_answering_is_unknown_even_with_earlier_data():
 def test_restarts_and_evented_totals():
     pair = sim_pair("10.0.0.1:10250", KubeletSim(version="v1.30.2", evented_gate=True))
     results = sim_results([pair])
-    results["restarts"] = [dataclasses.replace(s, value=1.0) for s in results["restarts"]]
+    results["restarts"] = [s._replace(value=1.0) for s in results["restarts"]]
     # 6 stream errors since the kubelet started, 1 in the range: EventedPLEG has fallen back
     results["evented_errors_total"] = [
         PromSample({"instance": "10.0.0.1:10250"}, 6.0, pair.t_second)

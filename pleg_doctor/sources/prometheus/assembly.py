@@ -1,8 +1,11 @@
 """From the answers of the fleet queries to one `FleetNode` (a `Window` and notes) per kubelet.
 
-Each answer is routed into a kubelet's normalized samples (the canonical families of
-`exposition`), so a node's Window is built by the core's own `build_snapshot`: its counters are
-the server-side increases over the range, its gauges the last scrape's.
+The gauges and counters of each answer are routed into a kubelet's normalized samples (the
+canonical families of `exposition`), so a node's Window is built by the core's own
+`build_snapshot`: its counters are the server-side increases over the range, its gauges the last
+scrape's. The histograms come as the server's measurements of them (`rules.measurements`), kept
+per node and per runtime operation, and become the Window's distributions
+(`distribution.measured_histogram`).
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ EXPONENTIAL_TOP_SECONDS = 745.0580596923828
 _NO_LABELS: Mapping[str, str] = {}
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PromSample:
-    """One element of an instant vector: its labels (tag removed), value and timestamp."""
+class PromSample(NamedTuple):
+    """One element of an instant vector: its labels (tag removed), value and timestamp.
+
+    A tuple: a fleet's answers make tens of thousands of them per second of decoding."""
 
     labels: dict[str, str]
     value: float
@@ -50,7 +54,7 @@ class PromSample:
 
 class FleetSample(NamedTuple):
     """A normalized sample (`snapshot.SampleLike`, like `exposition.Sample`) as a compact tuple:
-    a fleet holds about 110 per node."""
+    a fleet holds a few dozen per node."""
 
     family: str
     part: str
@@ -125,12 +129,12 @@ class _NodeData:
 
 
 class FleetAssembler:
-    """Collects query results into one `_NodeData` per kubelet, a query at a time.
+    """Collects query results into one `_NodeData` per kubelet, as they are decoded.
 
-    Each answer is folded in as soon as it arrives and then dropped, so at most a few decoded
-    answers are in memory at once, beside the compact samples kept per node. Label dicts are
-    shared between samples (`_labels`): at 1,000 nodes there are about 110,000 samples but a few
-    dozen distinct label sets (an operation, a container state).
+    The source folds each answer in a few thousand series at a time while it decodes it
+    (`add_pairs`), so no answer is held decoded whole. What stays per node is compact: about 50
+    numbers, and gauge samples whose label dicts are shared (`_labels`: a few dozen distinct
+    label sets in a whole fleet, an operation or a container state).
     """
 
     def __init__(self) -> None:
