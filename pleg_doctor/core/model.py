@@ -394,7 +394,7 @@ def _relist_op_inputs(window: Window, tau: float) -> dict[str, float | None]:
 
 
 def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None:
-    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3, `terms.COSTS`)."""
+    """The cost-model inputs estimated from a window (the formulas of `terms.COSTS`)."""
     env = formula_inputs(window, constants)
     return _costs_from(env)
 

@@ -3,7 +3,7 @@
 `pleg-doctor fleet --prometheus URL` asks a Prometheus-compatible HTTP API (Prometheus, Thanos
 Query, Mimir under its `/prometheus` prefix, VictoriaMetrics; the URL's path prefix is kept and
 `/api/v1/query` appended) for what `diagnose` reads from one scrape pair, for the whole fleet at
-once (ARCHITECTURE.md "Fleet mode": no per-node round trips). Nine API calls at most, whatever the
+once (never a round trip per node). Nine API calls at most, whatever the
 fleet size: the server's clock (`time()`, skipped with `--at`), a look for the recording rules of
 `pleg-doctor rules` (`pleg_doctor_rules_info` for this selector and range; skipped with
 `--recorded no`), then seven instant vector queries, four at a time; with the rules loaded, the

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pleg_doctor.errors import UsageError
 
 DEFAULT_SELECTOR = 'job="kubelet",metrics_path="/metrics"'
-"""kube-prometheus' kubelet selector (ANCHORS.md §3.2): one `kubelet` job scrapes `/metrics`,
-`/metrics/cadvisor`, `/metrics/probes` and `/metrics/slis`; PLEG lives in `/metrics`."""
+"""kube-prometheus' kubelet selector (its kubelet ServiceMonitor,
+`manifests/kubernetesControlPlane-serviceMonitorKubelet.yaml`): one `kubelet` job scrapes
+`/metrics`, `/metrics/cadvisor`, `/metrics/probes` and `/metrics/slis`; PLEG lives in `/metrics`."""
 
 DEFAULT_RANGE_SECONDS = 300.0
 """`--range`: the window of `increase()`, as the kubernetes-mixin's `[5m]` rates."""
@@ -25,8 +26,9 @@ FLEET_OPERATIONS = (
     "container_status",
     "status",
 )
-"""The runtime operations of the relist (PLEG-MODEL.md §1.4) and the runtime `Status()` check
-(§5): what the model and the causes read; other operations are not queried."""
+"""The runtime operations of the relist (`pkg/kubelet/pleg/generic.go` `Relist`: `GetPods`, then
+`GetPodStatus` per pod with events) and the runtime `Status()` check (`pkg/kubelet/kubelet.go`
+`updateRuntimeUp`): what the model and the causes read; other operations are not queried."""
 
 LIST_OPERATIONS = FLEET_OPERATIONS[:2]
 STATUS_OPERATIONS = FLEET_OPERATIONS[2:]
