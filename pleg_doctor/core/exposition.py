@@ -145,6 +145,10 @@ _FAMILIES: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
+FAMILY_METRICS: dict[str, str] = {family: base for base, family, _, _ in reversed(_FAMILIES)}
+"""Canonical family key → the exposed base name (the first listed for the family)."""
+
+
 def _build_name_table() -> dict[bytes, tuple[str, str, float]]:
     """Exposed sample name → (family, part, scale), including the OpenMetrics `_total` aliases."""
     table: dict[bytes, tuple[str, str, float]] = {}
@@ -414,9 +418,17 @@ def _parse_sample_line(
 
 
 def _closing_brace(text: str, start: int) -> int:
-    """Index of the `}` closing the label set opened at `start`, honouring quoted values."""
-    if '"' not in text or "\\" not in text:
-        return text.find("}", start)
+    """Index of the `}` closing the label set opened at `start`, honouring quoted values.
+
+    A `}` inside a quoted value (`node="a}b"`) is legal. Without backslashes a `}` closes the
+    set when an even number of quotes precede it (one C-speed count per kept line); with them,
+    the characters are walked.
+    """
+    if "\\" not in text:
+        close = text.find("}", start)
+        while close != -1 and text.count('"', start, close) % 2:
+            close = text.find("}", close + 1)
+        return close
     in_quotes = False
     escaped = False
     for index in range(start + 1, len(text)):

@@ -32,6 +32,9 @@ Verdict = Literal["ok", "warning", "critical", "unknown"]
 VERDICT_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 """Also the exit code of each verdict (Nagios)."""
 
+MAX_REJECTED_SHOWN = 5
+"""Set-aside values named in the note (the rest are counted)."""
+
 # kubernetes-mixin KubeletPlegDurationHigh: p99 relist ≥ 10 s (ANCHORS.md §3.1) → warning.
 P99_WARNING_SECONDS = 10.0
 
@@ -197,9 +200,12 @@ def _value(value: float | int | str) -> float | int | str:
 
 def rfc3339(epoch: float | None) -> str | None:
     """Unix seconds → `2026-11-27T10:00:00Z` (milliseconds when not whole)."""
-    if epoch is None:
+    if epoch is None or not math.isfinite(epoch):
         return None
-    moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    try:
+        moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None  # beyond what a datetime holds: no time to show
     text = moment.isoformat(timespec="milliseconds" if epoch % 1 else "seconds")
     return text.replace("+00:00", "Z")
 
@@ -247,6 +253,7 @@ def _verdict(
         ]
     critical: list[str] = []
     warning: list[str] = []
+    unusable = _unusable_figures(window, model, constants)
     age = model.last_seen_age_seconds
     if age is not None and age > threshold:
         critical.append(
@@ -264,6 +271,10 @@ def _verdict(
         )
     if critical:
         return "critical", critical
+    if unusable:
+        # Nothing past the threshold was seen, but the figure that would show it is missing:
+        # neither OK nor a warning can be told honestly.
+        return "unknown", unusable
     headroom = model.headroom_seconds
     if headroom is not None and headroom < threshold / 2:
         warning.append(f"headroom {headroom:.0f} s is under half the {threshold:.0f} s threshold")
@@ -301,10 +312,54 @@ def _verdict(
     return "ok", [f"headroom {headroom:.0f} s of {threshold:.0f} s"]
 
 
+def _unusable_figures(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:
+    """Why the verdict cannot be OK: a set-aside last-seen time, or a model figure not finite.
+
+    `kubelet_pleg_last_seen_seconds` is the clock the kubelet's own `Healthy()` reads
+    (`pkg/kubelet/pleg/generic.go`); a NaN or out-of-range value there means the age of the last
+    relist is unknown, so a verdict built without it would be a guess. Under EventedPLEG the
+    gauge carries no staleness and is not read at all. The second check is the last line of
+    defence: a NaN headroom compares false with every threshold and once read as OK.
+    """
+    reasons: list[str] = []
+    rejected = window.last.rejected_family("last_seen")
+    if rejected is not None and constants.mode != "evented":
+        reasons.append(
+            f"{rejected.text}: the age of the last relist cannot be judged, so neither can "
+            "PLEG health"
+        )
+    figures = {
+        "headroom": model.headroom_seconds,
+        "worst age": model.worst_age_seconds,
+        "last-seen age": model.last_seen_age_seconds,
+    }
+    broken = [
+        name for name, value in figures.items() if value is not None and not math.isfinite(value)
+    ]
+    if broken:
+        reasons.append(
+            f"the model's {', '.join(broken)} is not a finite number: the data is inconsistent"
+        )
+    return reasons
+
+
 def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:
     """What the data could not tell, and how it was read."""
     notes: list[str] = []
     last = window.last
+    rejected = [r.text for s in (window.first, last) if s is not None for r in s.rejected]
+    if rejected:
+        unique = list(dict.fromkeys(rejected))
+        more = (
+            f" and {len(unique) - MAX_REJECTED_SHOWN} more"
+            if len(unique) > MAX_REJECTED_SHOWN
+            else ""
+        )
+        notes.append(
+            "values no kubelet exposes were ignored: "
+            + "; ".join(unique[:MAX_REJECTED_SHOWN])
+            + more
+        )
     if window.is_lifetime:
         uptime = last.uptime_seconds
         since = f" ({uptime / 3600:.1f} h of kubelet uptime)" if uptime is not None else ""

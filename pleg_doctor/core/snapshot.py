@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pleg_doctor.core.distribution import Distribution, OpStats
+from pleg_doctor.core.exposition import FAMILY_METRICS
+from pleg_doctor.core.values import RejectedValue, rejection, show_value
 from pleg_doctor.core.versions import infer_version, parse_version
 
 
@@ -93,6 +95,13 @@ class Snapshot:
     last_gc_seconds: float | None
     runtime_buckets: str | None
     """`exponential` (≥1.20), `default` (DefBuckets, ≤1.19) or None without a runtime histogram."""
+    rejected: tuple[RejectedValue, ...] = ()
+    """Sample values set aside as no kubelet could expose them (NaN, ±Inf, out of range; see
+    `core.values`): the fields they would have filled are absent, and the notes say so."""
+
+    def rejected_family(self, family: str) -> RejectedValue | None:
+        """The first value of `family` (e.g. `last_seen`) that was set aside, if any."""
+        return next((r for r in self.rejected if r.family == family), None)
 
     @property
     def has_pleg_metrics(self) -> bool:
@@ -134,7 +143,12 @@ def build_snapshot(
     "Capture header"). Never the file's mtime: dumps get copied.
     """
     by_family: dict[str, list[SampleLike]] = {}
+    rejected: list[RejectedValue] = []
     for sample in samples:
+        why = rejection(sample)
+        if why is not None:
+            rejected.append(RejectedValue(sample.family, metric_name(sample), sample.value, why))
+            continue
         by_family.setdefault(sample.family, []).append(sample)
 
     def gauge(family: str) -> float | None:
@@ -235,7 +249,20 @@ def build_snapshot(
         process_cpu_seconds=gauge("process_cpu"),
         last_gc_seconds=last_gc,
         runtime_buckets=_bucket_kind(by_family.get("runtime_ops_hist", ())),
+        rejected=tuple(rejected),
     )
+
+
+def metric_name(sample: SampleLike) -> str:
+    """The exposed name of `sample`, for people: `kubelet_running_pods`, `..._bucket{le="10"}`."""
+    base = FAMILY_METRICS.get(sample.family, sample.family)
+    if sample.part == "value":
+        return base
+    if sample.part == "quantile":
+        return f'{base}{{quantile="{show_value(sample.bound or 0.0)}"}}'
+    if sample.part == "bucket":
+        return f'{base}_bucket{{le="{show_value(sample.bound or 0.0)}"}}'
+    return f"{base}_{sample.part}"
 
 
 # Go forces a GC at least every 2 minutes (runtime.forcegcperiod), so a scrape lies within about

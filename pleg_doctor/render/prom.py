@@ -24,11 +24,12 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import logging
+import math
 import urllib.error
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeGuard
 
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.core.report import VERDICT_ORDER, Report
@@ -107,15 +108,20 @@ def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
     )
     if report is None:
         return registry
-    if report.model.headroom_seconds is not None:
+    if _finite(report.model.headroom_seconds):
         headroom.labels(node).set(report.model.headroom_seconds)
     scores = {finding.id: finding.score for finding in report.causes}
     for cause_id in CAUSE_IDS:
         cause.labels(node, cause_id).set(scores.get(cause_id, 0.0))
     for stat, value in relist_stats(report).items():
-        if value is not None:
+        if _finite(value):
             relist.labels(node, stat).set(value)
     return registry
+
+
+def _finite(value: float | None) -> TypeGuard[float]:
+    """A figure worth a sample: a NaN would compare false in every alert rule, silently."""
+    return value is not None and math.isfinite(value)
 
 
 def relist_stats(report: Report) -> dict[str, float | None]:
