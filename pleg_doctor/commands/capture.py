@@ -47,6 +47,7 @@ def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = 
     """The header line for `dump` (node from the source, else from `kubelet_node_name`)."""
     from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
     from pleg_doctor.core.snapshot import build_snapshot
+    from pleg_doctor.sources.limits import current as current_limits
 
     captured = dump.captured_at or now or dt.datetime.now(dt.timezone.utc)
     stamp = (
@@ -54,7 +55,7 @@ def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = 
     )
     node = dump.node
     if node is None:
-        parsed = parse_exposition([body], name=dump.location)
+        parsed = parse_exposition([body], name=dump.location, limits=current_limits())
         node = build_snapshot(parsed.samples, name=dump.location).node
     fields = [f"captured_at={stamp}"]
     if node:

@@ -33,7 +33,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from pleg_doctor.core.streams import GZIP_MAGIC, GzipProblem, decompressed
+from pleg_doctor.core.limits import GZIP_FLOOR_BYTES
+from pleg_doctor.core.streams import GZIP_MAGIC, GzipBomb, GzipProblem, decompressed
 from pleg_doctor.errors import SourceError
 from pleg_doctor.logs import parse
 from pleg_doctor.logs.parse import Probe, ScanStats
@@ -109,9 +110,23 @@ class LogReader:
                 yield from self._decompressed(_read(handle, path), path)
 
     def _decompressed(self, chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
-        """`streams.decompressed`; damaged gzip is read up to the damage and noted, not fatal."""
+        """`streams.decompressed`; damaged gzip is read up to the damage and noted, not fatal.
+
+        A gzip bomb is fatal: past the ratio bound the rest of the stream is no log.
+        """
+        from pleg_doctor.sources.limits import current
+
+        limits = current()
         try:
-            yield from decompressed(chunks)
+            yield from decompressed(
+                chunks, max_ratio=limits.gzip_ratio, floor_bytes=GZIP_FLOOR_BYTES
+            )
+        except GzipBomb as exc:
+            raise limits.error(
+                "gzip_ratio",
+                f"{name}: {exc.compressed_bytes:,} gzip bytes expand to over "
+                f"{exc.decompressed_bytes:,} (a gzip bomb?)",
+            ) from None
         except GzipProblem as exc:
             if exc.kind == "truncated":
                 self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")
