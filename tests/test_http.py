@@ -17,7 +17,7 @@ import pytest
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.sources.http.client import RawResponse, http_client
-from pleg_doctor.sources.http.redaction import redact_headers
+from pleg_doctor.sources.http.redaction import quote_outside, redact_headers
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from tests.fakeserver import (
     CA,
@@ -125,7 +125,7 @@ def test_extra_headers_are_sent_secret_and_may_be_the_credentials(caplog):
     assert HEADER_SECRET.encode() in seen_bodies[0]  # the server quoted it ...
     assert "server said: bad org <redacted>" in message  # ... the message does not
     assert "auth: the --header values given" in caplog.text
-    assert client.scrub(f"x {HEADER_SECRET} y") == "x <redacted> y"
+    assert quote_outside(f"x {HEADER_SECRET} y", client.secrets) == "x <redacted> y"
 
     # An Authorization header among them counts as credentials that were refused.
     auth = HttpSettings(headers=(("Authorization", f"Bearer {TOKEN}"),))

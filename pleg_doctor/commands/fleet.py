@@ -80,7 +80,7 @@ from pleg_doctor.exitcodes import ExitCode
     type=Duration(),
     default="30s",
     show_default=True,
-    help="Per API call (also the query's server-side timeout).",
+    help="Deadline of each API call, all of it (also the query's server-side timeout).",
 )
 @output_options
 @click.option(

@@ -172,7 +172,7 @@ def source_options(func: F) -> F:
             type=Duration(),
             default="10s",
             show_default=True,
-            help="Per-request timeout of live sources.",
+            help="Deadline of each request to a live source, all of it: connect, headers, body.",
         ),
     ]
     for decorator in reversed(decorators):

@@ -21,13 +21,13 @@ prometheus_client is imported inside the functions that need it: `pleg-doctor --
 
 from __future__ import annotations
 
+import base64
 import dataclasses
-import http.client
 import logging
 import math
-import urllib.error
+import re
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeGuard
 
@@ -251,88 +251,86 @@ def _read_secret(path: str, flag: str) -> str:
     return lines[0].strip()
 
 
-Handler = Callable[..., Callable[[], None]]
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+"""Grouping values that travel as they are; any other goes base64 (Pushgateway's `@base64`)."""
 
 
-def _handler(auth: PushAuth) -> Handler:
-    """A prometheus_client push handler adding the `Authorization` header of `auth`."""
-    from prometheus_client.exposition import basic_auth_handler, default_handler
+def push_path(job: str, grouping: Mapping[str, str]) -> str:
+    """`/metrics/job/<job>/<key>/<value>...`, every value a single safe path segment.
 
-    def handle(
-        url: str,
-        method: str,
-        timeout: float | None,
-        headers: list[tuple[str, str]],
-        data: bytes,
-    ) -> Callable[[], None]:
-        if auth.kind == "basic":
-            return basic_auth_handler(
-                url, method, timeout, headers, data, auth.username, auth.secret
-            )
-        if auth.kind == "bearer":
-            headers = [*headers, ("Authorization", f"Bearer {auth.secret}")]
-        return default_handler(url, method, timeout, headers, data)
+    A value that is empty, `.` or `..` (which a URL normalizes away: the gateway then redirects
+    and every push fails), or holds anything but letters, digits, `_`, `.` and `-`, travels as
+    `<key>@base64/<urlsafe base64>`, which the Pushgateway decodes (since 0.9). So a node name,
+    whatever it is, can neither break the URL nor move the push to another group.
+    """
+    parts = ["metrics", *_segment("job", job)]
+    for key in sorted(grouping):
+        parts.extend(_segment(key, grouping[key]))
+    return "/" + "/".join(parts)
 
-    return handle
+
+def _segment(key: str, value: str) -> tuple[str, str]:
+    if value not in ("", ".", "..") and _SAFE_SEGMENT.fullmatch(value):
+        return key, value
+    encoded = base64.urlsafe_b64encode(value.encode()).decode("ascii")
+    return f"{key}@base64", encoded or "="
 
 
 def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     """PUT the metrics to the gateway, replacing this node's group of the last run.
 
-    PUT (prometheus_client's `push_to_gateway`) replaces every metric of the group, so a cause
-    that stopped scoring does not linger. Raises `MetricsDeliveryError` with the URL and the
-    HTTP status or connection error; never with a credential (the URL cannot hold one).
+    PUT replaces every metric of the group, so a cause that stopped scoring does not linger.
+    The request goes through the project's request primitive (`sources/http/`): one deadline of
+    `timeout` seconds for the whole push (connect, send, answer), one retry on a connection
+    failure, TLS verified, no redirect followed. Raises `MetricsDeliveryError` with the URL and
+    the HTTP status or the failure; the gateway's answer is quoted with every secret redacted
+    (a gateway or a proxy may echo the `Authorization` header back) and control characters
+    escaped.
     """
-    from prometheus_client import push_to_gateway
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    grouping = dict(target.grouping)
+    from pleg_doctor.errors import SourceError
+    from pleg_doctor.sources.http.client import http_client
+    from pleg_doctor.sources.http.redaction import quote_outside
+    from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+
+    auth = target.auth
+    settings = HttpSettings(
+        token=auth.secret if auth.kind == "bearer" else None,
+        basic_auth=(auth.username or "", auth.secret or "") if auth.kind == "basic" else None,
+        credential_label=f"the --pushgateway-{'token' if auth.kind == 'bearer' else 'password'}-file"
+        if auth.kind != "none"
+        else None,
+    )
+    url = target.url + push_path(target.job, target.grouping)
     log.debug(
         "pushing to %s (job %s, grouping %s, auth %s)",
         target.url,
         target.job,
-        grouping,
-        target.auth.kind,
+        dict(target.grouping),
+        auth.kind,
     )
+    body = generate_latest(build_registry(metrics))
     try:
-        push_to_gateway(
-            target.url,
-            job=target.job,
-            registry=build_registry(metrics),
-            grouping_key=grouping,
-            timeout=timeout,
-            handler=_handler(target.auth),
+        with http_client(
+            settings, wording=EndpointWording(endpoint="Pushgateway"), timeout=timeout
+        ) as client:
+            answer = client.put(url, body, content_type=CONTENT_TYPE_LATEST, accept_errors=True)
+            secrets = client.secrets
+    except SourceError as exc:
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: {exc.message}",
+            hint=exc.hint or "is the Pushgateway running and reachable from here?",
+        ) from exc
+    if not 200 <= answer.status < 300:
+        said = quote_outside(answer.body, secrets, limit=200)
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: HTTP {answer.status} "
+            f"{quote_outside(answer.reason, secrets, limit=60)}".rstrip()
+            + (f": {said}" if said else ""),
+            hint=_http_hint(answer.status, auth),
         )
-    except urllib.error.HTTPError as exc:
-        raise MetricsDeliveryError(
-            f"push to {target.url} failed: HTTP {exc.code} {exc.reason}{_body(exc)}",
-            hint=_http_hint(exc.code, target.auth),
-        ) from exc
-    except urllib.error.URLError as exc:
-        raise MetricsDeliveryError(
-            f"push to {target.url} failed: {_reason(exc.reason)}",
-            hint="is the Pushgateway running and reachable from here?",
-        ) from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise MetricsDeliveryError(f"push to {target.url} failed: {_reason(exc)}") from exc
     log.debug("pushed to %s", target.url)
-
-
-def _body(exc: urllib.error.HTTPError) -> str:
-    """The gateway's first line of explanation (e.g. why it rejected the metrics), shortened."""
-    try:
-        text = exc.read(300).decode("utf-8", "replace").strip()
-    except (OSError, http.client.HTTPException):
-        return ""
-    first = text.splitlines()[0] if text else ""
-    return f": {first[:200]}" if first else ""
-
-
-def _reason(reason: object) -> str:
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return str(reason) or type(reason).__name__
 
 
 def _http_hint(code: int, auth: PushAuth) -> str | None:

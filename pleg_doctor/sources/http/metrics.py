@@ -10,7 +10,7 @@ import email.utils
 from pleg_doctor.errors import SourceError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.http.client import http_client, usable_location
-from pleg_doctor.sources.http.settings import MAX_BODY_BYTES, EndpointWording, HttpSettings
+from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 
 
 def parse_http_date(value: str | None) -> dt.datetime | None:
@@ -40,14 +40,16 @@ def fetch_metrics_url(
     timeout: float,
     kind: SourceKind,
     node: str | None = None,
-    max_bytes: int = MAX_BODY_BYTES,
+    max_bytes: int | None = None,
 ) -> FetchedDump:
     """GET `url` and return its body as a `FetchedDump`, or raise a `SourceError`.
 
-    The errors, timeout, retry and redirect rules are `HttpClient.get`'s; on top of them, an HTML
-    or JSON answer is refused as "not Prometheus metrics" (a login page, a wrong endpoint).
+    The errors, deadline, retry and redirect rules are `HttpClient.get`'s; on top of them, an
+    HTML or JSON answer is refused as "not Prometheus metrics" (a login page, a wrong endpoint).
     `kind` and `node` are copied into the dump; its `location` is `url` without credentials and
-    its `captured_at` the server's `Date` header.
+    its `captured_at` the server's `Date` header. The dump's chunks are the body as it arrives
+    (`HttpClient.open`): consume them at once and close them (`scrape.scrape_from_dump` does);
+    the body is bounded by `max_bytes`, else by `PLEG_DOCTOR_MAX_BODY_BYTES`.
     """
     location = usable_location(url)
     what = f"{wording.endpoint} {location}"
@@ -55,8 +57,10 @@ def fetch_metrics_url(
     def check_metrics(first: bytes, content_type: str) -> None:
         _refuse_html_or_json(what, first, content_type)
 
+    # The TLS files are needed only to connect: the client's block ends once the headers are
+    # in, and the body streams to whoever consumes the dump (memory follows the kept lines).
     with http_client(settings, wording=wording, timeout=timeout) as client:
-        response = client.get(
+        stream = client.open(
             url,
             max_bytes=max_bytes,
             too_large_hint="not a metrics endpoint? check the URL",
@@ -65,8 +69,8 @@ def fetch_metrics_url(
     return FetchedDump(
         kind=kind,
         location=location,
-        chunks=response.chunks,
-        captured_at=parse_http_date(response.headers.get("Date")),
+        chunks=stream,
+        captured_at=parse_http_date(stream.headers.get("Date")),
         node=node,
     )
 

@@ -1,9 +1,11 @@
-"""The wire: a requests adapter without urllib3 retries, connections that never print headers,
-an optional SNI override, and the proxy for a URL.
+"""The wire: a requests adapter without urllib3 retries, connections that never print headers
+and whose sockets the request's deadline watches, an optional SNI override, and the proxy for a
+URL.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import requests
@@ -12,6 +14,7 @@ import requests.utils
 import urllib3
 import urllib3.connection
 
+from pleg_doctor.sources.http.deadline import current as current_deadline
 from pleg_doctor.sources.http.settings import HttpSettings
 
 
@@ -21,9 +24,25 @@ class _HTTPConnection(urllib3.connection.HTTPConnection):
     # the attribute on our own connection classes keeps that switch from reaching our requests.
     debuglevel = 0
 
+    def _new_conn(self) -> socket.socket:
+        """The connected socket, watched by the request's deadline (`deadline.current()`)."""
+        sock = super()._new_conn()
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
+
 
 class _HTTPSConnection(urllib3.connection.HTTPSConnection):
     debuglevel = 0
+
+    def _new_conn(self) -> socket.socket:
+        """The connected socket, before TLS: the deadline also cuts a slow handshake."""
+        sock = super()._new_conn()
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
 
 
 class _HTTPConnectionPool(urllib3.HTTPConnectionPool):

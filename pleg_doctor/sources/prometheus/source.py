@@ -26,7 +26,7 @@ from pleg_doctor.core.fleet import FleetNode
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
 from pleg_doctor.sources.http.client import HttpClient, http_client
-from pleg_doctor.sources.http.redaction import safe_url
+from pleg_doctor.sources.http.redaction import quote_outside, safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.prometheus.assembly import FleetAssembler, PromSample
 from pleg_doctor.sources.prometheus.queries import (
@@ -394,15 +394,13 @@ class _Call:
             _fail(SourceError(f"{what} answered {status} {reason}".rstrip()))
         for warning in doc.get("warnings") or ():
             if isinstance(warning, str):
-                text = self.client.scrub(" ".join(warning.split()))[:300]
+                text = quote_outside(warning, self.client.secrets, limit=300)
                 with self.source._lock:
                     self.source._warnings.append(text)
         if doc["status"] == "success" and 200 <= status < 300:
             return doc
         error_type = str(doc.get("errorType") or f"HTTP {status}")
-        detail = self.client.scrub(" ".join(str(doc.get("error") or "").split()))
-        if len(detail) > 300:
-            detail = detail[:299] + "…"
+        detail = quote_outside(str(doc.get("error") or ""), self.client.secrets, limit=300)
         hints = {
             "bad_data": 'check --selector (label matchers, e.g. job="kubelet")',
             "timeout": "the server gave up: raise --timeout, or narrow --selector or --range",
