@@ -32,6 +32,8 @@ import re
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
+from pleg_doctor.sources.decode import json_document
+
 ANCHORS: tuple[bytes, ...] = (
     b"PLEG",  # health lines, GenericPLEG/Evented PLEG errors, SyncLoop (PLEG) links
     b"Ready",  # NodeNotReady / NodeReady events, "Node became not ready: {Type:Ready …"
@@ -539,7 +541,7 @@ def _json_record(line: str, at: int) -> Record | None:
     text = line[at:]
     data: Any
     try:
-        data = json.loads(text)
+        data = json_document(text)
     except ValueError:
         # Cut or wrapped beyond repair: take the scalar fields that are there.
         data = {}

@@ -19,7 +19,6 @@ from pleg_doctor.sources.http.metrics import fetch_metrics_url
 from pleg_doctor.sources.http.settings import EndpointWording
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
-    DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
 )
 
@@ -45,7 +44,8 @@ class ApiServerSource:
     and `home` select the kubeconfig as kubectl would (see `load_kubeconfig`). The kubeconfig is
     read here, so a bad one fails before any request; exec plugins run at the first fetch.
     `kube_context` skips loading and uses an already loaded context.
-    `timeout` is per request, `exec_timeout` bounds a credential plugin, both in seconds.
+    `timeout` is the deadline of each request, and of a credential plugin unless `exec_timeout`
+    says otherwise, both in seconds.
     """
 
     kind: SourceKind = "apiserver"
@@ -57,7 +57,7 @@ class ApiServerSource:
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        exec_timeout: float = DEFAULT_EXEC_TIMEOUT_SECONDS,
+        exec_timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
         home: str | os.PathLike[str] | None = None,
         kube_context: KubeContext | None = None,
@@ -75,7 +75,9 @@ class ApiServerSource:
             kubeconfig, context=context, environ=environ, home=home
         )
         self._credentials = KubeconfigCredentials(
-            self._context, exec_timeout=exec_timeout, environ=environ
+            self._context,
+            exec_timeout=timeout if exec_timeout is None else exec_timeout,
+            environ=environ,
         )
         self._url = node_metrics_url(self._context.cluster.server, node)
         cluster = self._context.cluster

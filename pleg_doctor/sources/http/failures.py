@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import json
 import socket
 import ssl
 import urllib.parse
@@ -25,6 +24,7 @@ from pleg_doctor.errors import (
     SourceTLSError,
     UsageError,
 )
+from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.http.redaction import quote_outside, safe_url, strip_query
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.http.transport import proxies_for
@@ -120,7 +120,7 @@ class ErrorContext:
         detail: str | None = None
         if text.startswith("{"):
             try:
-                parsed = json.loads(text)
+                parsed = json_document(text)
             except ValueError:
                 return None
             message = parsed.get("message") if isinstance(parsed, dict) else None

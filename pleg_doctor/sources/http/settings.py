@@ -17,9 +17,6 @@ The same preference order Prometheus itself sends, minus protobuf, which we cann
 ACCEPT_ENCODING = "gzip"
 """The kubelet compresses `/metrics` with gzip when asked; a few MB shrink about tenfold."""
 
-MAX_BODY_BYTES = 512 * 1024 * 1024
-"""Refuse bodies beyond this: a kubelet's `/metrics` is a few MB; more means a wrong URL."""
-
 PemSource: TypeAlias = "Path | bytes"
 """A PEM file, or its contents (kubeconfig `*-data` fields, exec plugin output)."""
 

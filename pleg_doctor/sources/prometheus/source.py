@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
-import json
 import logging
 import math
 import re
@@ -25,9 +24,11 @@ from typing import Any, NoReturn
 from pleg_doctor.core.fleet import FleetNode
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
+from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.http.client import HttpClient, http_client
 from pleg_doctor.sources.http.redaction import quote_outside, safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+from pleg_doctor.sources.limits import current as current_limits
 from pleg_doctor.sources.prometheus.assembly import FleetAssembler, PromSample
 from pleg_doctor.sources.prometheus.queries import (
     DEFAULT_SELECTOR,
@@ -45,9 +46,6 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 
 PARALLEL_QUERIES = 4
 """Queries in flight at once: well under Prometheus' default `--query.max-concurrency` (20)."""
-
-MAX_BODY_BYTES = 512 * 1024 * 1024
-"""Refuse answers beyond this (about 60 MB per 1,000 nodes is expected at most)."""
 
 WORDING = EndpointWording(
     endpoint="Prometheus",
@@ -360,16 +358,26 @@ class _Call:
             self.source._url,
             params=params,
             accept="application/json",
-            max_bytes=MAX_BODY_BYTES,
-            too_large_hint="narrow --selector",
+            bound="answer_bytes",
             error_statuses=_status_without_api_answer,
         )
-        return self._decode(response.status, response.reason, response.body, promql)
+        body = response.body
+        # Series are counted before decoding: decoded, each costs a dict and its strings
+        # (about 1 KB), so the bound has to hold before the decoder builds them.
+        series = body.count(b'"metric"')
+        limits = current_limits()
+        if series > limits.series:
+            raise limits.error(
+                "series",
+                f"Prometheus {self.source._url} answered {series:,} series to one query "
+                "(narrow --selector?)",
+            )
+        return self._decode(response.status, response.reason, body, promql)
 
     def _decode(self, status: int, reason: str, body: bytes, promql: str) -> dict[str, Any]:
         what = f"Prometheus {self.source._url}"
         try:
-            doc = json.loads(body)
+            doc = json_document(body)
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
