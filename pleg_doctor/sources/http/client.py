@@ -72,7 +72,7 @@ class HttpClient:
     """GETs with one resolved set of credentials and TLS files; make it with `http_client()`.
 
     Thread-safe: `get()` may run in several threads at once (each request has its own
-    connection), so a fleet's queries share one token read and one set of TLS temp files.
+    connection), so a fleet's queries share one token read and one set of TLS files.
     """
 
     def __init__(
@@ -545,8 +545,8 @@ def http_client(
     """An `HttpClient` for the requests of one fetch, valid inside the `with` block.
 
     Resolves the credentials now (reading a token file: tokens rotate, so once per fetch), checks
-    the CA, certificate and key files, and writes PEM bytes to private temp files that are
-    removed when the block ends. Raises `SourceAuthError`, `SourceTLSError` or `SourceError` for
+    the CA, certificate and key files, and gives PEM bytes a path in memory for the block's
+    duration (`tls.tls_files`: never a file on disk on Linux). Raises `SourceAuthError`, `SourceTLSError` or `SourceError` for
     unusable credentials or files. `wording` phrases every error; `timeout` (seconds) bounds each
     request (see `HttpClient.get`).
     """

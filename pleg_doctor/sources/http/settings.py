@@ -56,8 +56,8 @@ class HttpSettings:
     """Client certificate (file or PEM bytes); may also hold the key when `client_key` is None."""
 
     client_key: PemSource | None = dataclasses.field(default=None, repr=False)
-    """Client private key (file or PEM bytes). Bytes are written to a 0600 temp file for the
-    duration of one request only, because `ssl` loads keys from files."""
+    """Client private key (file or PEM bytes). `ssl` loads keys from paths only: bytes get one
+    in memory for the duration of the request (`tls.tls_files`), never a file on disk."""
 
     ca: PemSource | None = dataclasses.field(default=None, repr=False)
     """The CA bundle to verify the server with (file or PEM bytes); None = the default bundle."""
