@@ -546,8 +546,8 @@ def http_client(
 
     Resolves the credentials now (reading a token file: tokens rotate, so once per fetch), checks
     the CA, certificate and key files, and gives PEM bytes a path in memory for the block's
-    duration (`tls.tls_files`: never a file on disk on Linux). Raises `SourceAuthError`, `SourceTLSError` or `SourceError` for
-    unusable credentials or files. `wording` phrases every error; `timeout` (seconds) bounds each
+    duration (`tls.tls_files`: never a file on disk on Linux). Raises `SourceAuthError`,
+    `SourceTLSError` or `SourceError` for unusable credentials or files. `wording` phrases every error; `timeout` (seconds) bounds each
     request (see `HttpClient.get`).
     """
     credentials = resolve_credentials(settings)
