@@ -44,24 +44,21 @@ def capture_path(template: str, index: int, count: int) -> str:
 
 
 def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = None) -> bytes:
-    """The header line for `dump` (node from the source, else from `kubelet_node_name`)."""
-    from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
+    """The header line for `dump` (node from the source, else from `kubelet_node_name`).
+
+    `exposition.capture_header_line` writes it: every value percent-encoded, a node name that
+    is not one left out, so nothing read from the kubelet can forge a field or add a line.
+    """
+    from pleg_doctor.core.exposition import capture_header_line, parse_exposition
     from pleg_doctor.core.snapshot import build_snapshot
     from pleg_doctor.sources.limits import current as current_limits
 
     captured = dump.captured_at or now or dt.datetime.now(dt.timezone.utc)
-    stamp = (
-        captured.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
     node = dump.node
     if node is None:
         parsed = parse_exposition([body], name=dump.location, limits=current_limits())
         node = build_snapshot(parsed.samples, name=dump.location).node
-    fields = [f"captured_at={stamp}"]
-    if node:
-        fields.append(f"node={node}")
-    fields.append(f"source={dump.location}")
-    return CAPTURE_HEADER_PREFIX + b" " + " ".join(fields).encode() + b"\n"
+    return capture_header_line(captured_at=captured, node=node, source=dump.location)
 
 
 def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = None) -> str:

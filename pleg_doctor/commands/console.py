@@ -31,13 +31,21 @@ def terminal_width(stream: TextIO) -> int | None:
 
 
 def error(message: str) -> None:
-    """One or two lines on stderr, prefixed so they stand out in cron mail."""
-    sys.stderr.write(f"pleg-doctor: error: {message}\n")
+    """One or two lines on stderr, prefixed so they stand out in cron mail.
+
+    Control characters are escaped: a message may quote a name or a line from outside, and no
+    escape sequence of theirs may reach a terminal.
+    """
+    from pleg_doctor.core.printable import escape_controls
+
+    sys.stderr.write(f"pleg-doctor: error: {escape_controls(message)}\n")
 
 
 def warn(message: str) -> None:
-    """A warning on stderr (e.g. TLS verification turned off)."""
-    sys.stderr.write(f"pleg-doctor: warning: {message}\n")
+    """A warning on stderr (e.g. TLS verification turned off), control characters escaped."""
+    from pleg_doctor.core.printable import escape_controls
+
+    sys.stderr.write(f"pleg-doctor: warning: {escape_controls(message)}\n")
 
 
 def setup_logging(debug: bool) -> None:

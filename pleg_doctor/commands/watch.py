@@ -57,11 +57,12 @@ def run_watch(
     history: list[Report] = []
     live: Live | None = None
     if not plain:
-        from rich.console import Console
         from rich.live import Live
         from rich.text import Text
 
-        screen = console or Console(file=stream)
+        from pleg_doctor.render.table import SafeConsole
+
+        screen = console or SafeConsole(file=stream)
         live = Live(
             Text(f"first scrape done; next in {interval:g} s"),
             console=screen,

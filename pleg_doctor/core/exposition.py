@@ -290,6 +290,11 @@ def parse_exposition(
                         samples.append(sample)
                 elif raw.startswith(b"#"):
                     if raw.startswith(CAPTURE_HEADER_PREFIX):
+                        if header is not None or lines_before or not block.startswith(raw):
+                            raise _LineError(
+                                "a capture header is valid only as the first line "
+                                "(two dumps in one file, or a forged header?)"
+                            )
                         header = _parse_capture_header(raw)
                     elif raw.startswith(b"# EOF"):
                         is_openmetrics = True
@@ -381,25 +386,80 @@ def _show(line: bytes) -> str:
     return repr(text + ("…" if len(line) > 80 else ""))
 
 
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes node name: a DNS-1123 subdomain (lowercase letters, digits, `-`, `.`)."""
+
+_HEADER_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/@!$&'()*+,;=?[]"
+)
+"""What a header value holds as is; anything else (space, `%`, control, non-ASCII) is `%XX`."""
+
+_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+CAPTURE_HEADER_KEYS = ("captured_at", "node", "source")
+
+
+def is_node_name(text: str) -> bool:
+    """True for a valid Kubernetes node name (a DNS-1123 subdomain)."""
+    return _NODE_NAME.fullmatch(text) is not None
+
+
+def capture_header_line(*, captured_at: dt.datetime, node: str | None, source: str) -> bytes:
+    """The `# pleg-doctor capture: captured_at=... node=... source=...` line, newline included.
+
+    Each value is percent-encoded outside URL-safe characters, so no value (a node name from a
+    dump's label, a URL) can add a field, forge `captured_at` or start a new line; a `node` that
+    is not a valid node name is left out (the dump's `kubelet_node_name` still says it).
+    """
+    stamp = captured_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    fields = [("captured_at", stamp.replace("+00:00", "Z"))]
+    if node and is_node_name(node):
+        fields.append(("node", node))
+    fields.append(("source", source))
+    text = " ".join(f"{key}={_percent_encoded(value)}" for key, value in fields)
+    return CAPTURE_HEADER_PREFIX + b" " + text.encode("ascii") + b"\n"
+
+
+def _percent_encoded(value: str) -> str:
+    return "".join(
+        char if char in _HEADER_SAFE else "".join(f"%{b:02X}" for b in char.encode("utf-8"))
+        for char in value
+    )
+
+
 def _parse_capture_header(raw: bytes) -> CaptureHeader:
-    """Read `key=value` pairs after `# pleg-doctor capture:`; unknown keys are ignored."""
-    text = raw[len(CAPTURE_HEADER_PREFIX) :].decode("utf-8", "replace")
+    """Read the `key=value` fields after `# pleg-doctor capture:`, strictly.
+
+    Every word must be `key=value` and each key appear once (a repeated key is how a forged
+    value would win); values are percent-decoded; `captured_at` must be RFC 3339 and `node` a
+    valid node name. Unknown keys are ignored (a later version may add fields).
+    """
     fields: dict[str, str] = {}
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if sep:
-            fields[key] = value
+    for token in raw[len(CAPTURE_HEADER_PREFIX) :].split():
+        key, sep, value = token.partition(b"=")
+        name = key.decode("ascii", "replace")
+        if not sep or not key:
+            raise _LineError(f"capture header has a word that is not key=value: {_show(token)}")
+        if name in fields:
+            raise _LineError(f"capture header repeats {name!r}")
+        try:
+            fields[name] = _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), value).decode(
+                "utf-8"
+            )
+        except UnicodeDecodeError:
+            raise _LineError(f"capture header's {name} is not UTF-8") from None
     captured_at: dt.datetime | None = None
     if "captured_at" in fields:
         captured_at = parse_rfc3339(fields["captured_at"])
         if captured_at is None:
             raise _LineError(
-                f"capture header has a bad captured_at {fields['captured_at']!r} "
+                f"capture header has a bad captured_at {fields['captured_at'][:40]!r} "
                 "(want RFC 3339, e.g. 2026-11-27T10:00:00Z)"
             )
-    return CaptureHeader(
-        captured_at=captured_at, node=fields.get("node") or None, source=fields.get("source")
-    )
+    node = fields.get("node") or None
+    if node is not None and not is_node_name(node):
+        raise _LineError(f"capture header has a bad node {node[:80]!r}: not a node name")
+    return CaptureHeader(captured_at=captured_at, node=node, source=fields.get("source"))
 
 
 def parse_rfc3339(text: str) -> dt.datetime | None:

@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from pleg_doctor.core.causes.base import Evidence, Finding
+from pleg_doctor.core.printable import shell_command
 from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.parse import cut
@@ -98,18 +99,18 @@ def _culprit_evidence(culprit: Culprit) -> Evidence:
 
 
 def _steps_for(culprits: Sequence[Culprit]) -> list[str]:
+    """Commands naming the culprits; every id and name from the log is a quoted shell word
+    (`printable.shell_command`), so a hostile pod name stays one argument."""
     steps: list[str] = []
     for culprit in culprits[:3]:
         if culprit.kind == "container" and culprit.id:
-            steps.append(f"timeout 10 crictl inspect {culprit.id}")
+            steps.append(shell_command("timeout", "10", "crictl", "inspect", culprit.id))
         elif culprit.kind == "sandbox" and culprit.id:
-            steps.append(f"timeout 10 crictl inspectp {culprit.id}")
+            steps.append(shell_command("timeout", "10", "crictl", "inspectp", culprit.id))
         elif culprit.kind == "pod" and culprit.pod:
             namespace, _, name = culprit.pod.partition("/")
-            steps.append(
-                f"crictl pods --namespace {namespace} --name {name} -q | "
-                "xargs -r -n1 timeout 10 crictl inspectp"
-            )
+            pods = shell_command("crictl", "pods", "--namespace", namespace, "--name", name, "-q")
+            steps.append(f"{pods} | xargs -r -n1 timeout 10 crictl inspectp")
     return list(dict.fromkeys(steps))
 
 

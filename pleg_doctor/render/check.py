@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from pleg_doctor.core.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.core.report import Report
 
 PREFIX = "PLEG"
@@ -123,5 +124,5 @@ def _number(value: float) -> str:
 
 
 def _clean(text: str) -> str:
-    """One line, and no `|` before the performance data."""
-    return " ".join(text.replace("|", "/").split())
+    """One line, no `|` before the performance data, no control character (escaped)."""
+    return " ".join(escape_controls(text.replace("|", "/")).split())

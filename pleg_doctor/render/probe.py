@@ -9,6 +9,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pleg_doctor.core.printable import shell_command
 from pleg_doctor.render.table import render_to_text
 from pleg_doctor.sources.crictl import ProbeReport
 
@@ -77,7 +78,8 @@ def render_probe_table(
         parts.append(Text("Next steps", style="bold"))
         for call in hung[:5]:
             verb = "inspectp" if call.kind == "sandbox" else "inspect"
-            parts.append(Text(f"$ timeout 30 crictl {verb} {call.id}", style="cyan"))
+            command = shell_command("timeout", "30", "crictl", verb, call.id)
+            parts.append(Text(f"$ {command}", style="cyan"))
         parts.append(
             Text("$ ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'   # D-state", style="cyan")
         )

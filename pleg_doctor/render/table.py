@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.panel import Panel
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.core.distribution import Distribution
 from pleg_doctor.core.model import op_timeouts
+from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.core.report import Report, rfc3339
 
 VERDICT_STYLE = {
@@ -25,6 +27,28 @@ VERDICT_STYLE = {
 BAR_WIDTH = 40
 
 
+class SafeConsole(Console):
+    """A rich `Console` that never writes a control character it did not make itself.
+
+    Names and messages from outside (log lines, crictl's names, label values) reach the tables
+    as they came; here, as rich turns renderables into segments, their control characters are
+    escaped (`printable.escape_controls`), so no escape sequence of theirs reaches a terminal.
+    Rich's own styling is added after this step and is unaffected.
+    """
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterator[Segment]:
+        """Rich's segments, text escaped; rich's control segments (cursor moves) as they are."""
+        for segment in super().render(renderable, options):
+            if segment.control is None and segment.text:
+                text = escape_controls(segment.text)
+                if text is not segment.text:
+                    yield Segment(text, segment.style)
+                    continue
+            yield segment
+
+
 def render_to_text(
     parts: Sequence[RenderableType], *, color: bool = False, width: int | None = None
 ) -> str:
@@ -32,7 +56,7 @@ def render_to_text(
 
     Every text renderer goes through here, so tests pin the output the same way everywhere.
     """
-    console = Console(
+    console = SafeConsole(
         file=io.StringIO(),
         width=width or 100,
         color_system="standard" if color else None,

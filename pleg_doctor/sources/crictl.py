@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.exitcodes import ExitCode
 from pleg_doctor.sources.decode import json_document
-from pleg_doctor.sources.http.redaction import escape_controls, quote_outside
+from pleg_doctor.sources.http.redaction import quote_outside
 from pleg_doctor.sources.limits import current as current_limits
 from pleg_doctor.sources.process import run_bounded
 

@@ -11,6 +11,8 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
+from pleg_doctor.core.printable import escape_controls
+
 REDACTED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 """Header names whose values are never logged (CONTRACT.md "Errors": not even with `--debug`)."""
 
@@ -83,9 +85,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 _BASE64_WORD = re.compile(r"\b[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])")
 """A word that may be base64 of `user:password` (checked by decoding it)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-"""Control characters but tab and newline (C0, DEL, C1, and the Unicode line separators)."""
-
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """`text` from outside with every secret removed: the exact `secrets` this process holds,
@@ -124,16 +123,6 @@ def quote_outside(
     text = escape_controls(scrub(text, secrets))
     text = " ".join(text.split()) if one_line else text
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def escape_controls(text: str) -> str:
-    r"""`text` with control characters (not tab or newline) shown as `\xNN` / `\uNNNN`."""
-    return _CONTROL.sub(_escape_one, text)
-
-
-def _escape_one(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _redact_user_password(match: re.Match[str]) -> str:
