@@ -60,6 +60,13 @@ def build_notes(
         for period in incidents
         if period.never_succeeded
     )
+    jumps = timeline.clock_jumps
+    if jumps.count:
+        notes.append(
+            f"the log's clock went back {jumps.count} time(s) inside an unhealthy period "
+            f"(first at {rfc3339(jumps.first)}, {jumps.example}): each period is closed at the "
+            "jump, as what follows cannot extend what came before"
+        )
     open_periods = [p for p in incidents if p.end is None]
     if open_periods:
         period = open_periods[-1]

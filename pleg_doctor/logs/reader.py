@@ -81,6 +81,8 @@ class LogReader:
         """Candidate records and time probes of every file, in order (see `parse.scan`)."""
         for path in self.paths:
             if path != "-" and self.jobs > 1 and _is_large_plain_file(path):
+                with _open(path) as handle:
+                    refuse_binary(handle.read(BINARY_SNIFF_BYTES), path)
                 yield from _scan_parallel(path, stats, self.jobs)
             else:
                 yield from parse.scan(self._chunks_of(path), stats)
@@ -118,9 +120,14 @@ class LogReader:
 
         limits = current()
         try:
-            yield from decompressed(
+            first = True
+            for chunk in decompressed(
                 chunks, max_ratio=limits.gzip_ratio, floor_bytes=GZIP_FLOOR_BYTES
-            )
+            ):
+                if first:
+                    refuse_binary(chunk, name)
+                    first = False
+                yield chunk
         except GzipBomb as exc:
             raise limits.error(
                 "gzip_ratio",
@@ -132,6 +139,34 @@ class LogReader:
                 self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")
             else:
                 self.notes.append(f"{name}: the gzip data is damaged; read up to the damage")
+
+
+BINARY_SNIFF_BYTES = 64 * 1024
+"""How much of a log's start decides whether it is text."""
+
+BINARY_SHARE = 0.1
+"""Share of the sniffed bytes that may be NUL, control or not UTF-8 in a text log."""
+
+
+def refuse_binary(head: bytes, name: str) -> None:
+    """A `SourceError` when `head` (a log's first bytes, decompressed) is not text.
+
+    `/dev/urandom`, a systemd `.journal` file or a core dump would otherwise be read to their
+    end, which for a device never comes. Real logs have a few stray bytes at most (a NUL run
+    after a crash, an ANSI colour code, a Latin-1 word); a tenth of the sample is binary.
+    """
+    sample = head[:BINARY_SNIFF_BYTES]
+    if not sample:
+        return
+    text = sample.decode("utf-8", "replace")
+    odd = text.count("\ufffd") + sum(1 for c in text if c < " " and c not in "\t\n\r\f\x1b")
+    if odd > BINARY_SHARE * len(text):
+        hint = (
+            "a systemd journal file: read it with journalctl --file FILE -u kubelet"
+            if (sample.startswith(b"LPKSHHRH"))
+            else None
+        )
+        raise SourceError(f"{name}: binary data, not a log", hint=hint)
 
 
 def _is_large_plain_file(path: str) -> bool:
