@@ -76,6 +76,17 @@ def test_a_field_that_can_be_ignored_is_ignored_with_a_note(tmp_path, capsys, me
     assert "NaN" not in textfile and "Inf" not in textfile.replace('le="+Inf"', "")
 
 
+def test_a_denormal_count_cannot_make_a_mean_infinite(tmp_path, capsys):
+    name = 'kubelet_runtime_operations_duration_seconds_count{operation_type="list_containers"}'
+    text, count = re.subn(rf"^{re.escape(name)} \S+$", f"{name} 5e-324", DUMP, flags=re.M)
+    assert count == 1
+    code, out, err = run_cli(["diagnose", _write(tmp_path, text), "-o", "json"], capsys)
+    assert code in (0, 1, 2, 3)
+    assert "internal error" not in err
+    doc = json.loads(out, parse_constant=_refuse)
+    assert any("e-324 (out of range)" in note for note in doc["notes"])
+
+
 def test_label_value_with_a_closing_brace_parses(tmp_path, capsys):
     text = DUMP.replace(
         'kubelet_node_name{node="ip-172-29-240-188.ec2.internal"}', 'kubelet_node_name{node="a}b"}'

@@ -39,8 +39,11 @@ class Distribution:
 
     @property
     def mean_seconds(self) -> float | None:
-        """`sum / count`, or None without observations."""
-        return self.sum_seconds / self.count if self.count > 0 else None
+        """`sum / count`, or None without observations (or when it is not a finite number)."""
+        if not self.count > 0:
+            return None
+        mean = self.sum_seconds / self.count
+        return mean if math.isfinite(mean) else None
 
     def count_above(self, bound: float) -> float | None:
         """Observations greater than the bucket bound `bound` (None if no such bucket)."""

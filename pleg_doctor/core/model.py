@@ -202,9 +202,10 @@ def hung_calls_tolerated(
         - getpods_seconds
         - inspection_seconds
     )
-    if slack <= 0 or constants.runtime_request_timeout_seconds <= 0:
-        return 0
-    return max(0, math.floor(slack / constants.runtime_request_timeout_seconds))
+    tolerated = slack / constants.runtime_request_timeout_seconds if slack > 0 else 0.0
+    if not (math.isfinite(tolerated) and constants.runtime_request_timeout_seconds > 0):
+        return 0  # no slack, or figures no kubelet gives (the verdict says so)
+    return max(0, math.floor(tolerated))
 
 
 def pods_at_threshold(
@@ -244,7 +245,8 @@ def pods_at_threshold(
         share = budget / linear
     else:
         share = (-linear + math.sqrt(linear * linear + 4 * quadratic * budget)) / (2 * quadratic)
-    return math.floor(running_pods * share)
+    pods = running_pods * share
+    return math.floor(pods) if math.isfinite(pods) else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -374,7 +376,7 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
     # it whole (ceil); over a lifetime, old timeouts say nothing about now.
     hung_worst = 0
     if costs is not None and not window.is_lifetime and costs.hung_calls_per_relist > 0:
-        hung_worst = max(1, math.ceil(costs.hung_calls_per_relist - 1e-9))
+        hung_worst = max(1, math.ceil(min(costs.hung_calls_per_relist, 1e6) - 1e-9))
 
     predicted_relist: float | None = None
     if prediction is not None:

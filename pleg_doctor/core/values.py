@@ -8,9 +8,9 @@ cannot honestly expose is set aside with the reason (`RejectedValue`), shown as 
 
 What a kubelet can expose, per part (see `docs/limits.md` "Values"):
 
-* counters, histogram buckets and counts: finite, `0 ≤ v ≤ 2^53` (beyond 2^53 a float64 no
-  longer counts by one; no kubelet makes 9e15 calls);
-* histogram and summary sums (seconds): finite, `0 ≤ v ≤ 2^53`;
+* counters, histogram buckets and counts: finite, 0 or `1e-9 ≤ v ≤ 2^53` (beyond 2^53 a float64
+  no longer counts by one; no kubelet makes 9e15 calls; below a billionth is float debris);
+* histogram and summary sums (seconds): finite, 0 or `1e-9 ≤ v ≤ 2^53`;
 * summary quantiles: `NaN` is legal and meaningful (nothing observed in the 10-minute window,
   client_golang `summary.go`), ±Inf and negatives are not;
 * timestamps (`kubelet_pleg_last_seen_seconds`, `process_start_time_seconds`,
@@ -33,6 +33,10 @@ from typing import Protocol
 
 MAX_COUNT = float(2**53)
 """The largest count or number of seconds accepted: float64 counts exactly up to 2^53."""
+
+SMALLEST = 1e-9
+"""The smallest non-zero count or number of seconds accepted: a nanosecond, a billionth of a
+call. Below it is float debris (a `5e-324` count turns a mean into infinity)."""
 
 LATEST_TIMESTAMP_SECONDS = 7_258_118_400.0
 """2200-01-01T00:00:00Z: a later Unix time is no clock reading (and overflows `datetime`)."""
@@ -105,4 +109,6 @@ def rejection(sample: JudgedSample) -> str | None:
         return "negative"
     if sample.part == "value" and sample.family in TIMESTAMP_FAMILIES:
         return "out of range" if value >= LATEST_TIMESTAMP_SECONDS else None
-    return "out of range" if value > MAX_COUNT else None
+    if value > MAX_COUNT or 0 < value < SMALLEST:
+        return "out of range"
+    return None
