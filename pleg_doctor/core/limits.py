@@ -31,11 +31,11 @@ class Limits:
     """Decompressed bytes per compressed byte (real dumps and logs: 6-16; newlines: 1,000)."""
     body_bytes: int = 64 * MIB
     """Decompressed bytes of one HTTP answer of a kubelet or the API server (real: 0.1-5 MB)."""
-    answer_bytes: int = 128 * MIB
+    answer_bytes: int = 64 * MIB
     """Bytes of one Prometheus API answer in `fleet` (1,000 nodes: at most 5.2 MB)."""
     series: int = 1_000_000
-    """Series in one Prometheus API answer in `fleet` (1,000 nodes: at most 44,895)."""
-    output_bytes: int = 16 * MIB
+    """Series in all the Prometheus answers of one `fleet` run (1,000 nodes: 123,748)."""
+    output_bytes: int = 4 * MIB
     """Bytes a child process (exec credential plugin, crictl) may write to stdout or stderr."""
     yaml_nodes: int = 100_000
     """YAML nodes of one kubeconfig file after alias expansion (real: hundreds)."""

@@ -351,6 +351,11 @@ class HttpClient:
         except BaseException:
             session.close()
             raise
+        if deadline.expired:
+            # The cut ended the headers early: http.client took what had come as all of them.
+            response.close()
+            session.close()
+            raise ctx.deadline_error(answered=False)
         stream = BodyStream(
             request=request,
             session=session,

@@ -244,6 +244,9 @@ class _Call:
     def __init__(self, source: PrometheusSource, client: HttpClient) -> None:
         self.source = source
         self.client = client
+        self._series = 0
+        """Series in the answers so far: what the decoded answers cost is bounded in total."""
+        self._series_lock = threading.Lock()
 
     # -- the queries
 
@@ -362,15 +365,18 @@ class _Call:
             error_statuses=_status_without_api_answer,
         )
         body = response.body
-        # Series are counted before decoding: decoded, each costs a dict and its strings
-        # (about 1 KB), so the bound has to hold before the decoder builds them.
+        # Series are counted before decoding, over the whole fetch: decoded and assembled, each
+        # costs about 1 KB, so the bound has to hold before the decoder builds them.
         series = body.count(b'"metric"')
+        with self._series_lock:
+            self._series += series
+            total = self._series
         limits = current_limits()
-        if series > limits.series:
+        if total > limits.series:
             raise limits.error(
                 "series",
-                f"Prometheus {self.source._url} answered {series:,} series to one query "
-                "(narrow --selector?)",
+                f"Prometheus {self.source._url} answered more than {limits.series:,} series in "
+                f"all ({series:,} to one query; narrow --selector?)",
             )
         return self._decode(response.status, response.reason, body, promql)
 
