@@ -52,6 +52,17 @@ def run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, fl
     return proc.returncode, elapsed, rss, (said[0] if said else "")[:150]
 
 
+def _exec_kubeconfig(plugin: Path) -> str:
+    """A kubeconfig whose user runs `plugin` as its exec credential plugin."""
+    return (
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        f"users: [{{name: u, user: {{exec: {{command: '{plugin}', "
+        "apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+
+
 def _kept_lines(count: int) -> bytes:
     return b"".join(
         b'kubelet_runtime_operations_duration_seconds_bucket{operation_type="op_%06d",le="%d"} %d\n'
@@ -139,13 +150,7 @@ def memory(tmp: Path) -> None:
     )
     plugin.chmod(0o755)
     kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        f"users: [{{name: u, user: {{exec: {{command: '{plugin}', "
-        "apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}}}]\n"
-        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
-    )
+    kubeconfig.write_text(_exec_kubeconfig(plugin))
     rows.append(
         (
             "exec plugin: endless stdout",
@@ -254,13 +259,7 @@ def deadlines(timeout: float, tmp: Path) -> None:
     )
     plugin.chmod(0o755)
     config = tmp / "exec-kubeconfig"
-    config.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        f"users: [{{name: u, user: {{exec: {{command: '{plugin}', "
-        "apiVersion: client.authentication.k8s.io/v1, interactiveMode: Never}}}]\n"
-        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
-    )
+    config.write_text(_exec_kubeconfig(plugin))
     rows.append(
         (
             "exec plugin that hangs with a child",

@@ -145,33 +145,21 @@ def test_a_trickling_pushgateway_ends_at_the_deadline(capsys, tmp_path):
     assert "verdict was OK" in out
 
 
-def test_a_fast_endless_body_stops_at_the_body_bound(capsys, monkeypatch):
-    from pleg_doctor.sources import limits
-
-    monkeypatch.setenv("PLEG_DOCTOR_MAX_BODY_BYTES", str(1 << 20))
-    limits.current.cache_clear()
-    try:
-        with hostile.ScriptedServer(hostile.endless_chunked_body(interval=0)) as server:
-            code, _, err, elapsed = _run(
-                ["diagnose", "--kubelet", server.url(), "--timeout", "60s"], capsys
-            )
-    finally:
-        limits.current.cache_clear()
+def test_a_fast_endless_body_stops_at_the_body_bound(capsys, bounds):
+    bounds(PLEG_DOCTOR_MAX_BODY_BYTES=str(1 << 20))
+    with hostile.ScriptedServer(hostile.endless_chunked_body(interval=0)) as server:
+        code, _, err, elapsed = _run(
+            ["diagnose", "--kubelet", server.url(), "--timeout", "60s"], capsys
+        )
     assert code == 3
     assert elapsed < BOUND
     assert "sent more than 1 MiB" in err and "PLEG_DOCTOR_MAX_BODY_BYTES" in err
 
 
-def test_a_gzip_bomb_body_stops_at_the_body_bound(capsys, monkeypatch):
-    from pleg_doctor.sources import limits
-
-    monkeypatch.setenv("PLEG_DOCTOR_MAX_BODY_BYTES", str(4 << 20))
-    limits.current.cache_clear()
-    try:
-        with hostile.ScriptedServer(hostile.gzip_bomb_body(64 << 20)) as server:
-            code, _, err, _ = _run(["diagnose", "--kubelet", server.url()], capsys)
-    finally:
-        limits.current.cache_clear()
+def test_a_gzip_bomb_body_stops_at_the_body_bound(capsys, bounds):
+    bounds(PLEG_DOCTOR_MAX_BODY_BYTES=str(4 << 20))
+    with hostile.ScriptedServer(hostile.gzip_bomb_body(64 << 20)) as server:
+        code, _, err, _ = _run(["diagnose", "--kubelet", server.url()], capsys)
     assert code == 3
     assert "sent more than 4 MiB" in err
 

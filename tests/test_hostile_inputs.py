@@ -8,13 +8,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pleg_doctor.errors import LimitError, SourceAuthError
-from pleg_doctor.sources import limits as source_limits
 from pleg_doctor.sources.decode import json_document, yaml_document
 from pleg_doctor.sources.kubeconfig.config import ExecPlugin, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import run_exec_plugin
@@ -25,14 +23,6 @@ from .helpers import run_cli
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXh5eg"
 DEEP_JSON = "[" * 200_000 + "]" * 200_000
-
-
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    source_limits.current.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    source_limits.current.cache_clear()
 
 
 def _script(tmp_path: Path, name: str, body: str) -> Path:
@@ -60,9 +50,8 @@ def _gone(pid: int) -> bool:
 # --- child processes ---------------------------------------------------------------------------
 
 
-def test_endless_output_stops_at_the_output_bound(tmp_path, environ):
-    environ.setenv("PLEG_DOCTOR_MAX_OUTPUT_BYTES", str(1 << 20))
-    source_limits.current.cache_clear()
+def test_endless_output_stops_at_the_output_bound(tmp_path, bounds):
+    bounds(PLEG_DOCTOR_MAX_OUTPUT_BYTES=str(1 << 20))
     plugin = _script(tmp_path, "chatty", "while True: sys.stdout.write('x' * 65536)\n")
     with pytest.raises(LimitError) as info:
         run_exec_plugin(_plugin(plugin), timeout=60)
@@ -162,10 +151,8 @@ def test_crictl_output_never_reaches_the_terminal_raw(crictl, capsys, monkeypatc
         assert "\\\\x1b]0;owned\\\\x07\\\\x1b[2Japp" in out
 
 
-def test_crictl_endless_output_stops_at_the_bound(crictl, capsys, environ):
-    environ.setenv("HOSTILE_CRICTL", "endless")
-    environ.setenv("PLEG_DOCTOR_MAX_OUTPUT_BYTES", str(1 << 20))
-    source_limits.current.cache_clear()
+def test_crictl_endless_output_stops_at_the_bound(crictl, capsys, bounds):
+    bounds(HOSTILE_CRICTL="endless", PLEG_DOCTOR_MAX_OUTPUT_BYTES=str(1 << 20))
     code, _, err = run_cli(["probe-runtime"], capsys)
     assert code == 3
     assert "wrote more than its stdout" in err and "PLEG_DOCTOR_MAX_OUTPUT_BYTES" in err
@@ -239,9 +226,8 @@ def test_a_deeply_nested_prometheus_answer(capsys):
     assert "internal error" not in err
 
 
-def test_too_many_series_stop_before_decoding(capsys, environ):
-    environ.setenv("PLEG_DOCTOR_MAX_SERIES", "1000")
-    source_limits.current.cache_clear()
+def test_too_many_series_stop_before_decoding(capsys, bounds):
+    bounds(PLEG_DOCTOR_MAX_SERIES="1000")
     element = b'{"metric":{"instance":"n"},"value":[1,"1"]}'
     body = (
         b'{"status":"success","data":{"resultType":"vector","result":['
@@ -255,9 +241,8 @@ def test_too_many_series_stop_before_decoding(capsys, environ):
     assert "PLEG_DOCTOR_MAX_SERIES" in err
 
 
-def test_an_oversized_prometheus_answer_names_its_bound(capsys, environ):
-    environ.setenv("PLEG_DOCTOR_MAX_ANSWER_BYTES", "1000")
-    source_limits.current.cache_clear()
+def test_an_oversized_prometheus_answer_names_its_bound(capsys, bounds):
+    bounds(PLEG_DOCTOR_MAX_ANSWER_BYTES="1000")
     body = (
         b'{"status":"success","data":{"resultType":"scalar","result":[1,"' + b"1" * 5000 + b'"]}}'
     )

@@ -4,7 +4,6 @@ variable that raises it; the variable raises it; blank lines stay cheap and line
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,22 +18,13 @@ from .helpers import run_cli
 DUMP = (FIXTURES / "spitdb-v1.35.0.prom").read_bytes()
 
 
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set `PLEG_DOCTOR_MAX_*` variables for one test; the cached bounds are re-read."""
-    source_limits.current.cache_clear()
-    yield monkeypatch
-    monkeypatch.undo()
-    source_limits.current.cache_clear()
-
-
 def _kept_lines(count: int) -> bytes:
     return b"".join(
         b'kubelet_runtime_operations_total{operation_type="op%d"} 1\n' % i for i in range(count)
     )
 
 
-def test_too_many_kept_lines_name_the_bound_and_the_variable(tmp_path, capsys, environ):
+def test_too_many_kept_lines_name_the_bound_and_the_variable(tmp_path, capsys, bounds):
     path = tmp_path / "many.prom"
     path.write_bytes(DUMP + _kept_lines(Limits().samples))
     code, out, err = run_cli(["check", str(path)], capsys)
@@ -42,8 +32,7 @@ def test_too_many_kept_lines_name_the_bound_and_the_variable(tmp_path, capsys, e
     assert out.startswith("PLEG UNKNOWN - ")
     assert "more than 20,000 PLEG-relevant lines" in out
     assert "PLEG_DOCTOR_MAX_SAMPLES" in out + err
-    environ.setenv("PLEG_DOCTOR_MAX_SAMPLES", "30000")
-    source_limits.current.cache_clear()
+    bounds(PLEG_DOCTOR_MAX_SAMPLES="30000")
     code, out, _ = run_cli(["check", str(path)], capsys)
     assert code != 3 or "PLEG-relevant" not in out
 

@@ -216,11 +216,7 @@ def _decompressed(chunks: Iterable[bytes], name: str, limits: Limits) -> Iterato
     try:
         yield from decompressed(chunks, max_ratio=limits.gzip_ratio, floor_bytes=GZIP_FLOOR_BYTES)
     except GzipBomb as exc:
-        raise limits.error(
-            "gzip_ratio",
-            f"{name}: {exc.compressed_bytes:,} gzip bytes expand to over "
-            f"{exc.decompressed_bytes:,} (a gzip bomb?)",
-        ) from None
+        raise limits.gzip_error(name, exc.compressed_bytes, exc.decompressed_bytes) from None
     except GzipProblem as exc:
         if exc.kind == "truncated":
             raise ExpositionError(

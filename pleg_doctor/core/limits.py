@@ -48,6 +48,14 @@ class Limits:
             variable=variable,
         )
 
+    def gzip_error(self, name: str, compressed_bytes: int, decompressed_bytes: int) -> LimitError:
+        """The error for a gzip stream past the `gzip_ratio` bound (`streams.GzipBomb`)."""
+        return self.error(
+            "gzip_ratio",
+            f"{name}: {compressed_bytes:,} gzip bytes expand to over {decompressed_bytes:,} "
+            "(a gzip bomb?)",
+        )
+
 
 VARIABLES: dict[str, str] = {
     "samples": "PLEG_DOCTOR_MAX_SAMPLES",

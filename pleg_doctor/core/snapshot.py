@@ -17,36 +17,16 @@ from typing import Protocol
 
 from pleg_doctor.core.distribution import Distribution, OpStats
 from pleg_doctor.core.exposition import FAMILY_METRICS
-from pleg_doctor.core.values import RejectedValue, rejection, show_value
+from pleg_doctor.core.values import JudgedSample, RejectedValue, rejection, show_value
 from pleg_doctor.core.versions import infer_version, parse_version
 
 
-class SampleLike(Protocol):
+class SampleLike(JudgedSample, Protocol):
     """The shape of `exposition.Sample` (kept structural so the core never imports an edge)."""
-
-    @property
-    def family(self) -> str:
-        """Canonical family key."""
-        ...
-
-    @property
-    def part(self) -> str:
-        """value, bucket, sum, count or quantile."""
-        ...
 
     @property
     def labels(self) -> Mapping[str, str]:
         """Labels without le/quantile."""
-        ...
-
-    @property
-    def value(self) -> float:
-        """Value in base units."""
-        ...
-
-    @property
-    def bound(self) -> float | None:
-        """le or quantile, as a float."""
         ...
 
 

@@ -129,11 +129,7 @@ class LogReader:
                     first = False
                 yield chunk
         except GzipBomb as exc:
-            raise limits.error(
-                "gzip_ratio",
-                f"{name}: {exc.compressed_bytes:,} gzip bytes expand to over "
-                f"{exc.decompressed_bytes:,} (a gzip bomb?)",
-            ) from None
+            raise limits.gzip_error(name, exc.compressed_bytes, exc.decompressed_bytes) from None
         except GzipProblem as exc:
             if exc.kind == "truncated":
                 self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")

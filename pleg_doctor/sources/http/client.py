@@ -146,10 +146,8 @@ class HttpClient:
         before the rest is read, and may raise a `SourceError` to refuse it (e.g. a login page).
         """
         request = _Request(
-            method="GET",
             url=url,
             params=params,
-            data=None,
             accept=accept,
             max_bytes=max_bytes,
             bound=bound,
@@ -177,15 +175,11 @@ class HttpClient:
         request = _Request(
             method="PUT",
             url=url,
-            params=None,
             data=data,
             content_type=content_type,
             accept="*/*",
             max_bytes=max_bytes,
-            bound="body_bytes",
-            too_large_hint=None,
             error_statuses=_never if accept_errors else _is_not_2xx,
-            check_body_start=None,
         )
         return self._whole(request)
 
@@ -208,15 +202,10 @@ class HttpClient:
         `SourceConnectionError`, not retried: the caller has consumed what came before.
         """
         request = _Request(
-            method="GET",
             url=url,
-            params=None,
-            data=None,
             accept=accept,
             max_bytes=max_bytes,
-            bound="body_bytes",
             too_large_hint=too_large_hint,
-            error_statuses=_is_not_2xx,
             check_body_start=check_body_start,
         )
         deadline = Deadline(self._timeout).start()
@@ -387,17 +376,17 @@ class HttpClient:
 class _Request:
     """What one call asks for; the same for the first try and the retry."""
 
-    method: str
+    method: str = "GET"
     url: str
-    params: Mapping[str, str] | None
-    data: bytes | None
+    params: Mapping[str, str] | None = None
+    data: bytes | None = None
     content_type: str | None = None
-    accept: str
-    max_bytes: int | None
-    bound: str
-    too_large_hint: str | None
-    error_statuses: Callable[[int], bool]
-    check_body_start: Callable[[bytes, str], None] | None
+    accept: str = ACCEPT
+    max_bytes: int | None = None
+    bound: str = "body_bytes"
+    too_large_hint: str | None = None
+    error_statuses: Callable[[int], bool] = _is_not_2xx
+    check_body_start: Callable[[bytes, str], None] | None = None
 
 
 class BodyStream:
