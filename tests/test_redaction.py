@@ -99,3 +99,29 @@ def test_a_kubelet_echoing_the_token_in_its_error(tmp_path, capsys):
     assert code == 3
     assert "server said: \\x1b[31mbad request: GET /metrics" in err
     assert "\x1b" not in out + err
+
+
+def test_debug_logs_quote_response_headers_without_secrets(tmp_path, capsys):
+    token = tmp_path / "token"
+    token.write_text(JWT)
+    body = (FIXTURES / "datadog-v1.21.2.prom").read_bytes()
+
+    def echo_in_headers(conn, stop):
+        conn.sendall(
+            b"HTTP/1.1 200 OK \x1b[2J" + JWT.encode() + b"\r\n"
+            b"X-Echo: Authorization: Bearer " + JWT.encode() + b"\r\n"
+            b"Content-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+            + body
+        )
+
+    with hostile.ScriptedServer(echo_in_headers) as kubelet:
+        code, out, err = run_cli(
+            ["diagnose", "--kubelet", kubelet.url(), "--token-file", str(token), "--debug"],
+            capsys,
+            secrets=[JWT],
+        )
+    assert code == 0
+    assert "PLEG OK" in out
+    assert "response headers" in err and "X-Echo" in err
+    assert "\x1b" not in err

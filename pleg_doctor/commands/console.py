@@ -55,10 +55,20 @@ def setup_logging(debug: bool) -> None:
     this package is trusted to keep secrets out of its debug output.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("pleg-doctor: debug: %(name)s: %(message)s"))
+    handler.setFormatter(_Formatter("pleg-doctor: debug: %(name)s: %(message)s"))
     root = logging.getLogger("pleg_doctor")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     root.propagate = False
     for name in ("urllib3", "requests", "charset_normalizer"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class _Formatter(logging.Formatter):
+    """Debug lines with control characters escaped: they may quote outside text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The usual line, then `printable.escape_controls` (newlines of tracebacks kept)."""
+        from pleg_doctor.core.printable import escape_controls
+
+        return escape_controls(super().format(record))

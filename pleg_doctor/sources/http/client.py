@@ -23,7 +23,7 @@ from pleg_doctor.errors import PlegDoctorError, SourceConnectionError, SourceErr
 from pleg_doctor.sources.http.credentials import Credentials, resolve_credentials
 from pleg_doctor.sources.http.deadline import Deadline
 from pleg_doctor.sources.http.failures import ErrorContext, RetryableConnectionError
-from pleg_doctor.sources.http.redaction import redact_headers, safe_url
+from pleg_doctor.sources.http.redaction import quote_outside, redact_headers, safe_url
 from pleg_doctor.sources.http.settings import (
     ACCEPT,
     ACCEPT_ENCODING,
@@ -356,14 +356,22 @@ class HttpClient:
         try:
             with self._lock:
                 self._answered += 1
-            log.debug(
-                "%s answered %d %s in %.3f s; response headers: %s",
-                location,
-                response.status_code,
-                response.reason,
-                time.monotonic() - start,
-                redact_headers(response.headers),
-            )
+            if log.isEnabledFor(logging.DEBUG):
+                # The server's words, quoted like any outside text: a proxy may echo a header.
+                secrets = credentials.secrets
+                log.debug(
+                    "%s answered %d %s in %.3f s; response headers: %s",
+                    location,
+                    response.status_code,
+                    quote_outside(response.reason or "", secrets, limit=100),
+                    time.monotonic() - start,
+                    {
+                        quote_outside(name, secrets, limit=100): quote_outside(
+                            value, secrets, limit=300
+                        )
+                        for name, value in redact_headers(response.headers).items()
+                    },
+                )
             if request.error_statuses(response.status_code):
                 raise stream.failed(ctx.status_error(response))
         except BaseException:
