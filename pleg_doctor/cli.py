@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import NoReturn
 
@@ -88,6 +87,8 @@ def cli() -> None:
 def _fail(message: str, debug: bool) -> NoReturn:
     console.error(message)
     if debug:
+        import traceback  # only with --debug: cron pays for nothing it does not print
+
         traceback.print_exc()
     sys.exit(int(ExitCode.UNKNOWN))
 

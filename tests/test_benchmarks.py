@@ -70,3 +70,27 @@ def test_bench_quick_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "promtool" in out.stdout and "--version" in out.stdout
+
+
+def test_bench_startup_quick_runs(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_startup.py"),
+            "--quick",
+            "--tmpdir",
+            str(tmp_path),
+            "--json-out",
+            str(tmp_path / "startup.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    figures = json.loads((tmp_path / "startup.json").read_text())
+    assert [f["label"][:2] for f in figures["figures"]] == ["e.", "e'", "f."]
+    assert all(set(f["exit_codes"]) <= {0, 1, 2} for f in figures["figures"])
+    assert figures["not_needed_loaded"] == []
+    assert "python -c pass" in out.stdout and "-X importtime" in out.stdout

@@ -17,9 +17,7 @@ import dataclasses
 import re
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -37,9 +35,12 @@ from pleg_doctor.errors import PlegDoctorError, UsageError
 from pleg_doctor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pleg_doctor.commands.check_state import SavedScrape
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.render.prom import PushTarget
     from pleg_doctor.sources.base import MetricsSource
     from pleg_doctor.sources.scrape import Scrape
 
@@ -294,6 +295,44 @@ def parse_grouping_key(items: Sequence[str]) -> dict[str, str]:
     return grouping
 
 
+def _path(value: str | None) -> Path | None:
+    """`--state` / `--textfile` as a Path; pathlib is imported only when one is given."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    return Path(value)
+
+
+def deliver(
+    run: CheckRun, *, textfile: Path | None, target: PushTarget | None, timeout: float
+) -> list[PlegDoctorError]:
+    """Write the textfile and push to the gateway; the delivery errors, one per failed target.
+
+    `render.prom` (and with a push, prometheus_client, `http.client` and `urllib`) is imported
+    only here, when there is something to deliver: `check FILE` in cron pays for none of it.
+    `target`'s grouping gets `node=<run.node>` unless `--grouping-key` set one.
+    """
+    problems: list[PlegDoctorError] = []
+    if textfile is None and target is None:
+        return problems
+    from pleg_doctor.render import prom
+
+    metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
+    if textfile is not None:
+        try:
+            prom.write_textfile(textfile, metrics)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    if target is not None:
+        try:
+            target = dataclasses.replace(target, grouping={"node": run.node, **target.grouping})
+            prom.push(target, metrics, timeout=timeout)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    return problems
+
+
 class _NagiosCommand(click.Command):
     """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
 
@@ -413,11 +452,11 @@ def check(
             sys.stdout.flush()
 
     try:
-        from pleg_doctor.render import prom
-
         grouping = parse_grouping_key(grouping_key)
-        target: prom.PushTarget | None = None
+        target: PushTarget | None = None
         if pushgateway is not None:
+            from pleg_doctor.render import prom
+
             target = prom.PushTarget(
                 url=prom.pushgateway_url(pushgateway),
                 job=job or prom.DEFAULT_JOB,
@@ -445,25 +484,18 @@ def check(
                 select=select,
                 ignore=ignore,
             ),
-            state_path=Path(state) if state is not None else None,
+            state_path=_path(state),
             state_max_age=state_max_age,
             node_label=grouping.get("node"),
         )
         for warning in run.warnings:
             console.warn(warning)
-        metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
-        problems: list[PlegDoctorError] = []
-        if textfile is not None:
-            try:
-                prom.write_textfile(Path(textfile), metrics)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
-        if target is not None:
-            try:
-                target = dataclasses.replace(target, grouping={"node": run.node, **grouping})
-                prom.push(target, metrics, timeout=options.timeout)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
+        problems = deliver(
+            run,
+            textfile=_path(textfile),
+            target=target,
+            timeout=options.timeout,
+        )
     except PlegDoctorError as exc:
         say_unknown(exc.message)
         raise
@@ -477,6 +509,8 @@ def check(
         say_unknown(run.error.message)
         console.error(str(run.error))
         if debug:
+            import traceback
+
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
     elif output == "json":
         pipeline.emit(report, "json")

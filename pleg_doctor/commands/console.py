@@ -6,7 +6,6 @@ terminal, never with `NO_COLOR` set (https://no-color.org) or `TERM=dumb`.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import TextIO
@@ -45,7 +44,16 @@ def setup_logging(debug: bool) -> None:
 
     Third-party loggers stay at WARNING: urllib3 logs request lines only, but nothing outside
     this package is trusted to keep secrets out of its debug output.
+
+    Without `--debug`, and with `logging` not imported yet, there is nothing to set: no logger
+    exists, pleg-doctor writes DEBUG records only (dropped by logging's own defaults, as by the
+    WARNING level set here), and third-party loggers default to WARNING. Importing `logging` for
+    nothing would cost every cron `check FILE` a few milliseconds.
     """
+    if not debug and "logging" not in sys.modules:
+        return
+    import logging
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("pleg-doctor: debug: %(name)s: %(message)s"))
     root = logging.getLogger("pleg_doctor")

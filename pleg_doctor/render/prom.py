@@ -16,16 +16,15 @@ data cannot give is left out (no sample) rather than written as NaN, which alert
 compare as false without telling anyone.
 
 prometheus_client is imported inside the functions that need it: `pleg-doctor --version` and
-`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it).
+`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it). So
+are `http.client` and `urllib`: only a push needs them, and cron runs `check --textfile` on every
+node every minute (`benchmarks/bench_startup.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import logging
-import urllib.error
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -35,6 +34,8 @@ from pleg_doctor.core.report import VERDICT_ORDER, Report
 from pleg_doctor.errors import PlegDoctorError, UsageError
 
 if TYPE_CHECKING:
+    import urllib.error
+
     from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class PushTarget:
 
 def pushgateway_url(text: str) -> str:
     """Validate `--pushgateway URL`: http(s), a host, no credentials (they would end up in logs)."""
+    import urllib.parse
+
     value = text.strip()
     if "://" not in value:
         value = f"http://{value}"  # what prometheus_client assumes too
@@ -277,6 +280,9 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     that stopped scoring does not linger. Raises `MetricsDeliveryError` with the URL and the
     HTTP status or connection error; never with a credential (the URL cannot hold one).
     """
+    import http.client
+    import urllib.error
+
     from prometheus_client import push_to_gateway
 
     grouping = dict(target.grouping)
@@ -313,6 +319,8 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
 
 def _body(exc: urllib.error.HTTPError) -> str:
     """The gateway's first line of explanation (e.g. why it rejected the metrics), shortened."""
+    import http.client
+
     try:
         text = exc.read(300).decode("utf-8", "replace").strip()
     except (OSError, http.client.HTTPException):
