@@ -85,12 +85,7 @@ def cli() -> None:
 
 
 def _fail(message: str, debug: bool) -> NoReturn:
-    console.error(message)
-    if debug:
-        import traceback  # only with --debug: cron pays for nothing it does not print
-
-        traceback.print_exc()
-    sys.exit(int(ExitCode.UNKNOWN))
+    console.fail(message, debug=debug, code=int(ExitCode.UNKNOWN))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

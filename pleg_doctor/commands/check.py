@@ -333,11 +333,24 @@ def deliver(
     return problems
 
 
+def wants_npd(args: Sequence[str]) -> bool:
+    """Whether a command line that click could not parse asked for `-o npd`."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg in ("-o", "--output") and args[index + 1 : index + 2] == ["npd"]:
+            return True
+        if arg in ("-onpd", "--output=npd"):
+            return True
+    return False
+
+
 class _NagiosCommand(click.Command):
     """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
 
     Nagios reads only stdout and the exit code; `main()` still prints the error on stderr and
-    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL).
+    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL). With
+    `-o npd` the line is node-problem-detector's and the exit 2, its Unknown.
     """
 
     def make_context(
@@ -347,9 +360,18 @@ class _NagiosCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
+        given = list(args)  # click's parser consumes `args` as it goes
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
+            if wants_npd(given):
+                from pleg_doctor.render.npd import UNKNOWN_EXIT, npd_unknown_line
+
+                sys.stdout.write(npd_unknown_line(exc.format_message()) + "\n")
+                sys.stdout.flush()
+                exc.show()
+                # SystemExit, not click's Exit: click returns that one's code instead of exiting.
+                sys.exit(UNKNOWN_EXIT)
             from pleg_doctor.render.check import unknown_line
 
             sys.stdout.write(unknown_line(exc.format_message()) + "\n")
@@ -402,10 +424,11 @@ class _NagiosCommand(click.Command):
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(["nagios", "json"]),
+    type=click.Choice(["nagios", "json", "npd"]),
     default="nagios",
     show_default=True,
-    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
+    help="One Nagios status line with perfdata, the diagnose JSON (schema pleg-doctor/v1), or "
+    "a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, 1 NonOK, 2 Unknown).",
 )
 @cause_options
 @common_options
@@ -435,21 +458,32 @@ def check(
     and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
     pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
 
+    -o npd is for a node-problem-detector custom plugin: one message line of at most 80 bytes
+    (verdict, headroom, top cause) and NPD's exit codes: 0 ok, 1 warning or critical, 2 unknown
+    and every error (a failed textfile or push is only reported on stderr there).
+
     \b
     Example:
       pleg-doctor check --kubelet 127.0.0.1 --state /var/lib/pleg-doctor/state.json \\
           --textfile /var/lib/node_exporter/textfile_collector
       pleg-doctor check --kubelet $NODE_IP --pushgateway http://pushgateway:9091
       pleg-doctor check before.prom after.prom
+      pleg-doctor check --kubelet $NODE_IP -o npd --state /var/lib/pleg-doctor/npd-state.json
     """
     console.setup_logging(debug)
     from pleg_doctor.render.check import check_line, unknown_line
 
+    npd = output == "npd"
+
     def say_unknown(reason: str) -> None:
         # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
-        if output != "json":
+        if npd:
+            from pleg_doctor.render.npd import npd_unknown_line
+
+            sys.stdout.write(npd_unknown_line(reason) + "\n")
+        elif output != "json":
             sys.stdout.write(unknown_line(reason) + "\n")
-            sys.stdout.flush()
+        sys.stdout.flush()
 
     try:
         grouping = parse_grouping_key(grouping_key)
@@ -498,9 +532,14 @@ def check(
         )
     except PlegDoctorError as exc:
         say_unknown(exc.message)
+        if npd:
+            console.fail(str(exc), debug=debug, code=_npd_unknown_exit())
         raise
     except Exception as exc:
         say_unknown(f"internal error: {type(exc).__name__}: {exc}")
+        if npd:
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+            console.fail(message, debug=debug, code=_npd_unknown_exit())
         raise
 
     report = run.report
@@ -514,6 +553,11 @@ def check(
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
     elif output == "json":
         pipeline.emit(report, "json")
+    elif npd:
+        from pleg_doctor.render.npd import npd_line
+
+        sys.stdout.write(npd_line(report) + "\n")
+        sys.stdout.flush()
     else:
         problem = problems[0].message if problems else None
         sys.stdout.write(check_line(report, problem=problem) + "\n")
@@ -525,6 +569,18 @@ def check(
     if report is not None and report.verdict == "unknown":
         for reason in report.reasons:
             console.error(reason)
+    if npd:
+        # The node condition is what NPD delivers: a failed textfile or push (stderr, above)
+        # must not turn a PLEG verdict into Unknown.
+        from pleg_doctor.render.npd import npd_exit_code
+
+        sys.exit(npd_exit_code(report))
     if report is None or problems or report.verdict == "unknown":
         sys.exit(int(ExitCode.UNKNOWN))
     sys.exit(report.exit_code)
+
+
+def _npd_unknown_exit() -> int:
+    from pleg_doctor.render.npd import UNKNOWN_EXIT
+
+    return UNKNOWN_EXIT

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 
 def wants_color(stream: TextIO) -> bool:
@@ -32,6 +32,16 @@ def terminal_width(stream: TextIO) -> int | None:
 def error(message: str) -> None:
     """One or two lines on stderr, prefixed so they stand out in cron mail."""
     sys.stderr.write(f"pleg-doctor: error: {message}\n")
+
+
+def fail(message: str, *, debug: bool, code: int) -> NoReturn:
+    """The error line on stderr, the traceback being handled with `--debug`, then exit `code`."""
+    error(message)
+    if debug:
+        import traceback  # only with --debug: cron pays for nothing it does not print
+
+        traceback.print_exc()
+    sys.exit(code)
 
 
 def warn(message: str) -> None:
