@@ -29,6 +29,7 @@ COMMANDS = {
     "logs": ("logs", "logs"),
     "model": ("model", "model"),
     "probe-runtime": ("probe", "probe_runtime"),
+    "scan": ("scan", "scan"),
     "watch": ("watch", "watch"),
 }
 """Every command: its name → (its module under `pleg_doctor/commands/`, the click command in it)."""

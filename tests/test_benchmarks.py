@@ -94,3 +94,31 @@ def test_bench_startup_quick_runs(tmp_path):
     assert all(set(f["exit_codes"]) <= {0, 1, 2} for f in figures["figures"])
     assert figures["not_needed_loaded"] == []
     assert "python -c pass" in out.stdout and "-X importtime" in out.stdout
+
+
+def test_bench_scan_small_runs(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_scan.py"),
+            "--nodes",
+            "30",
+            "--blocked",
+            "3",
+            "--runs",
+            "1",
+            "--timeout",
+            "0.5",
+            "--json-out",
+            str(tmp_path / "scan.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    figures = json.loads((tmp_path / "scan.json").read_text())
+    assert figures["every_node_listed"] and figures["every_blocked_node_listed_as_blocked"]
+    assert figures["by_scrape"]["blocked"] == 3
+    assert figures["max_requests_at_once"] <= figures["concurrency"]

@@ -1,4 +1,4 @@
-"""`pleg-doctor fleet`: the ranked node table (rich) and the fleet JSON.
+"""`pleg-doctor fleet` and `scan`: the ranked node table (rich) and the fleet JSON.
 
 The table is what an operator scans during an incident: one row per node, worst first (the
 ranking is already decided in `fleet.rank_reports`; nothing is re-sorted here), with the verdict,
@@ -16,8 +16,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
+from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, RankedReports, human_duration
 from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.core.scan import ScanReport
 from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
 
 NODE_CHARS = 40
@@ -33,8 +34,9 @@ def short_reason(reason: str) -> str:
     return head if len(head) <= REASON_CHARS else head[: REASON_CHARS - 1] + "…"
 
 
-def render_fleet_json(report: FleetReport, *, top: int | None = None) -> str:
-    """The fleet object (schema `pleg-doctor/v1`), strict JSON: a NaN slip is a bug, not output."""
+def render_fleet_json(report: FleetReport | ScanReport, *, top: int | None = None) -> str:
+    """The fleet (or scan) object (schema `pleg-doctor/v1`), strict JSON: a NaN slip is a bug,
+    not output."""
     return json.dumps(report.to_dict(top=top), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
@@ -49,9 +51,29 @@ def render_fleet_table(
     return render_to_text([fleet_renderable(report, top=top)], color=color, width=width)
 
 
+def render_scan_table(
+    report: ScanReport,
+    *,
+    top: int | None = None,
+    color: bool = False,
+    width: int | None = None,
+) -> str:
+    """`scan`'s table: the fleet's, under a header that says how the scan went."""
+    header = scan_header(report)
+    parts = [ranked_renderable(report, header=header, top=top)]
+    return render_to_text(parts, color=color, width=width)
+
+
 def fleet_renderable(report: FleetReport, *, top: int | None = None) -> RenderableType:
     """Header, summary, ranked table and the "more nodes" line."""
-    parts: list[RenderableType] = [summary_text(report)]
+    return ranked_renderable(report, header=fleet_header(report), top=top)
+
+
+def ranked_renderable(
+    report: RankedReports, *, header: Text, top: int | None = None
+) -> RenderableType:
+    """`header`, the counts, the ranked table and the "more nodes" line."""
+    parts: list[RenderableType] = [header + counts_text(report)]
     shown = report.reports if top is None else report.reports[:top]
     parts.append(nodes_table(shown))
     hidden = len(report.reports) - len(shown)
@@ -73,6 +95,11 @@ def fleet_renderable(report: FleetReport, *, top: int | None = None) -> Renderab
 
 def summary_text(report: FleetReport) -> Text:
     """Where the data came from, then the counts by verdict and by top cause."""
+    return fleet_header(report) + counts_text(report)
+
+
+def fleet_header(report: FleetReport) -> Text:
+    """`PLEG fleet: N node(s) · Prometheus URL · at TIME · range 5m`, then the selector."""
     text = Text()
     total = len(report.reports)
     text.append(f"PLEG fleet: {total} node(s)", style="bold")
@@ -81,6 +108,34 @@ def summary_text(report: FleetReport) -> Text:
         f"range {human_duration(report.range_seconds)}\n",
     )
     text.append(f"selector {{{report.selector}}}\n", style="dim")
+    return text
+
+
+def scan_header(report: ScanReport) -> Text:
+    """`PLEG scan: N node(s) · API server URL · at TIME · window 30s`, the selector, and the
+    scrapes that did not read metrics (blocked first: the ones that point at a hung runtime)."""
+    text = Text()
+    text.append(f"PLEG scan: {len(report.reports)} node(s)", style="bold")
+    text.append(f" · API server {report.apiserver} · at {rfc3339(report.scanned_at)}\n")
+    if report.window_seconds is not None:
+        how = f"two scrapes per node, window {human_duration(report.window_seconds)}"
+    else:
+        how = "one scrape per node: counters since each kubelet started (--window 30s: rates now)"
+    text.append(f"{how}\nselector {report.selector or '(every node)'}\n", style="dim")
+    scrapes = report.by_scrape()
+    text.append(f"scrapes: {scrapes['ok']} read")
+    for outcome in ("blocked", "refused", "unreachable", "error"):
+        if scrapes[outcome]:
+            text.append(" · ")
+            style = "bold red" if outcome == "blocked" else "yellow"
+            text.append(f"{scrapes[outcome]} {outcome}", style=style)
+    text.append("\n")
+    return text
+
+
+def counts_text(report: RankedReports) -> Text:
+    """The counts by verdict, then by top cause."""
+    text = Text()
     counts = report.by_verdict()
     first = True
     for verdict, count in counts.items():
