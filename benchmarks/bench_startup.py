@@ -116,6 +116,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--python", default=str(VENV_BIN / "python"), help="the interpreter")
     parser.add_argument("--tmpdir", help="where the dump and the bytecode cache go")
     parser.add_argument("--json-out", help="also write the figures here as JSON")
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        help="another checkout of pleg-doctor (e.g. `git archive main | tar -x -C DIR`): its "
+        "check DUMP is timed in the same alternation, for a before/after ratio",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,15 +132,15 @@ def site_packages(python: str) -> str:
     return out.stdout.strip()
 
 
-def plain_venv(python: str, where: Path) -> str:
-    """A venv without pip whose site-packages only points at the checkout and `python`'s own.
+def plain_venv(python: str, where: Path, checkout: Path = REPO) -> str:
+    """A venv without pip whose site-packages only points at `checkout` and `python`'s own.
 
     Returns its interpreter. Its start-up is that of a regular install: `site` runs, but no
     editable finder and no coverage hook (only a `.pth` of two paths).
     """
     subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True)
     interpreter = str(where / "bin" / "python")
-    paths = f"{REPO}\n{site_packages(python)}\n"
+    paths = f"{checkout}\n{site_packages(python)}\n"
     Path(site_packages(interpreter), "pleg-doctor-bench.pth").write_text(paths)
     return interpreter
 
@@ -174,12 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             Command("dev venv check DUMP", (str(script), "check", str(dump))),
             Command("check --textfile", (*check_argv, "--textfile", str(textfile))),
         ]
+        if args.compare:
+            other = plain_venv(python, tmp / "venv-compare", Path(args.compare).resolve())
+            pairs.append(Command("compared check DUMP", (other, str(script), "check", str(dump))))
         for cmd in pairs:  # untimed: fills the bytecode cache, warms the page cache
             first = runner.run(cmd)
             if first.returncode not in (0, 1, 2):
                 print(f"{cmd.label} exited {first.returncode}: nothing to measure")
                 return 1
-        bare, check, venv_bare, venv_check, check_textfile = timed_series(runner, pairs, repeat)
+        bare, check, venv_bare, venv_check, check_textfile, *compared = timed_series(
+            runner, pairs, repeat
+        )
         load = os.getloadavg()
         print(
             f"start-up of pleg-doctor check, {repeat} alternating runs each, "
@@ -200,6 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratio_line("e'. dev venv's check DUMP", venv_check, venv_bare, None),
             ratio_line("f. check DUMP --textfile DIR", check_textfile, bare, None),
         ]
+        if compared:
+            figures.append(ratio_line(f"e. from {args.compare}", compared[0], bare, None))
+            figures.append(
+                ratio_line("e. this checkout / the compared one", check, compared[0], None)
+            )
 
         def imports(*command: str) -> dict[str, tuple[int, int]]:
             return importtime([plain, "-X", "importtime", *command], env, imports_runs)
