@@ -40,26 +40,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from tests.fakecluster import FakeCluster, build_cluster  # noqa: E402 - after the sys.path line
-from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer  # noqa: E402
+sys.path.insert(0, str(HERE))
 
-SLOWING_ENV = (
-    "PYTHONDONTWRITEBYTECODE",
-    "PYTHONDEVMODE",
-    "PYTHONTRACEMALLOC",
-    "PYTHONPROFILEIMPORTTIME",
-    "PYTHONMALLOC",
-    "PYTHONWARNINGS",
-    "PYTHONPATH",
-)
-"""Removed from the children's environment (as in bench_diagnose.py): they slow Python down."""
+from bench_diagnose import child_env  # noqa: E402 - after the sys.path lines
+
+from tests.fakecluster import FakeCluster, build_cluster  # noqa: E402
+from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer  # noqa: E402
 
 
 def _child_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SLOWING_ENV}
-    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    env["NO_COLOR"] = "1"
-    env["TERM"] = "dumb"
+    """bench_diagnose's environment for the children, without a KUBECONFIG of the machine."""
+    env, _ = child_env(tmp / "pycache")
     env.pop("KUBECONFIG", None)
     return env
 

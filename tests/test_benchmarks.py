@@ -72,21 +72,24 @@ def test_bench_quick_runs(tmp_path):
     assert "promtool" in out.stdout and "--version" in out.stdout
 
 
-def test_bench_startup_quick_runs(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_startup.py"),
-            "--quick",
-            "--tmpdir",
-            str(tmp_path),
-            "--json-out",
-            str(tmp_path / "startup.json"),
-        ],
+def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
+    )
+
+
+def test_bench_startup_quick_runs(tmp_path):
+    out = _bench(
+        "bench_startup.py",
+        "--quick",
+        "--tmpdir",
+        str(tmp_path),
+        "--json-out",
+        str(tmp_path / "startup.json"),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     figures = json.loads((tmp_path / "startup.json").read_text())
@@ -97,25 +100,10 @@ def test_bench_startup_quick_runs(tmp_path):
 
 
 def test_bench_scan_small_runs(tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_scan.py"),
-            "--nodes",
-            "30",
-            "--blocked",
-            "3",
-            "--runs",
-            "1",
-            "--timeout",
-            "0.5",
-            "--json-out",
-            str(tmp_path / "scan.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    out = _bench(
+        "bench_scan.py",
+        *("--nodes", "30", "--blocked", "3", "--runs", "1", "--timeout", "0.5"),
+        *("--json-out", str(tmp_path / "scan.json")),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     figures = json.loads((tmp_path / "scan.json").read_text())

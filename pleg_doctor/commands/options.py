@@ -121,6 +121,23 @@ def output_options(func: F) -> F:
     )(func)
 
 
+def top_option(func: F) -> F:
+    """`--top N` of the ranked reports (`fleet`, `scan`)."""
+    return click.option(
+        "--top",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="List only the N worst nodes (the summary still counts every node).",
+    )(func)
+
+
+def exit_zero_option(func: F) -> F:
+    """`--exit-zero` of the ranked reports: exit 0 whatever the verdicts."""
+    return click.option(
+        "--exit-zero", is_flag=True, help="Exit 0 whatever the verdicts (scripts that want JSON)."
+    )(func)
+
+
 def common_options(func: F) -> F:
     """`--debug`."""
     return click.option(

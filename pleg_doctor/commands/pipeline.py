@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from pleg_doctor.commands import console
 
 if TYPE_CHECKING:
+    from pleg_doctor.core.fleet import FleetReport
     from pleg_doctor.core.report import Report
+    from pleg_doctor.core.scan import ScanReport
     from pleg_doctor.core.snapshot import Snapshot
     from pleg_doctor.sources.base import MetricsSource
     from pleg_doctor.sources.options import SourceOptions
@@ -97,3 +99,28 @@ def emit(report: Report, output: str) -> None:
     renderer = fmt.to_renderer(color=color, width=width)
     sys.stdout.write(renderer(report))
     sys.stdout.flush()
+
+
+def emit_ranked(
+    report: FleetReport | ScanReport,
+    *,
+    output: str,
+    top: int | None,
+    exit_zero: bool,
+    table: Callable[..., str],
+) -> NoReturn:
+    """Print a ranked report (`fleet`, `scan`) as JSON or with `table`, then exit with the
+    worst node's verdict (0 with `exit_zero`, unless nothing could be judged: 3)."""
+    from pleg_doctor.exitcodes import ExitCode
+    from pleg_doctor.render.fleet import render_fleet_json
+
+    if output == "json":
+        sys.stdout.write(render_fleet_json(report, top=top))
+    else:
+        color = console.wants_color(sys.stdout)
+        sys.stdout.write(
+            table(report, top=top, color=color, width=console.terminal_width(sys.stdout))
+        )
+    sys.stdout.flush()
+    code = report.exit_code
+    sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)

@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING
 import click
 
 from pleg_doctor.commands import console, pipeline
-from pleg_doctor.commands.options import CONTEXT_SETTINGS, Duration, common_options, output_options
-from pleg_doctor.exitcodes import ExitCode
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    common_options,
+    exit_zero_option,
+    output_options,
+    top_option,
+)
 
 if TYPE_CHECKING:
     from pleg_doctor.core.causes import Finding
@@ -50,16 +56,9 @@ if TYPE_CHECKING:
     help="Scrape every node twice this far apart (e.g. 30s) and diagnose the window between: "
     "rates now instead of lifetime counters.",
 )
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="List only the N worst nodes (the summary still counts every node).",
-)
+@top_option
 @output_options
-@click.option(
-    "--exit-zero", is_flag=True, help="Exit 0 whatever the verdicts (scripts that want JSON)."
-)
+@exit_zero_option
 @common_options
 def scan(
     kubeconfig: str | None,
@@ -92,7 +91,7 @@ def scan(
     """
     console.setup_logging(debug)
     from pleg_doctor.core.scan import diagnose_scan
-    from pleg_doctor.render.fleet import render_fleet_json, render_scan_table
+    from pleg_doctor.render.fleet import render_scan_table
     from pleg_doctor.sources.scan import ApiServerScan
 
     source = ApiServerScan(
@@ -123,20 +122,9 @@ def scan(
         select=select or None,
         ignore=ignore,
     )
-    if output == "json":
-        sys.stdout.write(render_fleet_json(report, top=top))
-    else:
-        sys.stdout.write(
-            render_scan_table(
-                report,
-                top=top,
-                color=console.wants_color(sys.stdout),
-                width=console.terminal_width(sys.stdout),
-            )
-        )
-    sys.stdout.flush()
-    code = report.exit_code
-    sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)
+    pipeline.emit_ranked(
+        report, output=output, top=top, exit_zero=exit_zero, table=render_scan_table
+    )
 
 
 def scan_passes(
