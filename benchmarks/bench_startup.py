@@ -182,7 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         if args.compare:
             other = plain_venv(python, tmp / "venv-compare", Path(args.compare).resolve())
-            pairs.append(Command("compared check DUMP", (other, str(script), "check", str(dump))))
+            compared_argv = (other, str(script), "check", str(dump))
+            pairs.append(Command("compared check DUMP", compared_argv))
+            textfile_argv = (*compared_argv, "--textfile", str(textfile))
+            pairs.append(Command("compared check --textfile", textfile_argv))
         for cmd in pairs:  # untimed: fills the bytecode cache, warms the page cache
             first = runner.run(cmd)
             if first.returncode not in (0, 1, 2):
@@ -212,10 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratio_line("f. check DUMP --textfile DIR", check_textfile, bare, None),
         ]
         if compared:
-            figures.append(ratio_line(f"e. from {args.compare}", compared[0], bare, None))
-            figures.append(
-                ratio_line("e. this checkout / the compared one", check, compared[0], None)
-            )
+            figures += [
+                ratio_line(f"e. from {args.compare}", compared[0], bare, None),
+                ratio_line(f"f. from {args.compare}", compared[1], bare, None),
+                ratio_line("e. this checkout / the compared one", check, compared[0], None),
+                ratio_line(
+                    "f. this checkout / the compared one", check_textfile, compared[1], None
+                ),
+            ]
 
         def imports(*command: str) -> dict[str, tuple[int, int]]:
             return importtime([plain, "-X", "importtime", *command], env, imports_runs)
