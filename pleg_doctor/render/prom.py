@@ -1,6 +1,6 @@
-"""`check --textfile` / `--pushgateway`: the metrics of CONTRACT.md, written with prometheus_client.
+"""`check --textfile` / `--pushgateway`: the pleg_doctor_* metrics of a run, written or pushed.
 
-The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
+The metrics (the README's "Cron and monitoring: check" lists them for users):
 
 * `pleg_doctor_headroom_seconds{node}`
 * `pleg_doctor_verdict{node,verdict}`: 1 for the current verdict, 0 for the three others
@@ -78,7 +78,7 @@ class Family:
 
 
 def families(metrics: CheckMetrics) -> tuple[Family, ...]:
-    """Exactly the metrics of CONTRACT.md for one run, in the order they are written.
+    """Exactly the metrics of the module docstring for one run, in the order they are written.
 
     A family without samples is still written (HELP and TYPE): alerting can tell "no cause
     scored" from "this metric does not exist".
