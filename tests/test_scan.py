@@ -263,7 +263,7 @@ def test_progress_bar_on_a_terminal_counts_what_did_not_read(monkeypatch):
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     monkeypatch.setenv("TERM", "xterm")  # rich does not animate a dumb terminal
-    with progress_bar(3) as advance:
+    with progress_bar(3, "scraping kubelets") as advance:
         for outcome in ("ok", "blocked", "refused"):
             advance(NodeScrape(node="n", location="u", outcome=outcome, snapshot=None))
         time.sleep(0.3)  # rich redraws 10 times a second; the bar is gone (transient) after

@@ -135,16 +135,15 @@ def scan_passes(
     from pleg_doctor.core.causes.scrape import metrics_blocked
     from pleg_doctor.core.scan import scanned_node
 
-    passes = 1 if window is None else 2
     started = time.monotonic()
-    with progress_bar(len(names) * passes) as advance:
+    with progress_bar(len(names), "scraping kubelets") as advance:
         first = source.scrape(names, on_scraped=advance)
-        if window is None:
-            last = first
-        else:
-            left = window - (time.monotonic() - started)
-            if left > 0:
-                pipeline.wait(left, "second pass")
+    last = first
+    if window is not None:
+        left = window - (time.monotonic() - started)
+        if left > 0:
+            pipeline.wait(left, "second pass")
+        with progress_bar(len(names), "second pass") as advance:
             last = source.scrape(names, on_scraped=advance)
     scanned_at = time.time()
     nodes = []
@@ -173,9 +172,9 @@ def scan_passes(
 
 
 @contextmanager
-def progress_bar(total: int) -> Iterator[Callable[[NodeScrape], None]]:
-    """A progress bar on stderr when it is a terminal (rich, gone when done); nothing otherwise,
-    so cron mail and CI logs carry only the report."""
+def progress_bar(total: int, label: str) -> Iterator[Callable[[NodeScrape], None]]:
+    """A progress bar of `total` scrapes on stderr when it is a terminal (rich, gone when done);
+    nothing otherwise, so cron mail and CI logs carry only the report."""
     if not sys.stderr.isatty():
         yield lambda scrape: None
         return
@@ -184,7 +183,7 @@ def progress_bar(total: int) -> Iterator[Callable[[NodeScrape], None]]:
 
     counts: dict[str, int] = {}
     with Progress(
-        TextColumn("scraping kubelets"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
