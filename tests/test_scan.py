@@ -219,9 +219,11 @@ def test_one_credential_lookup_per_pass(tmp_path, ca_file, capsys):
     user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}}
     with FakeServer(FakeCluster(nodes, token=TOKEN), cert=SERVER_CERT) as server:
         config = kubeconfig(tmp_path, server, ca_file, user=user)
-        code, doc, _ = scan(["--kubeconfig", config, "-o", "json"], capsys)
+        # --debug logs every request: the token must not be in any of it (secret_guard)
+        code, doc, err = scan(["--kubeconfig", config, "-o", "json", "--debug"], capsys)
     assert code == 0 and isinstance(doc, dict) and len(doc["nodes"]) == 20
     assert len(plugin_runs(record)) == 1
+    assert err.count("/proxy/metrics") >= 20 and "Authorization" in err  # debug lines, redacted
 
 
 # --- failures of the scan itself ------------------------------------------------------------------
