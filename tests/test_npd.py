@@ -446,3 +446,15 @@ def test_long_reasons_are_shortened_at_a_word_with_the_endpoint_kept():
         "steady state crosses the threshold: worst age ~ 200 s >= 180 s"
     )
     assert npd_exit_code(None) == 2
+
+
+def test_an_unknown_verdict_is_npds_unknown(tmp_path, capsys):
+    dump = tmp_path / "cadvisor.prom"
+    dump.write_text(
+        "# TYPE container_cpu_usage_seconds_total counter\n"
+        'container_cpu_usage_seconds_total{id="/kubepods/pod1"} 12.5\n'
+    )
+    code, out, err = run_cli(["check", "-o", "npd", str(dump)], capsys)
+    assert code == 2
+    assert out.startswith("PLEG unknown: no PLEG metric in the data") and len(out) <= 81
+    assert "no PLEG metric" in err
