@@ -153,8 +153,8 @@ def diagnose(
 def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, since: str) -> Report:
     """The report with the kubelet log (`--logs FILE...` or `--journal`) joined in.
 
-    The log is read with the year of the report's capture time (klog and journald print none),
-    else this year; `join_kubelet_log` does the joining.
+    klog and journald print no year: it is assumed so that no line falls after the report's
+    capture time (else now); `join_kubelet_log` does the joining.
     """
     from pleg_doctor.logs import JournalReader, LogReader, analyze_logs
 
@@ -167,12 +167,13 @@ def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, sin
         reader = LogReader(list(files))
         reader.check()
     captured = report.window.last.captured_at
-    year = (
-        dt.datetime.fromtimestamp(captured, tz=dt.timezone.utc).year
+    reference = (
+        dt.datetime.fromtimestamp(captured, tz=dt.timezone.utc)
         if captured is not None
-        else dt.datetime.now().year
+        else dt.datetime.now().astimezone()
     )
-    return join_kubelet_log(report, analyze_logs(reader, default_year=year))
+    result = analyze_logs(reader, default_year=reference.year, not_after=reference)
+    return join_kubelet_log(report, result)
 
 
 def join_kubelet_log(report: Report, result: LogsResult) -> Report:

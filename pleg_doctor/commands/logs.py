@@ -118,7 +118,9 @@ def logs(
     else:
         reader = LogReader(files, jobs=jobs)
         reader.check()
-    result = analyze_logs(reader, default_year=now.year, year=year, utc_offset_minutes=offset)
+    result = analyze_logs(
+        reader, default_year=now.year, year=year, utc_offset_minutes=offset, not_after=now
+    )
     if output == "json":
         from pleg_doctor.render.logs import render_logs_json
 

@@ -145,7 +145,13 @@ def build_notes(
         notes.append(f"{stats.oversized} line(s) longer than 16 MiB skipped")
     if clock.year_origin == "assumed" and clock.saw_local:
         notes.append(
-            f"the log does not state the year: assumed {result.year} (pass --year if it is older)"
+            f"the log does not state the year: assumed {result.year}"
+            + (
+                " for its first line, the latest year that puts no line in the future"
+                if clock.has_reference
+                else ""
+            )
+            + " (pass --year if it is older)"
         )
     elif clock.year_origin == "log" and clock.saw_local:
         notes.append(f"year {result.year} taken from {clock.year_source}")
