@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI with Nagios exit codes; project errors become one line and exit 3."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    console.prepare_streams()
     try:
         cli.main(args=args, prog_name="pleg-doctor", standalone_mode=False)
         sys.exit(0)  # --help and --version return here

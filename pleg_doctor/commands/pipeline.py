@@ -88,12 +88,15 @@ def diagnose_snapshots(
 
 
 def emit(report: Report, output: str) -> None:
-    """Print `report` on stdout as `output` (`table` or `json`); colour only on a terminal."""
+    """Print `report` on stdout as `output` (`table`, `json` or `yaml`); colour only on a
+    terminal, Unicode escaped in documents when stdout cannot encode it."""
     from pleg_doctor.render import OutputFormat
 
     fmt = OutputFormat(output)
     color = fmt is OutputFormat.TABLE and console.wants_color(sys.stdout)
     width = console.terminal_width(sys.stdout) if fmt is OutputFormat.TABLE else None
-    renderer = fmt.to_renderer(color=color, width=width)
+    renderer = fmt.to_renderer(
+        color=color, width=width, ascii_only=not console.encodes_unicode(sys.stdout)
+    )
     sys.stdout.write(renderer(report))
     sys.stdout.flush()

@@ -22,12 +22,15 @@ def _span(occurrences: Occurrences) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """A Go-like duration for people: `3m8s`, `16h14m`, `never` (Go's maximum duration)."""
+    """A Go-like duration for people: `3m8s`, `16h14m`, `3d4h`, `never` (Go's maximum duration)."""
     if seconds >= NEVER_SECONDS * 0.999:
         return "never"
     whole = round(seconds)
+    days, whole = divmod(whole, 86400)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
     if hours:
         return f"{hours}h{minutes}m"
     if minutes:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
 from pleg_doctor.core.report import Report, rfc3339
-from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
+from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
+from pleg_doctor.render.text import Command, render_to_text
 
 NODE_CHARS = 40
 """Node names up to this length are never wrapped in the table."""
@@ -46,12 +48,14 @@ def render_fleet_table(
     width: int | None = None,
 ) -> str:
     """The fleet as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
-    return render_to_text([fleet_renderable(report, top=top)], color=color, width=width)
+    return render_to_text(fleet_renderable(report, top=top), color=color, width=width)
 
 
-def fleet_renderable(report: FleetReport, *, top: int | None = None) -> RenderableType:
-    """Header, summary, ranked table and the "more nodes" line."""
-    parts: list[RenderableType] = [summary_text(report)]
+def fleet_renderable(
+    report: FleetReport, *, top: int | None = None
+) -> list[RenderableType | Command]:
+    """Header, summary, ranked table, the "more nodes" line and the next steps."""
+    parts: list[RenderableType | Command] = [summary_text(report)]
     shown = report.reports if top is None else report.reports[:top]
     parts.append(nodes_table(shown))
     hidden = len(report.reports) - len(shown)
@@ -68,7 +72,35 @@ def fleet_renderable(report: FleetReport, *, top: int | None = None) -> Renderab
                 style="dim",
             )
         )
-    return Group(*parts)
+    parts.extend(next_steps(report))
+    return parts
+
+
+MAX_NEXT_STEPS = 3
+"""Nodes in trouble given a `diagnose` command (the worst first)."""
+
+
+def next_steps(report: FleetReport) -> list[RenderableType | Command]:
+    """`pleg-doctor diagnose` of the worst nodes in trouble: each command whole on its line."""
+    commands = [
+        diagnose_command(r.node)
+        for r in report.reports
+        if r.verdict in ("critical", "warning") and r.node
+    ][:MAX_NEXT_STEPS]
+    if not commands:
+        return []
+    return [Text("Next steps", style="bold"), *commands]
+
+
+def diagnose_command(node: str) -> Command:
+    """The command that looks at one node closely: through the API server by its name, or at
+    the kubelet itself when Prometheus named it by its `host:port` instance."""
+    cluster, _, name = node.rpartition("/")
+    host, _, port = name.rpartition(":")
+    if host and port.isdigit():
+        return Command(f"pleg-doctor diagnose --kubelet {name} --window 30s", indent=0)
+    comment = f"in cluster {cluster}" if cluster else ""
+    return Command(f"pleg-doctor diagnose --node {name} --window 30s", indent=0, comment=comment)
 
 
 def summary_text(report: FleetReport) -> Text:
@@ -128,7 +160,7 @@ def nodes_table(reports: tuple[Report, ...] | list[Report]) -> Table:
             str(rank),
             report.node or "—",
             verdict,
-            "—" if headroom is None else f"{headroom:.0f} s",
+            "—" if headroom is None else human_seconds(headroom),
             quantile_text(report.window.relist_duration, 0.99)
             if report.window.relist_duration
             else "—",
