@@ -70,6 +70,40 @@ class Timestamp(click.ParamType):  # type: ignore[type-arg]
         return parsed
 
 
+class KubeletVersion(click.ParamType):  # type: ignore[type-arg]
+    """A Kubernetes version (`v1.28`, `1.28.3`, `v1.21.2-eks-0389ca3`); anything else is refused."""
+
+    name = "version"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from pleg_doctor.core.versions import parse_version
+
+        text = str(value).strip()
+        parsed = parse_version(text)
+        if parsed is None or parsed[0] != 1:
+            self.fail(f"{value!r} is not a kubelet version (e.g. v1.28 or 1.28.3)", param, ctx)
+        return text if text.startswith("v") else f"v{text}"
+
+
+def output_format_option(
+    help_text: str, *, choices: Sequence[str] = ("table", "json", "yaml"), default: str = "table"
+) -> Callable[[F], F]:
+    """`-o/--output FORMAT`: what is printed on stdout (never a file name; docs/output.md)."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "-o",
+            "--output",
+            "output",
+            type=click.Choice(list(choices)),
+            default=default,
+            show_default=True,
+            help=help_text,
+        )(func)
+
+    return decorate
+
+
 def runtime_timeout_option(func: F) -> F:
     """`--runtime-request-timeout`: the kubelet's CRI timeout, the cost of one hung call."""
     return click.option(
@@ -108,16 +142,10 @@ def cause_options(func: F) -> F:
 
 
 def output_options(func: F) -> F:
-    """`-o table|json` and the `cause_options`."""
+    """`-o table|json|yaml` and the `cause_options`."""
     func = cause_options(func)
-    return click.option(
-        "-o",
-        "--output",
-        "output",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="Report format: a readable table, or JSON (schema pleg-doctor/v1).",
+    return output_format_option(
+        "Report format: a readable table, or the document of schema pleg-doctor/v1 as JSON or YAML."
     )(func)
 
 
