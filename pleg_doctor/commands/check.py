@@ -30,6 +30,7 @@ from pleg_doctor.commands.options import (
     Duration,
     cause_options,
     common_options,
+    output_format_option,
     source_options,
     source_options_from,
 )
@@ -360,13 +361,11 @@ class _NagiosCommand(click.Command):
     metavar="FILE",
     help="File holding a bearer token for --pushgateway.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["nagios", "json"]),
+@output_format_option(
+    "One Nagios status line with perfdata, or the diagnose document (schema pleg-doctor/v1) as "
+    "JSON or YAML.",
+    choices=("nagios", "json", "yaml"),
     default="nagios",
-    show_default=True,
-    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
 )
 @cause_options
 @common_options
@@ -407,8 +406,9 @@ def check(
     from pleg_doctor.render.check import check_line, unknown_line
 
     def say_unknown(reason: str) -> None:
-        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
-        if output != "json":
+        # -o json/yaml keeps stdout for the document only: errors then go to stderr alone, as
+        # with diagnose.
+        if output == "nagios":
             sys.stdout.write(unknown_line(reason) + "\n")
             sys.stdout.flush()
 
@@ -478,8 +478,8 @@ def check(
         console.error(str(run.error))
         if debug:
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
-    elif output == "json":
-        pipeline.emit(report, "json")
+    elif output != "nagios":
+        pipeline.emit(report, output)
     else:
         problem = problems[0].message if problems else None
         sys.stdout.write(check_line(report, problem=problem) + "\n")

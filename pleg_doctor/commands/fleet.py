@@ -122,7 +122,7 @@ def fleet(
     """
     console.setup_logging(debug)
     from pleg_doctor.core.fleet import diagnose_fleet
-    from pleg_doctor.render.fleet import render_fleet_json, render_fleet_table
+    from pleg_doctor.render.fleet import render_fleet_table
     from pleg_doctor.sources.prometheus.source import PrometheusSource, parse_header
 
     source = PrometheusSource(
@@ -152,8 +152,8 @@ def fleet(
         select=select or None,
         ignore=ignore,
     )
-    if output == "json":
-        sys.stdout.write(render_fleet_json(report, top=top))
+    if output != "table":
+        console.write_document(report.to_dict(top=top), output)
     else:
         sys.stdout.write(
             render_fleet_table(

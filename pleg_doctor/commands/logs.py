@@ -8,7 +8,12 @@ import sys
 import click
 
 from pleg_doctor.commands import console
-from pleg_doctor.commands.options import CONTEXT_SETTINGS, Duration, common_options
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    common_options,
+    output_format_option,
+)
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exitcodes import ExitCode
 
@@ -49,14 +54,7 @@ from pleg_doctor.exitcodes import ExitCode
     help="Processes that read a large plain file (64 MiB and more) in parallel. "
     "Default: the CPUs, at most 4.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A readable report, or JSON (schema pleg-doctor/logs-v1).",
-)
+@output_format_option("A readable report, or the document of schema pleg-doctor/logs-v1.")
 @click.option(
     "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
 )
@@ -121,10 +119,8 @@ def logs(
     result = analyze_logs(
         reader, default_year=now.year, year=year, utc_offset_minutes=offset, not_after=now
     )
-    if output == "json":
-        from pleg_doctor.render.logs import render_logs_json
-
-        sys.stdout.write(render_logs_json(result))
+    if output != "table":
+        console.write_document(result.to_dict(), output)
     else:
         from pleg_doctor.render.logs import render_logs_table
 

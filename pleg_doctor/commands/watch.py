@@ -1,8 +1,11 @@
 """`watch`: scrape every interval, diagnose the window since the previous scrape, show it.
 
 On a terminal the rich screen updates in place; elsewhere one plain line per refresh goes to
-stdout (logs, pipes). A failed scrape after the first is shown and retried at the next interval,
-since a live view should ride out one timeout; Ctrl-C ends it cleanly.
+stdout (logs, pipes). `-o json` prints one pleg-doctor/v1 object per refresh, one per line (JSON
+Lines), and `-o yaml` one YAML document per refresh (`---` between them), for a program to follow
+(docs/output.md#watch). A failed scrape after the first is shown (on stderr outside the screen)
+and retried at the next interval, since a live view should ride out one timeout; Ctrl-C ends it
+cleanly.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
     common_options,
+    output_format_option,
     runtime_timeout_option,
     source_options,
     source_options_from,
@@ -45,13 +49,20 @@ def run_watch(
     out: TextIO | None = None,
     console: Console | None = None,
     plain: bool | None = None,
+    output: str = "table",
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Report]:
-    """Run the loop; returns the reports (for tests). `console` overrides the rich console."""
+    """Run the loop; returns the reports (for tests). `console` overrides the rich console.
+
+    `output` `table` is the screen (or plain lines when `plain`, by default when `out` is not a
+    terminal); `json` and `yaml` print every refresh's document.
+    """
     from pleg_doctor.sources.scrape import snapshot_from_dump
 
     stream = out or sys.stdout
-    if plain is None:
+    if output != "table":
+        plain = True
+    elif plain is None:
         plain = not (hasattr(stream, "isatty") and stream.isatty())
     previous = snapshot_from_dump(source.fetch())
     history: list[Report] = []
@@ -80,7 +91,10 @@ def run_watch(
             report = diagnose_pair([previous, current])
             previous = current
             history.append(report)
-            _show(history, interval, live, stream, console)
+            if output == "table":
+                _show(history, interval, live, stream, console)
+            else:
+                _show_document(report, output, stream)
     except KeyboardInterrupt:
         pass
     finally:
@@ -107,6 +121,19 @@ def _show(
     live.update(watch_renderable(history, interval_seconds=interval), refresh=True)
 
 
+def _show_document(report: Report, output: str, stream: TextIO) -> None:
+    """One refresh as a document: a JSON line, or a YAML document after `---`."""
+    from pleg_doctor.commands.console import encodes_unicode
+    from pleg_doctor.render.document import json_line, yaml_text
+
+    ascii_only = not encodes_unicode(stream)
+    if output == "json":
+        stream.write(json_line(report.to_dict(), ascii_only=ascii_only))
+    else:
+        stream.write("---\n" + yaml_text(report.to_dict(), ascii_only=ascii_only))
+    stream.flush()
+
+
 def _show_error(message: str, live: Live | None, stream: TextIO) -> None:
     first = message.splitlines()[0]
     if live is None:
@@ -130,19 +157,30 @@ def _show_error(message: str, live: Live | None, stream: TextIO) -> None:
     help="Stop after this many refreshes (default: until Ctrl-C).",
 )
 @runtime_timeout_option
+@output_format_option(
+    "table: the live screen (plain lines when not a terminal); json: one pleg-doctor/v1 object "
+    "per refresh, one per line (JSON Lines); yaml: one YAML document per refresh."
+)
 @common_options
 def watch(
-    interval: float, count: int | None, runtime_request_timeout: float, debug: bool, **source: Any
+    interval: float,
+    count: int | None,
+    runtime_request_timeout: float,
+    output: str,
+    debug: bool,
+    **source: Any,
 ) -> None:
     """Live view: re-scrape every --interval, show headroom, relist trend, latency, top cause.
 
     Each refresh diagnoses the window since the previous scrape. On a terminal the screen
-    updates in place; otherwise one line per refresh is printed (for logs and pipes).
+    updates in place; otherwise one line per refresh is printed (for logs and pipes). With -o
+    json each refresh is one JSON object on one line, for jq or a program to follow.
 
     \b
     Example:
       pleg-doctor watch --node worker-3
       pleg-doctor watch --kubelet 127.0.0.1 --client-cert c.crt --client-key c.key --interval 2s
+      pleg-doctor watch --node worker-3 -o json | jq -c '{verdict, headroom_seconds}'
     """
     cli_console.setup_logging(debug)
     options = source_options_from((), False, source)
@@ -155,5 +193,6 @@ def watch(
         diagnose_pair=lambda snaps: pipeline.diagnose_snapshots(
             snaps, [live], runtime_request_timeout=runtime_request_timeout, select=(), ignore=()
         ),
+        output=output,
     )
     sys.exit(0)

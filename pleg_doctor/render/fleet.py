@@ -9,8 +9,6 @@ that cannot be judged shows why in place of a cause. `--top N` cuts the rows, ne
 
 from __future__ import annotations
 
-import json
-
 from rich import box
 from rich.console import RenderableType
 from rich.table import Table
@@ -19,6 +17,7 @@ from rich.text import Text
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
 from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.render.document import render_document
 from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
 from pleg_doctor.render.text import Command, render_to_text
 
@@ -37,7 +36,7 @@ def short_reason(reason: str) -> str:
 
 def render_fleet_json(report: FleetReport, *, top: int | None = None) -> str:
     """The fleet object (schema `pleg-doctor/v1`), strict JSON: a NaN slip is a bug, not output."""
-    return json.dumps(report.to_dict(top=top), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(report.to_dict(top=top), "json")
 
 
 def render_fleet_table(

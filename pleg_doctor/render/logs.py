@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -13,6 +12,7 @@ from rich.text import Text
 
 from pleg_doctor.logs import LogsResult, evidence_for_causes, rfc3339
 from pleg_doctor.logs.notes import format_age
+from pleg_doctor.render.document import render_document
 from pleg_doctor.render.text import Command, render_to_text
 
 VERDICT_STYLE = {
@@ -27,7 +27,7 @@ MAX_STEPS = 6
 
 def render_logs_json(result: LogsResult) -> str:
     """The `pleg-doctor/logs-v1` object; strict JSON (a NaN would be a bug, not output)."""
-    return json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(result.to_dict(), "json")
 
 
 def render_logs_table(result: LogsResult, *, color: bool = False, width: int | None = None) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pleg_doctor.render.document import render_document
 from pleg_doctor.render.text import Command, render_to_text
 from pleg_doctor.sources.crictl import ProbeReport
 
@@ -17,7 +16,7 @@ VERDICT_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold
 
 def render_probe_json(report: ProbeReport) -> str:
     """The `pleg-doctor/probe-v1` object, strict JSON."""
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(report.to_dict(), "json")
 
 
 def render_probe_table(
