@@ -141,6 +141,14 @@ def error(message: str) -> None:
     sys.stderr.write(f"pleg-doctor: error: {message}\n")
 
 
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr naming the new spelling of an option (never on stdout: scripts and
+    Nagios read it)."""
+    sys.stderr.write(
+        f"pleg-doctor: deprecated: {old} is now {new} (the old spelling still works)\n"
+    )
+
+
 def warn(message: str) -> None:
     """A warning on stderr (e.g. TLS verification turned off)."""
     sys.stderr.write(f"pleg-doctor: warning: {message}\n")

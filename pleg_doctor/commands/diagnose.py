@@ -16,12 +16,14 @@ import click
 from pleg_doctor.commands import console, pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
-    Duration,
     Timestamp,
+    check_journal_options,
     common_options,
+    journal_options,
     output_options,
     source_options,
     source_options_from,
+    window_option,
 )
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exitcodes import ExitCode
@@ -36,11 +38,7 @@ if TYPE_CHECKING:
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--demo", is_flag=True, help="Diagnose a bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
-@click.option(
-    "--window",
-    type=Duration(),
-    help="With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.",
-)
+@window_option("With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.")
 @click.option(
     "--at",
     type=Timestamp(),
@@ -59,18 +57,7 @@ if TYPE_CHECKING:
     metavar="FILE",
     help="Kubelet log (journalctl output, klog, .gz; repeatable): its culprits join the causes.",
 )
-@click.option(
-    "--journal",
-    is_flag=True,
-    help="On the node: read `journalctl -u kubelet` (see --since) and add its culprits.",
-)
-@click.option(
-    "--since",
-    default="-2h",
-    show_default=True,
-    metavar="TIME",
-    help="With --journal: how far back to read (journalctl --since).",
-)
+@journal_options
 @click.option(
     "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
 )
@@ -84,7 +71,9 @@ def diagnose(
     explain: bool,
     log_files: tuple[str, ...],
     journal: bool,
-    since: str,
+    since: str | None,
+    unit: str | None,
+    journal_timeout: float,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     runtime_request_timeout: float,
@@ -103,9 +92,10 @@ def diagnose(
       pleg-doctor diagnose --demo
       pleg-doctor diagnose a.prom b.prom            # two dumps = a window
       pleg-doctor diagnose --node worker-3 --window 30s
-      pleg-doctor diagnose --kubelet 10.0.0.7 --token-file /var/run/secrets/token -o json
+      pleg-doctor diagnose --kubelet 10.0.0.7 --kubelet-token-file /var/run/secrets/token -o json
     """
     console.setup_logging(debug)
+    check_journal_options(journal=journal, since=since, unit=unit)
     options = source_options_from(files, demo, source)
     sources = pipeline.build_sources(options)
     if at is not None and (len(sources) > 1 or options.is_live):
@@ -123,7 +113,14 @@ def diagnose(
         ignore=ignore,
     )
     if log_files or journal:
-        report = with_kubelet_log(report, log_files, journal=journal, since=since)
+        report = with_kubelet_log(
+            report,
+            log_files,
+            journal=journal,
+            since=since or "-2h",
+            unit=unit or "kubelet",
+            journal_timeout=journal_timeout,
+        )
     if options.node is not None:
         report = with_node_view(
             report,
@@ -150,7 +147,15 @@ def diagnose(
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else int(code))
 
 
-def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, since: str) -> Report:
+def with_kubelet_log(
+    report: Report,
+    files: Sequence[str],
+    *,
+    journal: bool,
+    since: str = "-2h",
+    unit: str = "kubelet",
+    journal_timeout: float = 60.0,
+) -> Report:
     """The report with the kubelet log (`--logs FILE...` or `--journal`) joined in.
 
     klog and journald print no year: it is assumed so that no line falls after the report's
@@ -162,7 +167,7 @@ def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, sin
         raise UsageError("give --logs FILE or --journal, not both")
     reader: JournalReader | LogReader
     if journal:
-        reader = JournalReader(since=since)
+        reader = JournalReader(unit=unit, since=since, timeout=journal_timeout)
     else:
         reader = LogReader(list(files))
         reader.check()

@@ -10,8 +10,9 @@ import click
 from pleg_doctor.commands import console
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
-    Duration,
+    check_journal_options,
     common_options,
+    journal_options,
     output_format_option,
 )
 from pleg_doctor.errors import UsageError
@@ -20,28 +21,7 @@ from pleg_doctor.exitcodes import ExitCode
 
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
-@click.option(
-    "--journal",
-    is_flag=True,
-    help="Read `journalctl -u kubelet` on this node (root or the systemd-journal group).",
-)
-@click.option(
-    "--since",
-    metavar="TIME",
-    help="With --journal: journalctl --since (default -2h; e.g. -30min, '2026-11-27 10:00').",
-)
-@click.option(
-    "--unit",
-    metavar="UNIT",
-    help="With --journal: the systemd unit (default kubelet; k3s, k3s-agent, ...).",
-)
-@click.option(
-    "--journal-timeout",
-    type=Duration(),
-    default="60s",
-    show_default=True,
-    help="With --journal: give up on journalctl after this long.",
-)
+@journal_options
 @click.option(
     "--year",
     type=click.IntRange(1970, 9999),
@@ -95,8 +75,7 @@ def logs(
 
     if journal and files:
         raise UsageError("give log FILEs or --journal, not both")
-    if not journal and (since is not None or unit is not None):
-        raise UsageError("--since and --unit apply to --journal")
+    check_journal_options(journal=journal, since=since, unit=unit)
     if not journal and not files:
         raise UsageError(
             "no log given",

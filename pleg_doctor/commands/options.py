@@ -1,4 +1,10 @@
-"""The options and parameter types the commands share: durations, times, sources, causes, output.
+"""The options and parameter types the commands share: one vocabulary (docs/output.md#options).
+
+`-o/--output` is always the output format; `--window` is always the time between two scrapes;
+an endpoint's credentials are `--<endpoint>-token-file` (or `--<endpoint>-token`); durations take
+a unit where the kubelet's own setting does (`--runtime-request-timeout 2m`). Old spellings stay
+as hidden aliases that say the new one on stderr (`deprecated_alias`). A new command takes its
+options from here.
 
 Only click and the standard library are imported here (each command module imports this one when
 the click group is built); what a conversion needs beyond that (`core.exposition.parse_rfc3339`,
@@ -38,6 +44,40 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if match is None:
             self.fail(f"{value!r} is not a duration (e.g. 30s, 2m, 1h)", param, ctx)
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if seconds <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return seconds
+
+
+_GO_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+_GO_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class KubeletDuration(click.ParamType):  # type: ignore[type-arg]
+    """A Go duration as the kubelet's own flags take it (`2m`, `1m30s`, `500ms`) → float seconds.
+
+    A bare number is refused, as the kubelet refuses it: `--runtime-request-timeout 2` means 2 s
+    to nobody who copied it from a kubelet config.
+    """
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip()
+        if not _GO_DURATION_RE.match(text):
+            hint = f" (did you mean {text}s or {text}m?)" if _DURATION_RE.match(text) else ""
+            self.fail(
+                f"{value!r} is not a duration with a unit, as the kubelet takes it (e.g. 2m, "
+                f"90s){hint}",
+                param,
+                ctx,
+            )
+        seconds = sum(float(n) * _GO_UNITS[unit] for n, unit in _GO_PART_RE.findall(text))
         if seconds <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
         return seconds
@@ -108,11 +148,106 @@ def runtime_timeout_option(func: F) -> F:
     """`--runtime-request-timeout`: the kubelet's CRI timeout, the cost of one hung call."""
     return click.option(
         "--runtime-request-timeout",
-        type=Duration(),
+        type=KubeletDuration(),
         default="2m",
         show_default=True,
-        help="The kubelet's --runtime-request-timeout: the cost of one hung CRI call.",
+        help="The kubelet's --runtime-request-timeout (with a unit, as the kubelet takes it): "
+        "the cost of one hung CRI call.",
     )(func)
+
+
+def was_given(ctx: click.Context, name: str) -> bool:
+    """Whether parameter `name` came from the command line or the environment (not a default)."""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) in (
+        ParameterSource.COMMANDLINE,
+        ParameterSource.ENVIRONMENT,
+    )
+
+
+def deprecated_alias(old: str, new: str, dest: str, **attrs: Any) -> Callable[[F], F]:
+    """The old spelling `old` of option `new`, hidden from --help: it keeps working, and says the
+    new spelling in one line on stderr. The command reads both with `aliased`."""
+
+    def note(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if param.name is not None and was_given(ctx, param.name):
+            from pleg_doctor.commands import console
+
+            console.deprecated(old, new)
+        return value
+
+    def decorate(func: F) -> F:
+        return click.option(old, dest, hidden=True, callback=note, **attrs)(func)
+
+    return decorate
+
+
+def aliased(ctx: click.Context, new: str, old: str, *, flags: tuple[str, str]) -> Any:
+    """The value of parameter `new`, or of its deprecated alias `old` when only that was given;
+    both given with different values is a usage error (`flags` name them)."""
+    from pleg_doctor.errors import UsageError
+
+    if not was_given(ctx, old):
+        return ctx.params[new]
+    if was_given(ctx, new) and ctx.params[new] != ctx.params[old]:
+        raise UsageError(f"{flags[0]} and {flags[1]} disagree: give {flags[0]} only")
+    return ctx.params[old]
+
+
+def window_option(help_text: str, default: str | None = None) -> Callable[[F], F]:
+    """`--window DURATION`: the time between two scrapes (diagnose, watch, capture)."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--window",
+            type=Duration(),
+            default=default,
+            show_default=default is not None,
+            help=help_text,
+        )(func)
+
+    return decorate
+
+
+def journal_options(func: F) -> F:
+    """`--journal`, `--since`, `--unit`, `--journal-timeout`: the kubelet's journal on the node
+    (`logs`, `diagnose`); `journal_reader` checks them."""
+    decorators = [
+        click.option(
+            "--journal",
+            is_flag=True,
+            help="Read `journalctl -u kubelet` on this node (root or the systemd-journal group).",
+        ),
+        click.option(
+            "--since",
+            metavar="TIME",
+            help="With --journal: journalctl --since (default -2h; e.g. -30min, '2026-11-27 10:00').",
+        ),
+        click.option(
+            "--unit",
+            metavar="UNIT",
+            help="With --journal: the systemd unit (default kubelet; k3s, k3s-agent, ...).",
+        ),
+        click.option(
+            "--journal-timeout",
+            type=Duration(),
+            default="60s",
+            show_default=True,
+            help="With --journal: give up on journalctl after this long.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def check_journal_options(*, journal: bool, since: str | None, unit: str | None) -> None:
+    """`--since` and `--unit` without `--journal` are a usage error (they would be ignored)."""
+    from pleg_doctor.errors import UsageError
+
+    if not journal and (since is not None or unit is not None):
+        raise UsageError("--since and --unit apply to --journal")
 
 
 def cause_options(func: F) -> F:
@@ -167,11 +302,17 @@ def source_options(func: F) -> F:
             help="Scrape the kubelet directly (https, port 10250, /metrics). RBAC: get nodes/metrics.",
         ),
         click.option(
-            "--token", metavar="TOKEN", help="Bearer token for --kubelet (prefer --token-file)."
+            "--kubelet-token-file",
+            metavar="FILE",
+            help="File holding the bearer token for --kubelet.",
         ),
         click.option(
-            "--token-file", metavar="FILE", help="File holding the bearer token for --kubelet."
+            "--kubelet-token",
+            metavar="TOKEN",
+            help="Bearer token for --kubelet (prefer --kubelet-token-file: ps shows arguments).",
         ),
+        deprecated_alias("--token", "--kubelet-token", "old_token", metavar="TOKEN"),
+        deprecated_alias("--token-file", "--kubelet-token-file", "old_token_file", metavar="FILE"),
         click.option(
             "--cacert",
             metavar="FILE",
@@ -212,12 +353,19 @@ def source_options_from(files: Sequence[str], demo: bool, params: dict[str, Any]
     """The `SourceOptions` of FILEs, `--demo` and the `source_options` (popped from `params`)."""
     from pleg_doctor.sources.options import SourceOptions
 
+    ctx = click.get_current_context()
+    token = aliased(ctx, "kubelet_token", "old_token", flags=("--kubelet-token", "--token"))
+    token_file = aliased(
+        ctx, "kubelet_token_file", "old_token_file", flags=("--kubelet-token-file", "--token-file")
+    )
+    for name in ("kubelet_token", "old_token", "kubelet_token_file", "old_token_file"):
+        params.pop(name)
     return SourceOptions(
         files=tuple(files),
         demo=demo,
         kubelet=params.pop("kubelet"),
-        token=params.pop("token"),
-        token_file=params.pop("token_file"),
+        token=token,
+        token_file=token_file,
         cacert=params.pop("cacert"),
         client_cert=params.pop("client_cert"),
         client_key=params.pop("client_key"),
@@ -243,6 +391,9 @@ class KnobChange(click.ParamType):  # type: ignore[type-arg]
         knob = knob.strip().replace("-", "_")
         if not sep or knob not in KNOBS:
             self.fail(f"{value!r}: want KNOB=VALUE with KNOB one of {', '.join(KNOBS)}", param, ctx)
+        if knob == "runtime_request_timeout":
+            # the kubelet's own setting: a unit, as the kubelet takes it (2m, not 2)
+            return knob, KubeletDuration().convert(raw, param, ctx)
         number = Duration().convert(raw, param, ctx) if raw.strip()[-1:].isalpha() else None
         if number is None:
             try:

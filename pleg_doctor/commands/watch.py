@@ -22,11 +22,14 @@ from pleg_doctor.commands import pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
+    aliased,
     common_options,
+    deprecated_alias,
     output_format_option,
     runtime_timeout_option,
     source_options,
     source_options_from,
+    window_option,
 )
 from pleg_doctor.errors import SourceError
 
@@ -148,9 +151,8 @@ def _show_error(message: str, live: Live | None, stream: TextIO) -> None:
 
 @click.command(context_settings=CONTEXT_SETTINGS)
 @source_options
-@click.option(
-    "--interval", type=Duration(), default="5s", show_default=True, help="Time between scrapes."
-)
+@window_option("Time between scrapes: each refresh diagnoses this window.", default="5s")
+@deprecated_alias("--interval", "--window", "old_interval", type=Duration())
 @click.option(
     "--count",
     type=click.IntRange(min=1),
@@ -163,14 +165,15 @@ def _show_error(message: str, live: Live | None, stream: TextIO) -> None:
 )
 @common_options
 def watch(
-    interval: float,
+    window: float,
+    old_interval: float | None,
     count: int | None,
     runtime_request_timeout: float,
     output: str,
     debug: bool,
     **source: Any,
 ) -> None:
-    """Live view: re-scrape every --interval, show headroom, relist trend, latency, top cause.
+    """Live view: re-scrape every --window, show headroom, relist trend, latency, top cause.
 
     Each refresh diagnoses the window since the previous scrape. On a terminal the screen
     updates in place; otherwise one line per refresh is printed (for logs and pipes). With -o
@@ -179,10 +182,13 @@ def watch(
     \b
     Example:
       pleg-doctor watch --node worker-3
-      pleg-doctor watch --kubelet 127.0.0.1 --client-cert c.crt --client-key c.key --interval 2s
+      pleg-doctor watch --kubelet 127.0.0.1 --client-cert c.crt --client-key c.key --window 2s
       pleg-doctor watch --node worker-3 -o json | jq -c '{verdict, headroom_seconds}'
     """
     cli_console.setup_logging(debug)
+    interval = aliased(
+        click.get_current_context(), "window", "old_interval", flags=("--window", "--interval")
+    )
     options = source_options_from((), False, source)
     (live,) = pipeline.build_sources(options, live_only=True)
     run_watch(
