@@ -320,7 +320,7 @@ class _NagiosCommand(click.Command):
 
 
 @click.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
 @click.option(

@@ -149,6 +149,11 @@ def deprecated(old: str, new: str) -> None:
     )
 
 
+def note(message: str) -> None:
+    """An informational line on stderr (how an argument was read)."""
+    sys.stderr.write(f"pleg-doctor: {message}\n")
+
+
 def warn(message: str) -> None:
     """A warning on stderr (e.g. TLS verification turned off)."""
     sys.stderr.write(f"pleg-doctor: warning: {message}\n")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Diagnose a bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
 @window_option("With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.")
@@ -85,7 +85,8 @@ def diagnose(
 
     FILE is a saved kubelet /metrics dump (text or OpenMetrics, .gz ok, - for stdin). Two or
     more dumps of one node are diagnosed as a window between the earliest and the latest. A live
-    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice.
+    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice. A
+    NODE that is no file here is read as --node NODE (`kubectl pleg-doctor diagnose NODE`).
 
     \b
     Example:

@@ -349,11 +349,72 @@ def source_options(func: F) -> F:
     return func
 
 
+_NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+"""A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server accepts it."""
+_DUMP_SUFFIXES = (".prom", ".txt", ".gz", ".log", ".metrics", ".json", ".om")
+"""Names that are dump files even when missing: a typo of `node.prom` is no node."""
+
+
+def looks_like_node_name(text: str) -> bool:
+    """Whether `text` could name a Node: a DNS subdomain that is no dump file's name."""
+    return (
+        len(text) <= 253
+        and _NODE_NAME_RE.match(text) is not None
+        and not text.endswith(_DUMP_SUFFIXES)
+    )
+
+
+def node_from_arguments(
+    files: Sequence[str], node: str | None, *, kubectl_plugin: bool
+) -> tuple[tuple[str, ...], str | None]:
+    """(FILEs, `--node`) once a NODE argument is told from a FILE (`kubectl pleg-doctor
+    diagnose worker-3`).
+
+    An argument that is no file here and looks like a node name is the node. As a kubectl
+    plugin, an existing file whose name also looks like a node name is ambiguous: a usage error
+    that says how to say which (`./NAME` or `--node NAME`); as `pleg-doctor`, the file wins, as
+    it always did.
+    """
+    import os
+
+    from pleg_doctor.errors import UsageError
+
+    names = [f for f in files if f != "-" and looks_like_node_name(f)]
+    missing = [f for f in names if not os.path.exists(f)]
+    if kubectl_plugin:
+        both = [f for f in names if os.path.exists(f)]
+        if both:
+            raise UsageError(
+                f"{both[0]} is a file here and could be a node: pass ./{both[0]} for the file, "
+                f"or --node {both[0]} for the node"
+            )
+    if not missing:
+        return tuple(files), node
+    name = missing[0]
+    if len(files) > 1:
+        raise UsageError(
+            f"{name} is not a file here; as a node it cannot be read with other arguments: "
+            f"give --node {name} alone, or dump FILEs that exist"
+        )
+    if node is not None and node != name:
+        raise UsageError(f"NODE {name} and --node {node} disagree: give one")
+    if not kubectl_plugin:
+        from pleg_doctor.commands import console
+
+        console.note(f"{name} is not a file here: reading it as --node {name}")
+    return (), name
+
+
 def source_options_from(files: Sequence[str], demo: bool, params: dict[str, Any]) -> SourceOptions:
-    """The `SourceOptions` of FILEs, `--demo` and the `source_options` (popped from `params`)."""
+    """The `SourceOptions` of FILEs (or a NODE among them), `--demo` and the `source_options`
+    (popped from `params`)."""
     from pleg_doctor.sources.options import SourceOptions
 
     ctx = click.get_current_context()
+    obj = ctx.find_object(dict) or {}
+    files, node = node_from_arguments(
+        files, params.pop("node"), kubectl_plugin=bool(obj.get("kubectl_plugin"))
+    )
     token = aliased(ctx, "kubelet_token", "old_token", flags=("--kubelet-token", "--token"))
     token_file = aliased(
         ctx, "kubelet_token_file", "old_token_file", flags=("--kubelet-token-file", "--token-file")
@@ -370,7 +431,7 @@ def source_options_from(files: Sequence[str], demo: bool, params: dict[str, Any]
         client_cert=params.pop("client_cert"),
         client_key=params.pop("client_key"),
         insecure_skip_tls_verify=params.pop("insecure_skip_tls_verify"),
-        node=params.pop("node"),
+        node=node,
         kubeconfig=params.pop("kubeconfig"),
         context=params.pop("context"),
         timeout=params.pop("timeout"),
