@@ -31,6 +31,7 @@ COMMANDS = {
     "logs": ("logs", "logs"),
     "model": ("model", "model"),
     "probe-runtime": ("probe", "probe_runtime"),
+    "schema": ("schema", "schema"),
     "watch": ("watch", "watch"),
 }
 """Every command: its name → (its module under `pleg_doctor/commands/`, the click command in it)."""
