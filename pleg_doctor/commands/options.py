@@ -294,7 +294,7 @@ def common_options(func: F) -> F:
 
 
 def source_options(func: F) -> F:
-    """The live-source options shared by diagnose, check, watch and capture (CONTRACT.md)."""
+    """The live-source options shared by diagnose, check, watch and capture (docs/output.md#options)."""
     decorators = [
         click.option(
             "--kubelet",

@@ -45,7 +45,7 @@ DEFAULT_MAX_PODS = 110.0
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """The inputs of one what-if (PLEG-MODEL.md §6.1 symbols)."""
+    """The inputs of one what-if (the terms of docs/model.md#terms)."""
 
     pods: float = 30.0
     """Pods on the node (with a sandbox)."""

@@ -202,7 +202,7 @@ def explain_renderable(report: Report) -> RenderableType:
     model = report.model
     costs = model.costs
     prediction = model.prediction
-    parts: list[RenderableType] = [Text("Model arithmetic (PLEG-MODEL.md §6)", style="bold")]
+    parts: list[RenderableType] = [Text("Model arithmetic (docs/model.md)", style="bold")]
     if costs is None or prediction is None:
         parts.append(Text("  no runtime-operation metrics: the relist cost cannot be modelled\n"))
         return Group(*parts)
@@ -248,7 +248,7 @@ def explain_renderable(report: Report) -> RenderableType:
             f"…{{container_status}}: {calls('container_status')}",
         ),
         ("R", "relists", f"{relists:,.0f}", "kubelet_pleg_relist_duration_seconds_count"),
-        ("N", "Δpodsandbox_status / R", f"{n:.4f}", "pods inspected per relist (§6.3)"),
+        ("N", "Δpodsandbox_status / R", f"{n:.4f}", "pods inspected per relist (docs/model.md)"),
         (
             "N·C̄",
             "Δcontainer_status / R",
