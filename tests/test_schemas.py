@@ -217,7 +217,7 @@ def test_fleet(validators, capsys, mixed_results):  # noqa: F811 - the imported 
 def test_watch_json_lines_and_yaml(validators, capsys, tmp_path):
     from tests.fakeserver import CA, SECRETS, SERVER_CERT, TOKEN, FakeServer
 
-    from .test_cli_live import SimKubelet
+    from .test_cli_live import SimKubelet, _kubelet_args
 
     ca, token = tmp_path / "ca.pem", tmp_path / "token"
     CA.cert_pem.write_to_path(str(ca))
@@ -229,28 +229,19 @@ def test_watch_json_lines_and_yaml(validators, capsys, tmp_path):
             code, out, err = run_cli(
                 [
                     "watch",
-                    "--kubelet",
-                    f"127.0.0.1:{server.port}",
-                    "--cacert",
-                    str(ca),
-                    "--kubelet-token-file",
-                    str(token),
-                    "--window",
-                    "0.05s",
-                    "--count",
-                    "2",
-                    "-o",
-                    fmt,
+                    *_kubelet_args(server, str(ca), str(token)),
+                    *("--window", "0.05s", "--count", "3", "-o", fmt),
                 ],
                 capsys,
                 secrets=SECRETS,
             )
             assert code == 0, err
-            docs = (
-                [json.loads(line) for line in out.splitlines()]
-                if fmt == "json"
-                else list(yaml.safe_load_all(out))
-            )
-            assert len(docs) == 2
+            if fmt == "json":  # JSON Lines: one object per refresh, one per line
+                docs = [json.loads(line) for line in out.splitlines()]
+            else:  # a YAML document per refresh
+                docs = list(yaml.safe_load_all(out))
+                assert out.count("---\n") == 3
+            assert len(docs) == 3
             for document in docs:
                 assert_valid(validators["v1"], document)
+                assert document["node"] == "sim-node-1" and document["window_seconds"] is not None

@@ -144,6 +144,13 @@ def output_format_option(
     return decorate
 
 
+def stacked(func: F, decorators: Sequence[Callable[[F], F]]) -> F:
+    """`func` decorated by each of `decorators`, the first outermost (as if written in order)."""
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 def runtime_timeout_option(func: F) -> F:
     """`--runtime-request-timeout`: the kubelet's CRI timeout, the cost of one hung call."""
     return click.option(
@@ -237,9 +244,7 @@ def journal_options(func: F) -> F:
             help="With --journal: give up on journalctl after this long.",
         ),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 def check_journal_options(*, journal: bool, since: str | None, unit: str | None) -> None:
@@ -271,9 +276,7 @@ def cause_options(func: F) -> F:
         ),
         runtime_timeout_option,
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 def output_options(func: F) -> F:
@@ -344,9 +347,7 @@ def source_options(func: F) -> F:
             help="Per-request timeout of live sources.",
         ),
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    return stacked(func, decorators)
 
 
 _NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
