@@ -13,7 +13,6 @@ import codecs
 import logging
 import os
 import sys
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -65,6 +64,8 @@ def ascii_for(char: str) -> str:
     """A readable ASCII stand-in for one character (`?` when there is none)."""
     if char in _ASCII:
         return _ASCII[char]
+    import unicodedata  # only on a stream that cannot encode Unicode
+
     if "\u2500" <= char <= "\u257f":  # box drawing
         name = unicodedata.name(char, "")
         if "HORIZONTAL" in name and "VERTICAL" not in name:

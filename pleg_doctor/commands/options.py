@@ -49,8 +49,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         return seconds
 
 
-_GO_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
-_GO_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_DURATION = r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$"
+_GO_PART = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -69,7 +69,7 @@ class KubeletDuration(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, (int, float)):
             return float(value)
         text = str(value).strip()
-        if not _GO_DURATION_RE.match(text):
+        if not re.match(_GO_DURATION, text):
             hint = f" (did you mean {text}s or {text}m?)" if _DURATION_RE.match(text) else ""
             self.fail(
                 f"{value!r} is not a duration with a unit, as the kubelet takes it (e.g. 2m, "
@@ -77,7 +77,7 @@ class KubeletDuration(click.ParamType):  # type: ignore[type-arg]
                 param,
                 ctx,
             )
-        seconds = sum(float(n) * _GO_UNITS[unit] for n, unit in _GO_PART_RE.findall(text))
+        seconds = sum(float(n) * _GO_UNITS[unit] for n, unit in re.findall(_GO_PART, text))
         if seconds <= 0:
             self.fail(f"{value!r} must be positive", param, ctx)
         return seconds
@@ -350,7 +350,7 @@ def source_options(func: F) -> F:
     return stacked(func, decorators)
 
 
-_NODE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NODE_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 """A Kubernetes node name: a DNS subdomain (RFC 1123), as the API server accepts it."""
 _DUMP_SUFFIXES = (".prom", ".txt", ".gz", ".log", ".metrics", ".json", ".om")
 """Names that are dump files even when missing: a typo of `node.prom` is no node."""
@@ -360,7 +360,7 @@ def looks_like_node_name(text: str) -> bool:
     """Whether `text` could name a Node: a DNS subdomain that is no dump file's name."""
     return (
         len(text) <= 253
-        and _NODE_NAME_RE.match(text) is not None
+        and re.match(_NODE_NAME, text) is not None
         and not text.endswith(_DUMP_SUFFIXES)
     )
 
@@ -380,10 +380,10 @@ def node_from_arguments(
 
     from pleg_doctor.errors import UsageError
 
-    names = [f for f in files if f != "-" and looks_like_node_name(f)]
-    missing = [f for f in names if not os.path.exists(f)]
+    # NOTE: existence first: `check FILE` on every node every minute need not match a regex.
+    missing = [f for f in files if f != "-" and not os.path.exists(f) and looks_like_node_name(f)]
     if kubectl_plugin:
-        both = [f for f in names if os.path.exists(f)]
+        both = [f for f in files if os.path.exists(f) and looks_like_node_name(f)]
         if both:
             raise UsageError(
                 f"{both[0]} is a file here and could be a node: pass ./{both[0]} for the file, "
