@@ -7,8 +7,9 @@ check, because a monitoring check that dies on its own cache is worse than one t
 scrape. A previous run older than `--state-max-age` (default 1 h) is not used either: a window of
 hours averages away what is happening now. The report's notes say which of these happened.
 
-The click command adds the delivery: a Nagios line with perfdata (or the diagnose JSON), and the
-metrics for node_exporter's textfile collector or a Pushgateway (`render.prom`).
+The click command adds the delivery: a Nagios line with perfdata (or the diagnose document as
+JSON or YAML, or node-problem-detector's plugin message with `-o npd`), and the metrics for
+node_exporter's textfile collector or a Pushgateway (`render.prom`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pleg_doctor.commands.options import (
     Duration,
     cause_options,
     common_options,
+    output_format_option,
     source_options,
     source_options_from,
 )
@@ -380,7 +382,7 @@ class _NagiosCommand(click.Command):
 
 
 @click.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
 @click.option(
@@ -421,14 +423,12 @@ class _NagiosCommand(click.Command):
     metavar="FILE",
     help="File holding a bearer token for --pushgateway.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["nagios", "json", "npd"]),
+@output_format_option(
+    "One Nagios status line with perfdata, the diagnose document (schema pleg-doctor/v1) as "
+    "JSON or YAML, or a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, "
+    "1 NonOK, 2 Unknown).",
+    choices=("nagios", "json", "yaml", "npd"),
     default="nagios",
-    show_default=True,
-    help="One Nagios status line with perfdata, the diagnose JSON (schema pleg-doctor/v1), or "
-    "a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, 1 NonOK, 2 Unknown).",
 )
 @cause_options
 @common_options
@@ -476,12 +476,13 @@ def check(
     npd = output == "npd"
 
     def say_unknown(reason: str) -> None:
-        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
+        # -o json/yaml keeps stdout for the document only: errors then go to stderr alone, as
+        # with diagnose.
         if npd:
             from pleg_doctor.render.npd import npd_unknown_line
 
             sys.stdout.write(npd_unknown_line(reason) + "\n")
-        elif output != "json":
+        elif output == "nagios":
             sys.stdout.write(unknown_line(reason) + "\n")
         sys.stdout.flush()
 
@@ -551,13 +552,13 @@ def check(
             import traceback
 
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
-    elif output == "json":
-        pipeline.emit(report, "json")
     elif npd:
         from pleg_doctor.render.npd import npd_line
 
         sys.stdout.write(npd_line(report) + "\n")
         sys.stdout.flush()
+    elif output != "nagios":
+        pipeline.emit(report, output)
     else:
         problem = problems[0].message if problems else None
         sys.stdout.write(check_line(report, problem=problem) + "\n")

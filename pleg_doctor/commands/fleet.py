@@ -23,9 +23,9 @@ from pleg_doctor.commands.options import (
     "--prometheus",
     "prometheus_url",
     required=True,
-    metavar="URL",
-    help="Base URL of a Prometheus-compatible API: Prometheus or Thanos Query "
-    "(http://host:9090), Mimir (.../prometheus), VictoriaMetrics (http://host:8428).",
+    metavar="HOST[:PORT]|URL",
+    help="A Prometheus-compatible API: Prometheus or Thanos Query (host:9090, or "
+    "http://host:9090), Mimir (https://.../prometheus), VictoriaMetrics (http://host:8428).",
 )
 @click.option(
     "--selector",

@@ -90,13 +90,16 @@ def diagnose_snapshots(
 
 
 def emit(report: Report, output: str) -> None:
-    """Print `report` on stdout as `output` (`table` or `json`); colour only on a terminal."""
+    """Print `report` on stdout as `output` (`table`, `json` or `yaml`); colour only on a
+    terminal, Unicode escaped in documents when stdout cannot encode it."""
     from pleg_doctor.render import OutputFormat
 
     fmt = OutputFormat(output)
     color = fmt is OutputFormat.TABLE and console.wants_color(sys.stdout)
     width = console.terminal_width(sys.stdout) if fmt is OutputFormat.TABLE else None
-    renderer = fmt.to_renderer(color=color, width=width)
+    renderer = fmt.to_renderer(
+        color=color, width=width, ascii_only=not console.encodes_unicode(sys.stdout)
+    )
     sys.stdout.write(renderer(report))
     sys.stdout.flush()
 
@@ -109,18 +112,18 @@ def emit_ranked(
     exit_zero: bool,
     table: Callable[..., str],
 ) -> NoReturn:
-    """Print a ranked report (`fleet`, `scan`) as JSON or with `table`, then exit with the
-    worst node's verdict (0 with `exit_zero`, unless nothing could be judged: 3)."""
+    """Print a ranked report (`fleet`, `scan`) as its JSON or YAML document, or with `table`
+    (colour only on a terminal), then exit with the worst node's verdict (0 with `exit_zero`,
+    unless nothing could be judged: 3)."""
     from pleg_doctor.exitcodes import ExitCode
-    from pleg_doctor.render.fleet import render_fleet_json
 
-    if output == "json":
-        sys.stdout.write(render_fleet_json(report, top=top))
-    else:
+    if output == "table":
         color = console.wants_color(sys.stdout)
         sys.stdout.write(
             table(report, top=top, color=color, width=console.terminal_width(sys.stdout))
         )
-    sys.stdout.flush()
+        sys.stdout.flush()
+    else:
+        console.write_document(report.to_dict(top=top), output)
     code = report.exit_code
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)

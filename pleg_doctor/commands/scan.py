@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,9 +15,10 @@ from pleg_doctor.commands import console, pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
+    cause_options,
     common_options,
     exit_zero_option,
-    output_options,
+    output_format_option,
     top_option,
 )
 
@@ -57,7 +59,11 @@ if TYPE_CHECKING:
     "rates now instead of lifetime counters.",
 )
 @top_option
-@output_options
+@output_format_option(
+    "Report format: a readable table, or the scan document (fleet's shape with the API server "
+    "and the scrape outcomes) as JSON or YAML."
+)
+@cause_options
 @exit_zero_option
 @common_options
 def scan(
@@ -122,8 +128,16 @@ def scan(
         select=select or None,
         ignore=ignore,
     )
+    via = [
+        *(("--kubeconfig", kubeconfig) if kubeconfig else ()),
+        *(("--context", context) if context else ()),
+    ]
     pipeline.emit_ranked(
-        report, output=output, top=top, exit_zero=exit_zero, table=render_scan_table
+        report,
+        output=output,
+        top=top,
+        exit_zero=exit_zero,
+        table=functools.partial(render_scan_table, via=via),
     )
 
 

@@ -9,17 +9,21 @@ that cannot be judged shows why in place of a cause. `--top N` cuts the rows, ne
 
 from __future__ import annotations
 
-import json
+import shlex
+from collections.abc import Sequence
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, RankedReports, human_duration
 from pleg_doctor.core.report import Report, rfc3339
 from pleg_doctor.core.scan import ScanReport
-from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
+from pleg_doctor.render.document import render_document
+from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
+from pleg_doctor.render.text import Command, render_to_text
 
 NODE_CHARS = 40
 """Node names up to this length are never wrapped in the table."""
@@ -37,7 +41,7 @@ def short_reason(reason: str) -> str:
 def render_fleet_json(report: FleetReport | ScanReport, *, top: int | None = None) -> str:
     """The fleet (or scan) object (schema `pleg-doctor/v1`), strict JSON: a NaN slip is a bug,
     not output."""
-    return json.dumps(report.to_dict(top=top), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(report.to_dict(top=top), "json")
 
 
 def render_fleet_table(
@@ -48,7 +52,7 @@ def render_fleet_table(
     width: int | None = None,
 ) -> str:
     """The fleet as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
-    return render_to_text([fleet_renderable(report, top=top)], color=color, width=width)
+    return render_to_text(fleet_renderable(report, top=top), color=color, width=width)
 
 
 def render_scan_table(
@@ -57,23 +61,26 @@ def render_scan_table(
     top: int | None = None,
     color: bool = False,
     width: int | None = None,
+    via: Sequence[str] = (),
 ) -> str:
-    """`scan`'s table: the fleet's, under a header that says how the scan went."""
-    header = scan_header(report)
-    parts = [ranked_renderable(report, header=header, top=top)]
+    """`scan`'s table: the fleet's, under a header that says how the scan went. `via`: the
+    options that reach the same cluster (`--context prod`), added to the suggested commands."""
+    parts = ranked_renderable(report, header=scan_header(report), top=top, via=via)
     return render_to_text(parts, color=color, width=width)
 
 
-def fleet_renderable(report: FleetReport, *, top: int | None = None) -> RenderableType:
-    """Header, summary, ranked table and the "more nodes" line."""
+def fleet_renderable(
+    report: FleetReport, *, top: int | None = None
+) -> list[RenderableType | Command]:
+    """Header, summary, ranked table, the "more nodes" line and the next steps."""
     return ranked_renderable(report, header=fleet_header(report), top=top)
 
 
 def ranked_renderable(
-    report: RankedReports, *, header: Text, top: int | None = None
-) -> RenderableType:
-    """`header`, the counts, the ranked table and the "more nodes" line."""
-    parts: list[RenderableType] = [header + counts_text(report)]
+    report: RankedReports, *, header: Text, top: int | None = None, via: Sequence[str] = ()
+) -> list[RenderableType | Command]:
+    """`header`, the counts, the ranked table, the "more nodes" line and the next steps."""
+    parts: list[RenderableType | Command] = [header + counts_text(report)]
     shown = report.reports if top is None else report.reports[:top]
     parts.append(nodes_table(shown))
     hidden = len(report.reports) - len(shown)
@@ -90,7 +97,39 @@ def ranked_renderable(
                 style="dim",
             )
         )
-    return Group(*parts)
+    parts.extend(next_steps(report, via=via))
+    return parts
+
+
+MAX_NEXT_STEPS = 3
+"""Nodes in trouble given a `diagnose` command (the worst first)."""
+
+
+def next_steps(report: RankedReports, *, via: Sequence[str] = ()) -> list[RenderableType | Command]:
+    """`pleg-doctor diagnose` of the worst nodes in trouble: each command whole on its line."""
+    commands = [
+        diagnose_command(r.node, via=via)
+        for r in report.reports
+        if r.verdict in ("critical", "warning") and r.node
+    ][:MAX_NEXT_STEPS]
+    if not commands:
+        return []
+    return [Text("Next steps", style="bold"), *commands]
+
+
+def diagnose_command(node: str, *, via: Sequence[str] = ()) -> Command:
+    """The command that looks at one node closely: through the API server by its name (`via`
+    the options that reach its cluster, e.g. `--context prod`), or at the kubelet itself when
+    Prometheus named it by its `host:port` instance."""
+    cluster, _, name = node.rpartition("/")
+    host, _, port = name.rpartition(":")
+    if host and port.isdigit():
+        return Command(f"pleg-doctor diagnose --kubelet {name} --window 30s", indent=0)
+    comment = f"in cluster {cluster}" if cluster else ""
+    command = f"pleg-doctor diagnose --node {name} --window 30s"
+    if via:
+        command += " " + shlex.join(via)
+    return Command(command, indent=0, comment=comment)
 
 
 def summary_text(report: FleetReport) -> Text:
@@ -183,7 +222,7 @@ def nodes_table(reports: tuple[Report, ...] | list[Report]) -> Table:
             str(rank),
             report.node or "—",
             verdict,
-            "—" if headroom is None else f"{headroom:.0f} s",
+            "—" if headroom is None else human_seconds(headroom),
             quantile_text(report.window.relist_duration, 0.99)
             if report.window.relist_duration
             else "—",

@@ -71,8 +71,8 @@ def build_sources(options: SourceOptions, *, live_only: bool = False) -> list[Me
     kubelet_auth = [
         flag
         for flag, value in (
-            ("--token", options.token),
-            ("--token-file", options.token_file),
+            ("--kubelet-token", options.token),
+            ("--kubelet-token-file", options.token_file),
             ("--client-cert", options.client_cert),
             ("--client-key", options.client_key),
         )
