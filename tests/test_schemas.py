@@ -87,8 +87,9 @@ def test_schema_names_in_other_spellings(capsys):
     assert code == 3 and "known are v1, fleet-v1" in err
 
 
-def test_the_fleet_schema_is_self_contained(capsys):
-    schema = schema_from_the_cli("fleet-v1", capsys)
+@pytest.mark.parametrize("name", ["fleet-v1", "scan-v1"])
+def test_the_ranked_schemas_are_self_contained(capsys, name):
+    schema = schema_from_the_cli(name, capsys)
     assert schema["$defs"]["v1"]["$id"] == load_schema("v1")["$id"]
 
 
@@ -245,3 +246,64 @@ def test_watch_json_lines_and_yaml(validators, capsys, tmp_path):
             for document in docs:
                 assert_valid(validators["v1"], document)
                 assert document["node"] == "sim-node-1" and document["window_seconds"] is not None
+
+
+def scan_documents(
+    args: list[str], capsys, monkeypatch, tmp_path, **kinds: int
+) -> Iterator[tuple[str, Any]]:
+    """`scan`'s `-o json` and `-o yaml` documents of a fake cluster with `kinds` of nodes. Two
+    scans end at two moments (`evaluated_at`, the time of a node no scrape read): the same
+    nodes, verdicts and summary, not the same document."""
+    from tests.fakecluster import FakeCluster, build_cluster
+    from tests.fakeserver import CA, PROXY_VARIABLES, SERVER_CERT, TOKEN, FakeServer
+    from tests.test_sources_apiserver import write_kubeconfig
+
+    for name in (*PROXY_VARIABLES, "KUBECONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    ca = tmp_path / "ca.crt"
+    CA.cert_pem.write_to_path(str(ca))
+    nodes = build_cluster(**kinds)
+    loaded = []
+    with FakeServer(FakeCluster(nodes, token=TOKEN), cert=SERVER_CERT) as server:
+        config = write_kubeconfig(tmp_path / "config", server.url(""), {"token": TOKEN}, ca=ca)
+        for fmt in ("json", "yaml"):
+            code, out, err = run_cli(
+                ["scan", "--kubeconfig", str(config), "--timeout", "1s", *args, "-o", fmt],
+                capsys,
+                secrets=(TOKEN,),
+            )
+            assert code in (0, 1, 2, 3), err
+            loaded.append(json.loads(out) if fmt == "json" else yaml.safe_load(out))
+    as_json, as_yaml = loaded
+    assert as_yaml["summary"] == as_json["summary"]
+    assert [(n["node"], n["verdict"]) for n in as_yaml["nodes"]] == [
+        (n["node"], n["verdict"]) for n in as_json["nodes"]
+    ]
+    yield from zip(("json", "yaml"), loaded, strict=True)
+
+
+def test_scan_of_every_kind_of_node(validators, capsys, monkeypatch, tmp_path):
+    kinds = {"blocked": 1, "unreachable": 1, "refused": 1, "proxy_errors": 1, "wedged": 1}
+    for _, document in scan_documents([], capsys, monkeypatch, tmp_path, total=8, hung=1, **kinds):
+        assert_valid(validators["scan-v1"], document)
+        assert document["range_seconds"] is None and document["selector"] is None
+        assert len(document["nodes"]) == 8
+        assert document["summary"]["by_scrape"] == {
+            "ok": 4,  # the wedged, the hung and two healthy kubelets answered
+            "blocked": 1,
+            "refused": 1,
+            "unreachable": 1,
+            "error": 1,
+        }
+
+
+def test_scan_with_a_window_and_a_selector(validators, capsys, monkeypatch, tmp_path):
+    args = ["--window", "0.2s", "-l", "node-role.kubernetes.io/worker"]
+    kinds = {"blocked": 0, "unreachable": 0, "refused": 1, "proxy_errors": 0, "wedged": 1}
+    for _, document in scan_documents(
+        args, capsys, monkeypatch, tmp_path, total=9, hung=1, **kinds
+    ):
+        assert_valid(validators["scan-v1"], document)
+        assert document["range_seconds"] == 0.2
+        assert document["selector"] == "node-role.kubernetes.io/worker"
+        assert len(document["nodes"]) == 3  # every third node is a worker

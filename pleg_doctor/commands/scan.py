@@ -60,8 +60,8 @@ if TYPE_CHECKING:
 )
 @top_option
 @output_format_option(
-    "Report format: a readable table, or the scan document (fleet's shape with the API server "
-    "and the scrape outcomes) as JSON or YAML."
+    "Report format: a readable table, or the scan document (pleg-doctor schema scan-v1: fleet's "
+    "shape with the API server and the scrape outcomes) as JSON or YAML."
 )
 @cause_options
 @exit_zero_option

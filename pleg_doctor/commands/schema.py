@@ -19,12 +19,16 @@ from pleg_doctor.errors import UsageError
 SCHEMAS = {
     "v1": "diagnose, check, watch: one node (schema pleg-doctor/v1)",
     "fleet-v1": "fleet: every node, ranked (schema pleg-doctor/v1, with the nodes of v1)",
+    "scan-v1": "scan: every node through the API server, ranked (fleet-v1's shape, nodes of v1)",
     "logs-v1": "logs: the PLEG timeline and culprits of a kubelet log",
     "model-v1": "model: a what-if with the reference model",
     "probe-v1": "probe-runtime: crictl inspect timed on every container and sandbox",
     "state-v1": "check --state FILE: the previous run",
 }
 """Every schema by name, with what prints it."""
+
+WITH_NODES = frozenset({"fleet-v1", "scan-v1"})
+"""The schemas whose `nodes` are `v1` objects (`$ref: v1.json`)."""
 
 
 def schema_name(text: str) -> str:
@@ -38,11 +42,11 @@ def schema_name(text: str) -> str:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """The schema `name`, self-contained: `fleet-v1` carries `v1` in its `$defs` (its nodes'
-    `$ref: v1.json` resolves to it by its `$id`)."""
+    """The schema `name`, self-contained: `fleet-v1` and `scan-v1` carry `v1` in their `$defs`
+    (their nodes' `$ref: v1.json` resolves to it by its `$id`)."""
     text = resources.files("pleg_doctor").joinpath("schemas", f"{name}.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
-    if name == "fleet-v1":
+    if name in WITH_NODES:
         schema["$defs"] = {"v1": load_schema("v1")}
     return schema
 
@@ -53,8 +57,8 @@ def schema(name: str | None) -> None:
     """Print the JSON Schema of a document pleg-doctor prints, or list them.
 
     Every -o json and -o yaml output has one (draft 2020-12); validate scripts' input with it.
-    NAME is v1, fleet-v1, logs-v1, model-v1, probe-v1 or state-v1 (pleg-doctor/v1 and the
-    like work too).
+    NAME is v1, fleet-v1, scan-v1, logs-v1, model-v1, probe-v1 or state-v1 (pleg-doctor/v1
+    and the like work too).
 
     \b
     Example:
