@@ -17,7 +17,6 @@ Pure: no I/O, no clock, no environment.
 from __future__ import annotations
 
 import re
-import shlex
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 """Control characters but tab and newline: C0, DEL, C1, and the Unicode line separators."""
@@ -38,6 +37,8 @@ def _escaped(match: re.Match[str]) -> str:
 def shell_word(word: str) -> str:
     """`word` quoted for a POSIX shell: as is when safe, else `'...'`, else bash's `$'...'`."""
     if _CONTROL.search(word) is None and "\n" not in word and "\t" not in word:
+        import shlex  # only next-step commands need it, not a cron `check FILE`
+
         return shlex.quote(word)
     body = "".join(
         f"\\x{ord(c):02x}" if c in "\n\t" or _CONTROL.match(c) else ("\\" + c if c in "\\'" else c)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pleg_doctor.core.causes import Context, Finding, rank
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
@@ -257,17 +258,19 @@ def _verdict(
     age = model.last_seen_age_seconds
     if age is not None and age > threshold:
         critical.append(
-            f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold"
+            f"PLEG last seen active {human_seconds(age)} ago: past the {threshold:.0f} s threshold"
         )
     if model.stalled_for_seconds is not None and model.stalled_for_seconds > threshold:
-        critical.append(f"no relist completed for at least {model.stalled_for_seconds:.0f} s")
+        critical.append(
+            f"no relist completed for at least {human_seconds(model.stalled_for_seconds)}"
+        )
     if (
         model.predicted_worst_age_seconds is not None
         and model.predicted_worst_age_seconds > threshold
     ):
         critical.append(
             f"steady state crosses the threshold: worst age ≈ "
-            f"{model.predicted_worst_age_seconds:.0f} s > {threshold:.0f} s"
+            f"{human_seconds(model.predicted_worst_age_seconds)} > {threshold:.0f} s"
         )
     if critical:
         return "critical", critical
@@ -277,10 +280,13 @@ def _verdict(
         return "unknown", unusable
     headroom = model.headroom_seconds
     if headroom is not None and headroom < threshold / 2:
-        warning.append(f"headroom {headroom:.0f} s is under half the {threshold:.0f} s threshold")
+        warning.append(
+            f"headroom {human_seconds(headroom)} is under half the {threshold:.0f} s threshold"
+        )
     if model.stalled:
         warning.append(
-            f"no relist completed for {model.stalled_for_seconds or 0:.0f} s: a relist is hanging"
+            f"no relist completed for {human_seconds(model.stalled_for_seconds or 0)}: "
+            "a relist is hanging"
         )
     relist = window.relist_duration
     if not window.is_lifetime and relist is not None and relist.count > 0:
@@ -309,7 +315,7 @@ def _verdict(
         return "unknown", [
             "the data cannot bound the worst PLEG age (no relist duration and no last-seen age)"
         ]
-    return "ok", [f"headroom {headroom:.0f} s of {threshold:.0f} s"]
+    return "ok", [f"headroom {human_seconds(headroom)} of {threshold:.0f} s"]
 
 
 def _unusable_figures(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:

@@ -22,12 +22,15 @@ def _span(occurrences: Occurrences) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """A Go-like duration for people: `3m8s`, `16h14m`, `never` (Go's maximum duration)."""
+    """A Go-like duration for people: `3m8s`, `16h14m`, `3d4h`, `never` (Go's maximum duration)."""
     if seconds >= NEVER_SECONDS * 0.999:
         return "never"
     whole = round(seconds)
+    days, whole = divmod(whole, 86400)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
     if hours:
         return f"{hours}h{minutes}m"
     if minutes:
@@ -152,7 +155,13 @@ def build_notes(
         notes.append(f"{stats.oversized} line(s) longer than 16 MiB skipped")
     if clock.year_origin == "assumed" and clock.saw_local:
         notes.append(
-            f"the log does not state the year: assumed {result.year} (pass --year if it is older)"
+            f"the log does not state the year: assumed {result.year}"
+            + (
+                " for its first line, the latest year that puts no line in the future"
+                if clock.has_reference
+                else ""
+            )
+            + " (pass --year if it is older)"
         )
     elif clock.year_origin == "log" and clock.saw_local:
         notes.append(f"year {result.year} taken from {clock.year_source}")

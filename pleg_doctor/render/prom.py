@@ -1,6 +1,6 @@
-"""`check --textfile` / `--pushgateway`: the metrics of CONTRACT.md, written with prometheus_client.
+"""`check --textfile` / `--pushgateway`: the pleg_doctor_* metrics of a run, written or pushed.
 
-The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
+The metrics (the README's "Cron and monitoring: check" lists them for users):
 
 * `pleg_doctor_headroom_seconds{node}`
 * `pleg_doctor_verdict{node,verdict}`: 1 for the current verdict, 0 for the three others
@@ -15,8 +15,10 @@ written, so alerting sees the failure instead of the last good values going stal
 data cannot give is left out (no sample) rather than written as NaN, which alert expressions
 compare as false without telling anyone.
 
-prometheus_client is imported inside the functions that need it: `pleg-doctor --version` and
-`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it).
+The textfile is written here (`exposition`, byte for byte prometheus_client's text format, a
+test holds them together); prometheus_client is imported only to push, and so are `http.client`
+and `urllib`: cron runs `check --textfile` on every node every minute, and importing
+prometheus_client alone cost more than the rest of such a run (`benchmarks/bench_startup.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import dataclasses
 import logging
 import math
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeGuard
@@ -65,63 +66,138 @@ class CheckMetrics:
     """Unix seconds of the run, local clock: what staleness alerts compare with `time()`."""
 
 
-def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
-    """A fresh registry holding exactly the metrics of CONTRACT.md for one run."""
-    from prometheus_client import CollectorRegistry, Gauge
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Family:
+    """One metric family of a run: a gauge, its help, its label names and its samples."""
 
-    registry = CollectorRegistry()
+    name: str
+    documentation: str
+    labelnames: tuple[str, ...]
+    samples: tuple[tuple[tuple[str, ...], float], ...]
+    """(label values, value) in the order the samples are written."""
+
+
+def families(metrics: CheckMetrics) -> tuple[Family, ...]:
+    """Exactly the metrics of the module docstring for one run, in the order they are written.
+
+    A family without samples is still written (HELP and TYPE): alerting can tell "no cause
+    scored" from "this metric does not exist".
+    """
     node = metrics.node
     report = metrics.report
 
-    def gauge(name: str, doc: str, labels: Sequence[str]) -> Gauge:
-        return Gauge(name, doc, labelnames=("node", *labels), registry=registry)
+    def family(
+        name: str, doc: str, labels: Sequence[str], samples: Sequence[tuple[Sequence[str], float]]
+    ) -> Family:
+        return Family(
+            name=name,
+            documentation=doc,
+            labelnames=("node", *labels),
+            samples=tuple(((node, *values), value) for values, value in samples),
+        )
 
-    up = gauge("pleg_doctor_up", "1 when pleg-doctor could read and diagnose the source.", ())
-    up.labels(node).set(0 if report is None else 1)
-    gauge(
-        "pleg_doctor_last_run_timestamp_seconds",
-        "Unix time of the last pleg-doctor check run (local clock).",
-        (),
-    ).labels(node).set(metrics.ran_at)
     verdict_now = "unknown" if report is None else report.verdict
-    verdict = gauge(
-        "pleg_doctor_verdict",
-        "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
-        ("verdict",),
+    headroom = report.model.headroom_seconds if report is not None else None
+    scores = {finding.id: finding.score for finding in report.causes} if report else {}
+    stats = relist_stats(report) if report is not None else {}
+    return (
+        family(
+            "pleg_doctor_up",
+            "1 when pleg-doctor could read and diagnose the source.",
+            (),
+            [((), 0 if report is None else 1)],
+        ),
+        family(
+            "pleg_doctor_last_run_timestamp_seconds",
+            "Unix time of the last pleg-doctor check run (local clock).",
+            (),
+            [((), metrics.ran_at)],
+        ),
+        family(
+            "pleg_doctor_verdict",
+            "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
+            ("verdict",),
+            [((name,), 1 if name == verdict_now else 0) for name in VERDICT_ORDER],
+        ),
+        family(
+            "pleg_doctor_headroom_seconds",
+            "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
+            (),
+            [((), headroom)] if _finite(headroom) else [],
+        ),
+        family(
+            "pleg_doctor_cause_score",
+            "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
+            ("cause",),
+            [((cause,), scores.get(cause, 0.0)) for cause in CAUSE_IDS] if report else [],
+        ),
+        family(
+            "pleg_doctor_relist_seconds",
+            "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
+            ("stat",),
+            [((stat,), value) for stat, value in stats.items() if _finite(value)],
+        ),
     )
-    for name in VERDICT_ORDER:
-        verdict.labels(node, name).set(1 if name == verdict_now else 0)
-    headroom = gauge(
-        "pleg_doctor_headroom_seconds",
-        "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
-        (),
-    )
-    cause = gauge(
-        "pleg_doctor_cause_score",
-        "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
-        ("cause",),
-    )
-    relist = gauge(
-        "pleg_doctor_relist_seconds",
-        "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
-        ("stat",),
-    )
-    if report is None:
-        return registry
-    if _finite(report.model.headroom_seconds):
-        headroom.labels(node).set(report.model.headroom_seconds)
-    scores = {finding.id: finding.score for finding in report.causes}
-    for cause_id in CAUSE_IDS:
-        cause.labels(node, cause_id).set(scores.get(cause_id, 0.0))
-    for stat, value in relist_stats(report).items():
-        if _finite(value):
-            relist.labels(node, stat).set(value)
-    return registry
 
 
 def _finite(value: float | None) -> TypeGuard[float]:
     """A figure worth a sample: a NaN would compare false in every alert rule, silently."""
     return value is not None and math.isfinite(value)
+
+
+def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
+    """A fresh prometheus_client registry holding `families(metrics)` (for the push)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    for family in families(metrics):
+        gauge = Gauge(
+            family.name, family.documentation, labelnames=family.labelnames, registry=registry
+        )
+        for values, value in family.samples:
+            gauge.labels(*values).set(value)
+    return registry
+
+
+def exposition(metrics: CheckMetrics) -> bytes:
+    """`families(metrics)` in the Prometheus text format, byte for byte what prometheus_client's
+    `generate_latest` writes for the same gauges (a test holds the two together).
+
+    Written here rather than by prometheus_client because importing prometheus_client (with its
+    HTTP server and client modules) costs more than the whole rest of a cron `check --textfile`
+    run; the push still goes through prometheus_client.
+    """
+    lines: list[str] = []
+    for family in families(metrics):
+        help_text = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        lines.append(f"# HELP {family.name} {help_text}\n")
+        lines.append(f"# TYPE {family.name} gauge\n")
+        for values, value in family.samples:
+            labels = ",".join(
+                f'{name}="{_escape_label_value(text)}"'
+                for name, text in sorted(zip(family.labelnames, values, strict=True))
+            )
+            lines.append(f"{family.name}{{{labels}}} {go_float(value)}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _escape_label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def go_float(value: float) -> str:
+    """A sample value as Go (and prometheus_client's `floatToGoString`) writes it."""
+    number = float(value)
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if math.isnan(number):
+        return "NaN"
+    text = repr(number)
+    dot = text.find(".")
+    if number > 0 and dot > 6:
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
 
 
 def relist_stats(report: Report) -> dict[str, float | None]:
@@ -142,19 +218,19 @@ def relist_stats(report: Report) -> dict[str, float | None]:
 
 def render_textfile(metrics: CheckMetrics) -> str:
     """The text a textfile would hold (for tests and `--debug`)."""
-    from prometheus_client import generate_latest
-
-    return generate_latest(build_registry(metrics)).decode()
+    return exposition(metrics).decode()
 
 
 def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
-    """Write `DIRECTORY/pleg_doctor.prom`; prometheus_client writes a temporary file and renames it.
+    """Write `DIRECTORY/pleg_doctor.prom`: a temporary file next to it, then a rename.
 
-    The rename is atomic, so node_exporter never scrapes half a file. Raises
-    `MetricsDeliveryError` (with the path and the OS reason) when the directory is missing or not
-    writable.
+    The rename is atomic, so node_exporter never scrapes half a file (the same steps as
+    prometheus_client's `write_to_textfile`: `pleg_doctor.prom.<pid>.<thread>`, then
+    `rename(2)`). Raises `MetricsDeliveryError` (with the path and the OS reason) when the
+    directory is missing or not writable.
     """
-    from prometheus_client import write_to_textfile
+    import os
+    import threading
 
     path = directory / TEXTFILE_NAME
     if not directory.is_dir():
@@ -162,8 +238,16 @@ def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
             f"--textfile {directory}: no such directory",
             hint="create it, or point --textfile at node_exporter's --collector.textfile.directory",
         )
+    temporary = f"{path}.{os.getpid()}.{threading.current_thread().ident}"
     try:
-        write_to_textfile(str(path), build_registry(metrics))
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(exposition(metrics))
+            os.rename(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
     except OSError as exc:
         raise MetricsDeliveryError(
             f"--textfile {directory}: cannot write {TEXTFILE_NAME} "
@@ -197,6 +281,8 @@ class PushTarget:
 
 def pushgateway_url(text: str) -> str:
     """Validate `--pushgateway URL`: http(s), a host, no credentials (they would end up in logs)."""
+    import urllib.parse
+
     value = text.strip()
     if "://" not in value:
         value = f"http://{value}"  # what prometheus_client assumes too
@@ -276,6 +362,10 @@ def _segment(key: str, value: str) -> tuple[str, str]:
     return f"{key}@base64", encoded or "="
 
 
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+"""The Content-Type of the text format `exposition` writes (what the Pushgateway parses)."""
+
+
 def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     """PUT the metrics to the gateway, replacing this node's group of the last run.
 
@@ -287,7 +377,6 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     (a gateway or a proxy may echo the `Authorization` header back) and control characters
     escaped.
     """
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from pleg_doctor.errors import SourceError
     from pleg_doctor.sources.http.client import http_client
@@ -310,12 +399,12 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
         dict(target.grouping),
         auth.kind,
     )
-    body = generate_latest(build_registry(metrics))
+    body = exposition(metrics)
     try:
         with http_client(
             settings, wording=EndpointWording(endpoint="Pushgateway"), timeout=timeout
         ) as client:
-            answer = client.put(url, body, content_type=CONTENT_TYPE_LATEST, accept_errors=True)
+            answer = client.put(url, body, content_type=TEXT_FORMAT, accept_errors=True)
             secrets = client.secrets
     except SourceError as exc:
         raise MetricsDeliveryError(

@@ -10,6 +10,14 @@ from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
 
 _RUNTIME_LOGS = "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100"
 
+RUNTIME_HUNG_NEXT_STEPS = (
+    "crictl --timeout 10s info >/dev/null && echo runtime answers",
+    "crictl --timeout 10s ps -a | head",
+    "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
+    _RUNTIME_LOGS,
+)
+"""What to run on the node when the runtime does not answer (also `causes.scrape`'s)."""
+
 
 class RuntimeHung:
     """The container runtime does not answer at all."""
@@ -84,12 +92,7 @@ class RuntimeHung:
             score=clamp(score * ctx.lifetime_factor),
             title=self.title,
             evidence=tuple(evidence),
-            next_steps=(
-                "crictl --timeout 10s info >/dev/null && echo runtime answers",
-                "crictl --timeout 10s ps -a | head",
-                "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
-                _RUNTIME_LOGS,
-            ),
+            next_steps=RUNTIME_HUNG_NEXT_STEPS,
         )
 
 

@@ -9,7 +9,7 @@ import email.utils
 
 from pleg_doctor.errors import SourceError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.client import http_client, usable_location
+from pleg_doctor.sources.http.client import HttpClient, http_client, usable_location
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 
 
@@ -51,21 +51,37 @@ def fetch_metrics_url(
     (`HttpClient.open`): consume them at once and close them (`scrape.scrape_from_dump` does);
     the body is bounded by `max_bytes`, else by `PLEG_DOCTOR_MAX_BODY_BYTES`.
     """
+    with http_client(settings, wording=wording, timeout=timeout) as client:
+        return scrape_metrics(
+            client, url, endpoint=wording.endpoint, kind=kind, node=node, max_bytes=max_bytes
+        )
+
+
+def scrape_metrics(
+    client: HttpClient,
+    url: str,
+    *,
+    endpoint: str,
+    kind: SourceKind,
+    node: str | None = None,
+    max_bytes: int | None = None,
+) -> FetchedDump:
+    """`fetch_metrics_url` with a client already open: many scrapes share its credentials and
+    TLS files (`scan`: every node through one API server). `endpoint` names it in messages."""
     location = usable_location(url)
-    what = f"{wording.endpoint} {location}"
+    what = f"{endpoint} {location}"
 
     def check_metrics(first: bytes, content_type: str) -> None:
         _refuse_html_or_json(what, first, content_type)
 
-    # The TLS files are needed only to connect: the client's block ends once the headers are
-    # in, and the body streams to whoever consumes the dump (memory follows the kept lines).
-    with http_client(settings, wording=wording, timeout=timeout) as client:
-        stream = client.open(
-            url,
-            max_bytes=max_bytes,
-            too_large_hint="not a metrics endpoint? check the URL",
-            check_body_start=check_metrics,
-        )
+    # Only the headers are read here: the body streams to whoever consumes the dump, right
+    # away (memory follows the kept lines, the request's deadline runs until the stream ends).
+    stream = client.open(
+        url,
+        max_bytes=max_bytes,
+        too_large_hint="not a metrics endpoint? check the URL",
+        check_body_start=check_metrics,
+    )
     return FetchedDump(
         kind=kind,
         location=location,
