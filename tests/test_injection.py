@@ -207,3 +207,27 @@ def test_no_file_name_is_built_from_outside_values():
 
     assert capture_path("w3.prom.gz", 1, 3) == "w3-002.prom.gz"
     assert Path(capture_path("../x/w3.prom", 0, 2)).name == "w3-001.prom"
+
+
+@pytest.mark.parametrize(
+    "node",
+    ["prod/x;touch${IFS}/tmp/PWNED;#", "c\n$ rm -rf ~/a b", "10.0.0.7:10250", "worker-3"],
+)
+def test_fleet_suggests_commands_with_every_label_quoted(node):
+    from pleg_doctor.render.fleet import diagnose_command
+
+    command = diagnose_command(node, via=("--context", "prod eu"))
+    words = shlex.split(command.command)
+    name = node.rpartition("/")[2]
+    assert name in words and words[:2] == ["pleg-doctor", "diagnose"]
+    assert "\n" not in command.command + command.comment
+    if not name.endswith(":10250"):
+        assert words[-2:] == ["--context", "prod eu"]
+
+
+def test_the_blocked_scrape_cause_quotes_the_node():
+    from pleg_doctor.core.causes.scrape import metrics_blocked
+
+    finding = metrics_blocked(node="a;b", waited_seconds=10.0, healthz="ok")
+    command = finding.next_steps[0].partition("   #")[0]
+    assert shlex.split(command) == ["pleg-doctor", "diagnose", "--node", "a;b", "--timeout", "150s"]

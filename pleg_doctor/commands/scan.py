@@ -192,8 +192,9 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[NodeScrape], None
     if not sys.stderr.isatty():
         yield lambda scrape: None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pleg_doctor.render.text import SafeConsole
 
     counts: dict[str, int] = {}
     with Progress(
@@ -202,7 +203,7 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[NodeScrape], None
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True, no_color=not console.wants_color(sys.stderr)),
+        console=SafeConsole(stderr=True, no_color=not console.wants_color(sys.stderr)),
         transient=True,
     ) as progress:
         task = progress.add_task("scan", total=total, status="")

@@ -9,7 +9,6 @@ that cannot be judged shows why in place of a cause. `--top N` cuts the rows, ne
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 
 from rich import box
@@ -19,6 +18,7 @@ from rich.text import Text
 
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, RankedReports, human_duration
+from pleg_doctor.core.printable import escape_controls, shell_command
 from pleg_doctor.core.report import Report, rfc3339
 from pleg_doctor.core.scan import ScanReport
 from pleg_doctor.render.document import render_document
@@ -123,12 +123,15 @@ def diagnose_command(node: str, *, via: Sequence[str] = ()) -> Command:
     Prometheus named it by its `host:port` instance."""
     cluster, _, name = node.rpartition("/")
     host, _, port = name.rpartition(":")
+    # The node's name and cluster come from Prometheus' labels: every word is quoted for the
+    # shell, and the comment cannot start a line of its own.
     if host and port.isdigit():
-        return Command(f"pleg-doctor diagnose --kubelet {name} --window 30s", indent=0)
-    comment = f"in cluster {cluster}" if cluster else ""
-    command = f"pleg-doctor diagnose --node {name} --window 30s"
-    if via:
-        command += " " + shlex.join(via)
+        return Command(
+            shell_command("pleg-doctor", "diagnose", "--kubelet", name, "--window", "30s"),
+            indent=0,
+        )
+    comment = f"in cluster {' '.join(escape_controls(cluster).split())}" if cluster else ""
+    command = shell_command("pleg-doctor", "diagnose", "--node", name, "--window", "30s", *via)
     return Command(command, indent=0, comment=comment)
 
 

@@ -20,7 +20,6 @@ if not, `unreachable`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +35,7 @@ from pleg_doctor.errors import (
     UsageError,
 )
 from pleg_doctor.sources.apiserver import node_proxy_url, proxy_wording
+from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.http.client import HttpClient, http_client
 from pleg_doctor.sources.http.metrics import scrape_metrics
 from pleg_doctor.sources.http.redaction import safe_url
@@ -226,7 +226,7 @@ class ApiServerScan:
 def parse_node_list(body: bytes, *, location: str) -> tuple[list[str], str | None]:
     """A `NodeList` or `PartialObjectMetadataList` page → (node names, the `continue` token)."""
     try:
-        doc = json.loads(body)
+        doc = json_document(body)
     except ValueError:
         raise SourceError(
             f"API server {location} answered with something that is not JSON"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pleg_doctor.core.causes.base import Evidence, Finding, fmt_seconds
 from pleg_doctor.core.causes.runtime import RUNTIME_HUNG_NEXT_STEPS, RuntimeHung
+from pleg_doctor.core.printable import shell_command
 
 METRICS_BLOCKED_SCORE = 0.7
 """Strong but indirect: a runtime slow enough to outlast the deadline on a list call scores the
@@ -46,7 +47,8 @@ def metrics_blocked(*, node: str, waited_seconds: float, healthz: str) -> Findin
             ),
         ),
         next_steps=(
-            f"pleg-doctor diagnose --node {node} --timeout 150s   # outwait the CRI timeout: "
+            shell_command("pleg-doctor", "diagnose", "--node", node, "--timeout", "150s")
+            + "   # outwait the CRI timeout: "
             "the scrape then returns with the timed-out calls counted",
             *RUNTIME_HUNG_NEXT_STEPS,
         ),
