@@ -263,3 +263,27 @@ def test_a_corrupt_state_nested_too_deep_is_replaced(tmp_path, capsys):
     assert code == 0, out + err
     assert "unusable (not JSON)" in err
     assert json.loads(state.read_text())["schema"]
+
+
+def test_an_api_server_paginating_without_end_stops_the_scan(tmp_path, capsys, monkeypatch):
+    from pleg_doctor.sources import scan
+
+    from .fakeserver import CA, SERVER_CERT, FakeServer, Reply
+    from .test_sources_apiserver import write_kubeconfig
+
+    monkeypatch.setattr(scan, "MAX_LIST_PAGES", 5)
+    pages: list[str] = []
+
+    def endless(seen):
+        pages.append(seen.path)
+        body = {"kind": "PartialObjectMetadataList", "items": [], "metadata": {"continue": "x"}}
+        return Reply(body=json.dumps(body).encode(), content_type="application/json")
+
+    ca = tmp_path / "ca.pem"
+    CA.cert_pem.write_to_path(str(ca))
+    with FakeServer(endless, cert=SERVER_CERT) as server:
+        config = write_kubeconfig(tmp_path / "config", server.url(""), {"token": "t0k3n"}, ca=ca)
+        code, _, err = run_cli(["scan", "--kubeconfig", str(config)], capsys)
+    assert code == 3
+    assert "kept the node list going past 5 pages" in err
+    assert len(pages) == 5

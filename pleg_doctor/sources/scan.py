@@ -41,7 +41,6 @@ from pleg_doctor.sources.http.metrics import scrape_metrics
 from pleg_doctor.sources.http.redaction import safe_url
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
-    DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
 )
 from pleg_doctor.sources.scrape import scrape_from_dump
@@ -74,7 +73,12 @@ LIST_ACCEPT = (
 """Names are all the scan needs: metadata only (a Node is 10-20 KB with its image list), and
 the full list from API servers that do not serve metadata lists."""
 
-MAX_LIST_BYTES = 256 << 20
+MAX_LIST_BYTES = 64 << 20
+"""One page of the node list: 500 full Node objects are 5-25 MB (their image lists dominate)."""
+
+MAX_LIST_PAGES = 1000
+"""Pages of the node list (500,000 nodes; Kubernetes supports 5,000): an API server that hands
+out `continue` tokens without end cannot keep the scan listing forever."""
 
 _STATUS_KIND = b'"kind":"Status"'
 """An API server error body: a `/healthz` answered by the API server, not by the kubelet."""
@@ -114,12 +118,13 @@ class ApiServerScan:
         selector: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         concurrency: int = DEFAULT_CONCURRENCY,
-        exec_timeout: float = DEFAULT_EXEC_TIMEOUT_SECONDS,
+        exec_timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
         home: str | os.PathLike[str] | None = None,
     ) -> None:
         if not timeout > 0:
             raise UsageError("--timeout must be more than 0 seconds")
+        exec_timeout = timeout if exec_timeout is None else exec_timeout
         if concurrency < 1:
             raise UsageError("--concurrency must be at least 1")
         self._timeout = float(timeout)
@@ -175,7 +180,7 @@ class ApiServerScan:
             with http_client(
                 self._credentials.http_settings(), wording=self._list_wording, timeout=timeout
             ) as client:
-                while True:
+                for _ in range(MAX_LIST_PAGES):
                     body = client.get(
                         url, params=params, accept=LIST_ACCEPT, max_bytes=MAX_LIST_BYTES
                     ).body
@@ -184,6 +189,10 @@ class ApiServerScan:
                     if not token:
                         return tuple(names)
                     params["continue"] = token
+                raise SourceError(
+                    f"API server {safe_url(url)} kept the node list going past "
+                    f"{MAX_LIST_PAGES:,} pages of {LIST_PAGE}"
+                )
         except SourceAuthError:
             self._credentials.invalidate()  # an exec credential may have expired: ask afresh
             raise
