@@ -102,7 +102,7 @@ def test_bench_startup_quick_runs(tmp_path):
 def test_bench_scan_small_runs(tmp_path):
     out = _bench(
         "bench_scan.py",
-        *("--nodes", "30", "--blocked", "3", "--runs", "1", "--timeout", "0.5"),
+        *("--nodes", "30", "--blocked", "3", "--runs", "1", "--timeout", "2"),
         *("--json-out", str(tmp_path / "scan.json")),
     )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -268,7 +268,7 @@ def scan_documents(
         config = write_kubeconfig(tmp_path / "config", server.url(""), {"token": TOKEN}, ca=ca)
         for fmt in ("json", "yaml"):
             code, out, err = run_cli(
-                ["scan", "--kubeconfig", str(config), "--timeout", "1s", *args, "-o", fmt],
+                ["scan", "--kubeconfig", str(config), "--timeout", "2s", *args, "-o", fmt],
                 capsys,
                 secrets=(TOKEN,),
             )
