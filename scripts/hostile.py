@@ -52,6 +52,16 @@ def run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, fl
     return proc.returncode, elapsed, rss, (said[0] if said else "")[:150]
 
 
+def run_exec_plugin(tmp: Path, body: str, *flags: str) -> tuple[int, float, int, str]:
+    """`check --node` with a kubeconfig whose exec plugin is the Python `body`."""
+    plugin = tmp / "plugin"
+    plugin.write_text(f"#!{sys.executable}\n{body}")
+    plugin.chmod(0o755)
+    config = tmp / "exec-kubeconfig"
+    config.write_text(_exec_kubeconfig(plugin))
+    return run(["check", "--node", "n1", "--kubeconfig", str(config), *flags])
+
+
 def _exec_kubeconfig(plugin: Path) -> str:
     """A kubeconfig whose user runs `plugin` as its exec credential plugin."""
     return (
@@ -144,17 +154,10 @@ def memory(tmp: Path) -> None:
             )
         )
 
-    plugin = tmp / "plugin"
-    plugin.write_text(
-        f"#!{sys.executable}\nimport sys\nwhile True: sys.stdout.write('x' * 65536)\n"
-    )
-    plugin.chmod(0o755)
-    kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(_exec_kubeconfig(plugin))
     rows.append(
         (
             "exec plugin: endless stdout",
-            run(["check", "--node", "n1", "--kubeconfig", str(kubeconfig)]),
+            run_exec_plugin(tmp, "import sys\nwhile True: sys.stdout.write('x' * 65536)\n"),
         )
     )
     bin_dir = tmp / "bin"
@@ -253,17 +256,14 @@ def deadlines(timeout: float, tmp: Path) -> None:
                 ),
             )
         )
-    plugin = tmp / "slow-plugin"
-    plugin.write_text(
-        f"#!{sys.executable}\nimport subprocess, time\nsubprocess.Popen(['sleep', '600'])\ntime.sleep(600)\n"
-    )
-    plugin.chmod(0o755)
-    config = tmp / "exec-kubeconfig"
-    config.write_text(_exec_kubeconfig(plugin))
     rows.append(
         (
             "exec plugin that hangs with a child",
-            run(["check", "--node", "n1", "--kubeconfig", str(config), *flag]),
+            run_exec_plugin(
+                tmp,
+                "import subprocess, time\nsubprocess.Popen(['sleep', '600'])\ntime.sleep(600)\n",
+                *flag,
+            ),
         )
     )
     width = max(len(name) for name, _ in rows)
