@@ -58,6 +58,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "source",
         "captured_at",
         "kubelet_version",
+        "kubelet_version_inferred",
         "pleg_mode",
         "window_seconds",
         "verdict",
@@ -79,6 +80,9 @@ def check_schema(doc: dict[str, Any]) -> None:
     assert isinstance(doc["source"]["location"], str)
     assert _opt(doc["captured_at"], str)
     assert _opt(doc["kubelet_version"], str)
+    assert _opt(doc["kubelet_version_inferred"], str)
+    # An inferred version is a range, never presented as an exact one.
+    assert doc["kubelet_version"] is None or doc["kubelet_version_inferred"] is None
     assert doc["pleg_mode"] in {"generic", "evented", "unknown"}
     assert _opt(doc["window_seconds"], NUM)
     assert doc["verdict"] in {"ok", "warning", "critical", "unknown"}

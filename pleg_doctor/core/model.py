@@ -311,7 +311,7 @@ def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
 
 
 def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
-    if op is None or op.latency is None or op.latency.count <= 0:
+    if op is None or op.latency is None or op.latency.count <= 0 or not op.latency.has_sum:
         return None
     timeouts = op_timeouts(op) or 0.0
     calls = op.latency.count - timeouts
@@ -328,6 +328,12 @@ def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None
     ops = window.runtime_ops
     if not relists or relists <= 0 or not any(op in ops for op in RELIST_OPS):
         return None
+    if any(
+        (measured := ops[op].latency) is not None and not measured.has_sum
+        for op in RELIST_OPS
+        if op in ops
+    ):
+        return None  # a latency without `_sum` has no mean: no prediction is built on a guess
     tau = constants.runtime_request_timeout_seconds
     latency = {op: _mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
     sandbox_calls = ops["podsandbox_status"].calls / relists if "podsandbox_status" in ops else 0.0
@@ -436,7 +442,7 @@ def _pod_relist_seconds_per_relist(window: Window) -> float:
     """Mean time per global relist spent in 1.36 per-pod relists (0 before 1.36)."""
     pod = window.pod_relist_duration
     relists = window.relists
-    if pod is None or not relists or pod.count <= 0:
+    if pod is None or not relists or pod.count <= 0 or not pod.has_sum:
         return 0.0
     return pod.sum_seconds / relists
 

@@ -95,8 +95,10 @@ class Report:
             "node": last.node,
             "source": {"kind": self.source.kind, "location": self.source.location},
             "captured_at": rfc3339(last.captured_at),
-            "kubelet_version": last.kubelet_version
-            or (f"v{last.version[0]}.{last.version[1]}" if last.version else None),
+            "kubelet_version": last.kubelet_version,
+            "kubelet_version_inferred": str(last.version_range)
+            if last.version_range is not None
+            else None,
             "pleg_mode": self.constants.mode,
             "window_seconds": None if window.is_lifetime else _num(window.seconds),
             "verdict": self.verdict,
@@ -334,10 +336,10 @@ def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list
         notes.append("capture time unknown: the current PLEG age cannot be judged")
     if last.version is None:
         notes.append("kubelet version unknown: current kubelet behaviour assumed")
-    elif last.version_inferred:
+    elif last.version_range is not None:
         notes.append(
-            f"no kubernetes_build_info: version ≥ v{last.version[0]}.{last.version[1]} inferred "
-            "from metric names"
+            f"no kubernetes_build_info: kubelet {last.version_range} inferred from the metric "
+            f"names; the model assumes v{last.version[0]}.{last.version[1]}, the oldest they allow"
         )
     if constants.mode == "evented":
         notes.append(

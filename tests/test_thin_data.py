@@ -1,0 +1,64 @@
+"""Honest numbers when the data is thin: no `_sum`, quantiles against `+Inf`, odd windows."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pleg_doctor.core.distribution import Distribution
+from pleg_doctor.render.table import render_table
+
+from .helpers import check_schema, diagnose_texts, strict_json
+from .kubelet_lab import dump_paths, read_text
+
+S2 = "S2-listcontainers-slow-2.5s"
+
+
+def _lab(scenario: str, number: int) -> str:
+    return read_text(dump_paths(scenario)[number - 1])
+
+
+def test_a_dump_without_sum_has_no_mean_and_no_prediction():
+    # A real lab dump (S2 #05, relists of 2.5 s) with every `_sum` line removed.
+    text = _lab(S2, 5)
+    trimmed = "\n".join(line for line in text.splitlines() if "_sum" not in line) + "\n"
+    assert "relist_duration_seconds_sum" not in trimmed
+    report = diagnose_texts([trimmed])
+    doc = strict_json(report)
+    check_schema(doc)
+    assert doc["relist"]["count"] == 20
+    assert doc["relist"]["mean_seconds"] is None
+    assert doc["model"]["predicted_relist_seconds"] is None
+    assert doc["model"]["observed_relist_seconds"] is None
+    ops = {op["operation"]: op for op in doc["runtime_ops"]}
+    assert ops["list_containers"]["calls"] > 0
+    assert ops["list_containers"]["mean_seconds"] is None
+    table = render_table(report, width=100)
+    assert not re.search(r"predicted relist\s+0\.000 s", table)
+    # The untrimmed dump does predict, so the test above is about the missing `_sum`.
+    assert strict_json(diagnose_texts([text]))["model"]["predicted_relist_seconds"] > 1
+
+
+def test_a_window_without_sum_has_no_mean_either():
+    trim = [
+        "\n".join(line for line in _lab(S2, n).splitlines() if "_sum" not in line) + "\n"
+        for n in (5, 7)
+    ]
+    doc = strict_json(diagnose_texts(trim))
+    assert doc["relist"]["count"] == 9
+    assert doc["relist"]["mean_seconds"] is None
+    assert doc["model"]["predicted_relist_seconds"] is None
+
+
+def test_histogram_quantiles_rank_against_the_inf_bucket_not_count():
+    # `increase()` extrapolates `_count` and each bucket separately: they can disagree.
+    hist = Distribution(count=100, sum_seconds=50.0, buckets=((1.0, 25.0), (10.0, 50.0),
+                                                              (math.inf, 50.0)))  # fmt: skip
+    assert hist.quantile(0.5) == 1.0  # rank 25 of the 50 in +Inf, not 50 of _count's 100
+    assert hist.count_above(10.0) == 0
+    assert hist.quantile(0.99) == 10.0 * 0.98 + 1.0 * 0.02  # inside (1, 10], never past 10
+
+
+def test_histogram_without_an_inf_bucket_has_no_quantile():
+    # Prometheus' histogram_quantile answers NaN without +Inf: the tool answers null.
+    assert Distribution(count=4, sum_seconds=1.0, buckets=((1.0, 4.0),)).quantile(0.5) is None
