@@ -98,6 +98,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "over_top_bucket",
         "interval_mean_seconds",
         "last_seen_age_seconds",
+        "worst_last_seen_age_seconds",
         "stalled",
     }
     assert _opt(relist["count"], int)
@@ -108,6 +109,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "p99_seconds",
         "interval_mean_seconds",
         "last_seen_age_seconds",
+        "worst_last_seen_age_seconds",
     ):
         assert _opt(relist[key], NUM), key
     assert relist["stalled"] in (True, False, None)

@@ -7,9 +7,20 @@ which applies the recordings' verdict rules to the raw dump text by itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from .kubelet_lab import SCENARIOS, dump_paths, oracle, raw_dump, truth
+from pleg_doctor.core.report import Report, SourceInfo, diagnose
+from pleg_doctor.core.snapshot import Snapshot
+from pleg_doctor.core.window import window_from_snapshots
+from pleg_doctor.sources.files import FileSource
+from pleg_doctor.sources.scrape import snapshot_from_dump
+
+from .kubelet_lab import SCENARIOS, dump_paths, oracle, pairs, raw_dump, truth
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -25,3 +36,44 @@ def test_oracle_reads_the_ages_and_the_peak_verdict_of_the_truth(scenario):
     whole = oracle(paths)
     assert whole.worst_age_seconds == recorded["max_last_seen_age_seconds"]["value"]
     assert whole.verdict == recorded["expected"]["verdict_peak"]
+
+
+@cache
+def _snapshot(path: Path) -> Snapshot:
+    return snapshot_from_dump(FileSource(str(path)).fetch())
+
+
+def diagnose_lab(paths: Sequence[Path], **kwargs: Any) -> Report:
+    """The tool's report on these lab dumps, through the file source and the real pipeline."""
+    window = window_from_snapshots([_snapshot(p) for p in paths])
+    location = " ".join(p.name for p in paths)
+    return diagnose(window, source=SourceInfo(kind="file", location=location), **kwargs)
+
+
+def _cases() -> list[tuple[str, tuple[Path, ...]]]:
+    cases: list[tuple[str, tuple[Path, ...]]] = []
+    for scenario in SCENARIOS:
+        paths = dump_paths(scenario)
+        cases += [(scenario, (p,)) for p in paths]
+        cases += [(scenario, pair) for pair in pairs(scenario)]
+        cases.append((scenario, tuple(paths)))
+    return cases
+
+
+def _case_id(case: tuple[str, tuple[Path, ...]]) -> str:
+    scenario, paths = case
+    numbers = [p.name[:2] for p in paths]
+    span = numbers[0] if len(numbers) == 1 else "-".join(numbers) if len(numbers) == 2 else "all"
+    return f"{scenario[:2]}-{span}"
+
+
+@pytest.mark.parametrize("case", _cases(), ids=_case_id)
+def test_verdict_at_that_moment_is_the_oracles(case):
+    """Each dump, each consecutive pair and each whole series: the verdict the truth rules give."""
+    _, paths = case
+    expected = oracle(paths)
+    report = diagnose_lab(paths)
+    assert report.verdict == expected.verdict, (expected.reasons, report.reasons)
+    if expected.worst_age_seconds is not None and report.model.headroom_seconds is not None:
+        # The headroom never claims more than the worst age the dumps show.
+        assert report.model.headroom_seconds <= 180 - expected.worst_age_seconds + 1e-6

@@ -280,6 +280,10 @@ class ModelResult:
     full_relist_seconds: float | None
     pod_relist_seconds_per_relist: float = 0.0
     """1.36 per-pod relists: seconds they hold the relist lock per global relist (mean)."""
+    peak_age_seconds: float | None = None
+    """The largest last-seen age at any scrape of the window (= the age now for one scrape)."""
+    peak_age_captured_at: float | None = None
+    """When that scrape was taken (Unix seconds)."""
     """A relist that inspects every pod, as the first one after a kubelet restart does
     (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
@@ -397,11 +401,16 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
     )
 
     age, age_upper = _last_seen_age(window, constants)
+    peak, peak_at = _peak_age(window, constants)
     stalled, stalled_for = _stall(window, age, tail, period)
     now_age = age
     if stalled_for is not None:
         now_age = max(now_age or 0.0, stalled_for)
-    worst_candidates = [v for v in (now_age, predicted_worst) if v is not None]
+    # The worst age the data supports: now, predicted for the steady state, at any scrape of the
+    # window, and no less than the longest time between scrapes with no relist completed.
+    worst_candidates = [
+        v for v in (now_age, predicted_worst, peak, window.quiet_seconds) if v is not None
+    ]
     worst = max(worst_candidates) if worst_candidates else None
     headroom = constants.relist_threshold_seconds - worst if worst is not None else None
 
@@ -435,6 +444,8 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
         pod_relist_seconds_per_relist=lock_wait,
         pods_at_threshold=pods_limit,
+        peak_age_seconds=peak,
+        peak_age_captured_at=peak_at,
     )
 
 
@@ -513,6 +524,24 @@ def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | No
         else None
     )
     return lower, upper
+
+
+def _peak_age(window: Window, constants: PlegConstants) -> tuple[float | None, float | None]:
+    """`(age, captured_at)` of the scrape with the largest last-seen age (None under Evented).
+
+    An earlier scrape of the window counts only when its age shows a stall (over
+    `STALL_AGE_FLOOR_SECONDS`): below that, ages are the healthy loop's jitter between 0 and
+    `D + P` plus the gauge's 1 s truncation, which the predicted worst age already covers.
+    """
+    if constants.mode == "evented" or not window.last_seen_by_scrape:
+        return None, None
+    *earlier, (last_captured, last_seen) = window.last_seen_by_scrape
+    peak, peak_at = last_captured - last_seen, last_captured
+    for captured, seen in earlier:
+        age = captured - seen
+        if age > STALL_AGE_FLOOR_SECONDS and age > peak:
+            peak, peak_at = age, captured
+    return peak, peak_at
 
 
 # A healthy relist loop refreshes the gauge every D + P (≈1 s) and Healthy() runs at least every

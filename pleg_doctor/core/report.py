@@ -115,6 +115,7 @@ class Report:
                     interval.mean_seconds if interval is not None else None
                 ),
                 "last_seen_age_seconds": _num(model.last_seen_age_seconds),
+                "worst_last_seen_age_seconds": _num(model.peak_age_seconds),
                 "stalled": model.stalled,
             },
             "runtime_ops": [
@@ -239,7 +240,17 @@ def diagnose(
 def _verdict(
     window: Window, model: ModelResult, constants: PlegConstants
 ) -> tuple[Verdict, list[str]]:
-    """The verdict rules of the issue: critical, then warning, else ok; unknown without data."""
+    """The verdict at the moment of the data: critical, then warning, else ok; unknown without
+    data (the README's exit codes table).
+
+    Critical: the health clock's age reached the threshold at a scrape (the last, or any scrape of
+    a window), no relist completed for that long, or the steady state crosses it. Warning: less
+    than half the threshold left; a relist runtime call hit the CRI timeout; ≥ 1 % of relists over
+    10 s (p99 ≥ 10 s, kubernetes-mixin `KubeletPlegDurationHigh`); PLEG events discarded;
+    EventedPLEG falling back; a stalled relist when no last-seen age can bound it. A window counts
+    what happened in it; a single scrape counts since the kubelet started (lifetime counters: a
+    timeout since then is a timeout at that moment, one scrape cannot tell when).
+    """
     last = window.last
     threshold = constants.relist_threshold_seconds
     if not last.has_pleg_metrics:
@@ -250,42 +261,56 @@ def _verdict(
     critical: list[str] = []
     warning: list[str] = []
     age = model.last_seen_age_seconds
-    if age is not None and age > threshold:
+    peak = model.peak_age_seconds
+    if age is not None and age >= threshold:
         critical.append(
             f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold"
         )
-    if model.stalled_for_seconds is not None and model.stalled_for_seconds > threshold:
+    elif peak is not None and peak >= threshold:
+        critical.append(
+            f"PLEG last seen active {peak:.0f} s before the scrape at "
+            f"{rfc3339(model.peak_age_captured_at)}: past the {threshold:.0f} s threshold inside "
+            "the window" + (f" ({age:.0f} s at its end)" if age is not None else "")
+        )
+    if model.stalled_for_seconds is not None and model.stalled_for_seconds >= threshold:
         critical.append(f"no relist completed for at least {model.stalled_for_seconds:.0f} s")
+    elif window.quiet_seconds is not None and window.quiet_seconds >= threshold:
+        critical.append(
+            f"no relist completed for {window.quiet_seconds:.0f} s between scrapes of the window"
+        )
     if (
         model.predicted_worst_age_seconds is not None
-        and model.predicted_worst_age_seconds > threshold
+        and model.predicted_worst_age_seconds >= threshold
     ):
         critical.append(
             f"steady state crosses the threshold: worst age ≈ "
-            f"{model.predicted_worst_age_seconds:.0f} s > {threshold:.0f} s"
+            f"{model.predicted_worst_age_seconds:.0f} s ≥ {threshold:.0f} s"
         )
     if critical:
         return "critical", critical
     headroom = model.headroom_seconds
     if headroom is not None and headroom < threshold / 2:
         warning.append(f"headroom {headroom:.0f} s is under half the {threshold:.0f} s threshold")
-    if model.stalled:
+    if model.stalled and age is None:
+        # With a last-seen age the age itself is judged; without one, a stall is all there is.
         warning.append(
             f"no relist completed for {model.stalled_for_seconds or 0:.0f} s: a relist is hanging"
         )
+    where = "since the kubelet started" if window.is_lifetime else "in the window"
     relist = window.relist_duration
-    if not window.is_lifetime and relist is not None and relist.count > 0:
+    if relist is not None and relist.buckets:
         over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
-        if over is not None and over / relist.count >= 0.01:
+        total = relist.total
+        if over and total > 0 and over / total >= 0.01:
             warning.append(
-                f"p99 relist ≥ {P99_WARNING_SECONDS:.0f} s in the window "
-                f"({over:.0f} of {relist.count:.0f} relists over 10 s; KubeletPlegDurationHigh)"
+                f"p99 relist ≥ {P99_WARNING_SECONDS:.0f} s {where} "
+                f"({over:.0f} of {total:.0f} relists over 10 s; KubeletPlegDurationHigh)"
             )
-        timeouts = sum(op_timeouts(window.runtime_ops.get(op)) or 0.0 for op in RELIST_OPS)
-        if timeouts > 0:
-            warning.append(f"{timeouts:.0f} runtime call(s) hit the CRI timeout in the window")
-        if window.discard_events:
-            warning.append(f"{window.discard_events:.0f} PLEG event(s) discarded in the window")
+    timeouts = _relist_call_timeouts(window)
+    if timeouts:
+        warning.append(f"{timeouts:.0f} runtime call(s) hit the CRI timeout {where}")
+    if window.discard_events:
+        warning.append(f"{window.discard_events:.0f} PLEG event(s) discarded {where}")
     if window.is_lifetime and relist is not None and relist.quantiles and not relist.buckets:
         recent = relist.quantile(0.99)
         if recent is not None and recent >= P99_WARNING_SECONDS:
@@ -301,6 +326,16 @@ def _verdict(
             "the data cannot bound the worst PLEG age (no relist duration and no last-seen age)"
         ]
     return "ok", [f"headroom {headroom:.0f} s of {threshold:.0f} s"]
+
+
+def _relist_call_timeouts(window: Window) -> float:
+    """Relist runtime calls that hit the CRI timeout: in a window, every timeout-sized call;
+    over a lifetime, only those the (119.2, 298] bucket proves (≥ 1.20): DefBuckets' "over 10 s"
+    since start is history of unknown size, reported in the notes."""
+    ops = [window.runtime_ops.get(op) for op in RELIST_OPS]
+    if window.is_lifetime:
+        return sum((op.timeouts or 0.0) for op in ops if op is not None)
+    return sum(op_timeouts(op) or 0.0 for op in ops)
 
 
 def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:

@@ -47,6 +47,13 @@ class Window:
     evented_errors: float | None
     started_containers: float | None
     process_cpu_seconds: float | None
+    last_seen_by_scrape: tuple[tuple[float, float], ...] = ()
+    """`(captured_at, kubelet_pleg_last_seen_seconds)` of every scrape of the window that has
+    both, in time order: the health clock's age at each scrape, so the worst age inside the
+    window is seen, not only the age at its end."""
+    quiet_seconds: float | None = None
+    """The longest run of consecutive scrapes between which no relist completed (the relist
+    count did not move), seconds; None when every pair of scrapes saw a relist or it is unknown."""
 
     @property
     def is_lifetime(self) -> bool:
@@ -77,6 +84,7 @@ def lifetime_window(snapshot: Snapshot) -> Window:
         evented_errors=snapshot.evented_errors,
         started_containers=snapshot.started_containers,
         process_cpu_seconds=snapshot.process_cpu_seconds,
+        last_seen_by_scrape=_last_seen_points([snapshot]),
     )
 
 
@@ -116,7 +124,42 @@ def window_between(snapshots: Sequence[Snapshot]) -> Window:
         evented_errors=delta.evented_errors,
         started_containers=delta.started_containers,
         process_cpu_seconds=delta.process_cpu_seconds,
+        last_seen_by_scrape=_last_seen_points(snapshots),
+        quiet_seconds=_quiet_seconds(snapshots),
     )
+
+
+def _last_seen_points(snapshots: Sequence[Snapshot]) -> tuple[tuple[float, float], ...]:
+    return tuple(
+        (s.captured_at, s.last_seen_seconds)
+        for s in snapshots
+        if s.captured_at is not None and s.last_seen_seconds is not None
+    )
+
+
+def _quiet_seconds(snapshots: Sequence[Snapshot]) -> float | None:
+    """The longest run of consecutive scrapes with no relist completed between them.
+
+    A restart between two scrapes ends a run (the new process relists from scratch).
+    """
+    longest: float | None = None
+    run = 0.0
+    for earlier, later in itertools.pairwise(snapshots):
+        before, after = earlier.relist_duration, later.relist_duration
+        start, end = earlier.captured_at, later.captured_at
+        if (
+            before is None
+            or after is None
+            or after.count != before.count
+            or _is_restart(earlier, later)
+            or start is None
+            or end is None
+        ):
+            run = 0.0
+            continue
+        run += end - start
+        longest = run if longest is None else max(longest, run)
+    return longest
 
 
 def window_from_snapshots(snapshots: Sequence[Snapshot]) -> Window:
