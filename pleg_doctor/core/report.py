@@ -359,6 +359,7 @@ def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list
                 "the kubelet restarted inside the window (counters reset); deltas count from the "
                 "restart, never negative"
             )
+    notes.extend(model.explanations)
     origin = last.captured_at_origin
     if origin == "estimated":
         upper = last.captured_at_upper
