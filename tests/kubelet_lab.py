@@ -184,3 +184,37 @@ def _severity(paths: list[Path]) -> tuple[int, float, float]:
     spent = dumps[-1].relist_sum - (dumps[0].relist_sum if len(dumps) > 1 else 0.0)
     mean = spent / relists if relists else 0.0
     return VERDICT_RANK[expected.verdict], expected.worst_age_seconds or 0.0, mean
+
+
+def bump(text: str, series: str, delta: float) -> str:
+    """`text` with `delta` added to every sample whose `name{labels}` matches the regex `series`
+    (a minimal edit of a real dump: counter values only, nothing else moves)."""
+    pattern = re.compile(r"^(?P<series>" + series + r") (?P<value>\S+)$", re.MULTILINE)
+
+    def add(match: re.Match[str]) -> str:
+        return f"{match.group('series')} {float(match.group('value')) + delta:.10g}"
+
+    edited, count = pattern.subn(add, text)
+    assert count, f"no sample matches {series}"
+    return edited
+
+
+def with_timed_out_calls(text: str, operation: str, calls: int, *, relists: int) -> str:
+    """A lab dump with `calls` more `operation` calls that failed at the 120 s CRI timeout, held
+    by `relists` more relists of 120 s each (what a wedged container or a hung runtime adds)."""
+    op = f'operation_type="{operation}"'
+    latency = "kubelet_runtime_operations_duration_seconds"
+    above = r"(298\.0232238769531|745\.0580596923828|\+Inf)"
+    text = bump(text, latency + r"_bucket\{" + op + r',le="' + above + r'"\}', calls)
+    text = bump(text, latency + r"_count\{" + op + r"\}", calls)
+    text = bump(text, latency + r"_sum\{" + op + r"\}", 120.0 * calls)
+    text = bump(text, r"kubelet_runtime_operations_total\{" + op + r"\}", calls)
+    errors = r"kubelet_runtime_operations_errors_total\{" + op + r"\}"
+    if re.search(r"^" + errors + " ", text, re.MULTILINE):
+        text = bump(text, errors, calls)
+    else:
+        text += f"kubelet_runtime_operations_errors_total{{{op}}} {calls}\n"
+    relist = "kubelet_pleg_relist_duration_seconds"
+    text = bump(text, relist + r'_bucket\{le="\+Inf"\}', relists)
+    text = bump(text, relist + "_count", relists)
+    return bump(text, relist + "_sum", 120.0 * relists)

@@ -331,7 +331,8 @@ def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
     return min(timeout_seconds, estimate) if estimate is not None else timeout_seconds
 
 
-def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
+def mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
+    """Mean latency of `op`'s answered calls: the timed-out ones taken out (None without data)."""
     if op is None or op.latency is None or op.latency.count <= 0 or not op.latency.has_sum:
         return None
     timeouts = op_timeouts(op) or 0.0
@@ -361,7 +362,7 @@ def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None
     ):
         return None  # a latency without `_sum` has no mean: no prediction is built on a guess
     tau = constants.runtime_request_timeout_seconds
-    latency = {op: _mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
+    latency = {op: mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
     sandbox_calls = ops["podsandbox_status"].calls / relists if "podsandbox_status" in ops else 0.0
     container_calls = ops["container_status"].calls / relists if "container_status" in ops else 0.0
     hung = hung_accounting(window, tau)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from pleg_doctor.core.causes.base import Evidence, Finding
+from pleg_doctor.core.causes.base import Evidence, Finding, ranking_key
 from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.parse import cut
@@ -306,7 +306,7 @@ def culprit_findings(result: LogsResult) -> tuple[Finding, ...]:
 def merge_findings(
     metric_findings: Sequence[Finding], log_findings: Sequence[Finding]
 ) -> tuple[Finding, ...]:
-    """Combine metric and log findings of the same cause id, ranked by `(-score, id)`.
+    """Combine metric and log findings of the same cause id, ranked as `rank` does.
 
     Evidence is concatenated (metrics first), next steps are the log's first (they name the
     container) then the metrics' without duplicates, the score is the higher of the two plus
@@ -325,4 +325,4 @@ def merge_findings(
             evidence=(*metric.evidence, *log.evidence),
             next_steps=tuple(dict.fromkeys((*log.next_steps, *metric.next_steps))),
         )
-    return tuple(sorted(merged.values(), key=lambda f: (-f.score, f.id)))
+    return tuple(sorted(merged.values(), key=ranking_key))

@@ -2,14 +2,15 @@
 
 Each rule reads a `Context` and returns a scored `Finding` or None (its version or runtime prior
 rules it out, PLEG-MODEL.md §7 "Guidance for ranking"). `rank()` runs the registry and sorts the
-findings by `(-score, id)` before any renderer sees them (STYLE.md rules 4 and 5).
+findings (`ranking_key`: informational causes last, then by score and id) before any renderer
+sees them (STYLE.md rules 4 and 5).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from pleg_doctor.core.causes.base import Context, Evidence, Finding, Rule
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, Rule, ranking_key
 from pleg_doctor.core.causes.kubelet import ClockSkew, KubeletRestart, KubeletStarved
 from pleg_doctor.core.causes.load import PodChurn, PodDensity
 from pleg_doctor.core.causes.pleg import EventChannelFull, EventedPlegFallback, RelistDeadlock
@@ -51,7 +52,7 @@ def rank(
         finding = rule.evaluate(ctx)
         if finding is not None and finding.score >= REPORT_FLOOR:
             findings.append(finding)
-    return tuple(sorted(findings, key=lambda f: (-f.score, f.id)))
+    return tuple(sorted(findings, key=ranking_key))
 
 
-__all__ = ["CAUSE_IDS", "RULES", "Context", "Evidence", "Finding", "Rule", "rank"]
+__all__ = ["CAUSE_IDS", "RULES", "Context", "Evidence", "Finding", "Rule", "rank", "ranking_key"]
