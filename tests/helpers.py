@@ -149,7 +149,12 @@ def check_schema(doc: dict[str, Any]) -> None:
     assert _opt(model["pods_at_threshold"], int)
     assert _opt(model["hung_calls_tolerated"], int)
     assert all(isinstance(v, NUM) for v in model["terms"].values())
-    scores = [c["score"] for c in doc["causes"]]
+    # Ranked by score, the informational causes (kubelet_restart) after every other one.
+    from pleg_doctor.core.causes.base import INFORMATIONAL_CAUSES
+
+    informational = [c["id"] in INFORMATIONAL_CAUSES for c in doc["causes"]]
+    assert informational == sorted(informational)
+    scores = [c["score"] for c in doc["causes"] if c["id"] not in INFORMATIONAL_CAUSES]
     assert scores == sorted(scores, reverse=True)
     for cause in doc["causes"]:
         assert set(cause) == {"id", "score", "title", "evidence", "next_steps"}

@@ -7,6 +7,9 @@ which applies the recordings' verdict rules to the raw dump text by itself.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -17,10 +20,25 @@ import pytest
 from pleg_doctor.core.report import Report, SourceInfo, diagnose
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.core.window import window_from_snapshots
+from pleg_doctor.render.table import render_table
 from pleg_doctor.sources.files import FileSource
 from pleg_doctor.sources.scrape import snapshot_from_dump
 
-from .kubelet_lab import SCENARIOS, dump_paths, oracle, pairs, raw_dump, truth
+from .helpers import check_schema, strict_json
+from .kubelet_lab import (
+    SCENARIOS,
+    dump_paths,
+    oracle,
+    pairs,
+    raw_dump,
+    read_text,
+    truth,
+    worst_pair,
+    worst_single,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("PLEG_DOCTOR_UPDATE_GOLDEN") == "1"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -79,3 +97,64 @@ def test_verdict_at_that_moment_is_the_oracles(case):
         # The headroom never claims more than the worst age the dumps show (ages up to 10 s at
         # an earlier scrape are the healthy loop's jitter, covered by the predicted worst age).
         assert report.model.headroom_seconds <= 180 - worst + 1e-6
+
+
+EXPECTED_FIRST = {
+    "S1-healthy-baseline": None,
+    "S2-listcontainers-slow-2.5s": "runtime_slow",
+    "S3-status-slow-under-churn": "runtime_slow",
+    "S4-listpodsandbox-hang": "runtime_hung",
+}
+
+
+def _worst_points(scenario: str) -> dict[str, tuple[Path, ...]]:
+    return {
+        "single": (worst_single(scenario),),
+        "window": worst_pair(scenario),
+        "series": tuple(dump_paths(scenario)),
+    }
+
+
+@pytest.mark.parametrize("point", ["single", "window", "series"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_expected_cause_ranks_first_at_the_worst_moment(scenario, point):
+    paths = _worst_points(scenario)[point]
+    report = diagnose_lab(paths)
+    assert report.verdict == oracle(paths).verdict
+    expected = EXPECTED_FIRST[scenario]
+    ids = [c.id for c in report.causes]
+    if expected is None:
+        # S1, healthy: nothing is a likely cause (kubelet_restart, informational, may be there).
+        assert all(c.score < 0.5 for c in report.causes), ids
+        return
+    assert ids[0] == expected, [(c.id, round(c.score, 2)) for c in report.causes]
+    assert report.causes[0].score >= 0.5 or point == "single"
+    if scenario == "S3-status-slow-under-churn" and point != "series":
+        # The truth's secondary cause: few pods change, but each inspection costs seconds.
+        assert "pod_churn" in ids
+    # The evidence names metrics a reader finds in the dump, and their values.
+    text = read_text(paths[-1])
+    for evidence in report.causes[0].evidence:
+        name = re.split(r"[{ (]", evidence.metric, maxsplit=1)[0]
+        if name.startswith(("kubelet_", "process_")):
+            assert name in text, evidence.metric
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}"
+    if UPDATE_GOLDEN or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"golden {path.name} differs (PLEG_DOCTOR_UPDATE_GOLDEN=1)"
+
+
+@pytest.mark.parametrize("point", ["single", "window"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_golden_reports_at_the_worst_moment(scenario, point):
+    """The table and the JSON of each scenario's worst dump and worst pair of dumps."""
+    paths = _worst_points(scenario)[point]
+    report = diagnose_lab(paths)
+    doc = strict_json(report)
+    check_schema(doc)
+    name = f"lab-{scenario[:2]}-{point}"
+    _golden(f"{name}.txt", render_table(report, width=100))
+    _golden(f"{name}.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

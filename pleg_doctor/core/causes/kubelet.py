@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.causes.base import (
+    Context,
+    Evidence,
+    Finding,
+    clamp,
+    epoch_text,
+    fmt_seconds,
+)
 from pleg_doctor.core.model import LIST_OPS
 
 # Uptime under which the first relist (every pod inspected, §6.2) still dominates lifetime
@@ -118,11 +125,12 @@ class KubeletRestart:
         if not restarted and (uptime is None or uptime > RECENT_RESTART_SECONDS):
             return None
         evidence: list[Evidence] = []
-        if uptime is not None:
+        start = ctx.window.last.process_start_seconds
+        if uptime is not None and start is not None:
             evidence.append(
                 Evidence(
                     "process_start_time_seconds",
-                    round(uptime),
+                    epoch_text(start),
                     f"the kubelet started {uptime / 60:.1f} min before the scrape: its first "
                     "relist inspected every pod, and lifetime averages include it",
                 )
