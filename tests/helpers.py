@@ -71,9 +71,24 @@ def check_schema(doc: dict[str, Any]) -> None:
         "model",
         "causes",
         "notes",
+        "scrape",
     }
     assert set(doc) == expected, set(doc) ^ expected
     assert doc["schema"] == "pleg-doctor/v1"
+    scrape = doc["scrape"]
+    if scrape is not None:
+        assert set(scrape) == {
+            "metrics_seconds",
+            "blocked",
+            "waited_seconds",
+            "health_path",
+            "health_seconds",
+            "health_status",
+            "node_ready",
+        }
+        assert isinstance(scrape["blocked"], bool)
+        for key in ("metrics_seconds", "waited_seconds", "health_seconds"):
+            assert _opt(scrape[key], NUM), key
     assert _opt(doc["node"], str)
     assert set(doc["source"]) == {"kind", "location"}
     assert doc["source"]["kind"] in {"file", "kubelet", "apiserver", "prometheus", "demo"}

@@ -40,6 +40,12 @@ def warn(message: str) -> None:
     sys.stderr.write(f"pleg-doctor: warning: {message}\n")
 
 
+def progress(message: str) -> None:
+    """What a long wait is doing, on stderr (stdout stays the report's)."""
+    sys.stderr.write(f"pleg-doctor: {message}\n")
+    sys.stderr.flush()
+
+
 def setup_logging(debug: bool) -> None:
     """`--debug` turns on DEBUG logs to stderr for pleg_doctor only.
 

@@ -19,6 +19,7 @@ from pleg_doctor.commands.options import (
     Duration,
     Timestamp,
     common_options,
+    metrics_timeout_option,
     output_options,
     source_options,
     source_options_from,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     type=Timestamp(),
     help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
 )
+@metrics_timeout_option("130s", "130s")
 @output_options
 @click.option(
     "--explain",
@@ -80,6 +82,7 @@ def diagnose(
     demo: bool,
     window: float | None,
     at: dt.datetime | None,
+    metrics_timeout: float,
     output: str,
     explain: bool,
     log_files: tuple[str, ...],
@@ -114,14 +117,31 @@ def diagnose(
         raise UsageError(
             "--window needs a live source (--kubelet or --node); for dumps give two files"
         )
-    snapshots = pipeline.scrape(sources, window=window, at=at)
-    report = pipeline.diagnose_snapshots(
-        snapshots,
-        sources,
-        runtime_request_timeout=runtime_request_timeout,
-        select=select,
-        ignore=ignore,
-    )
+    from pleg_doctor.sources.live import MetricsBlocked
+
+    try:
+        snapshots, facts = pipeline.scrape_live(
+            sources, window=window, at=at, patience=metrics_timeout, progress=True
+        )
+    except MetricsBlocked as blocked:
+        # /metrics never answered while the kubelet did: that is the evidence to report.
+        report = pipeline.blocked_report(
+            blocked,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            node_view=pipeline.node_view_reader(options),
+        )
+    else:
+        report = pipeline.diagnose_snapshots(
+            snapshots,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            scrape=facts,
+        )
     if log_files or journal:
         report = with_kubelet_log(report, log_files, journal=journal, since=since)
     if options.node is not None:

@@ -130,6 +130,20 @@ def common_options(func: F) -> F:
     )(func)
 
 
+def metrics_timeout_option(default: str | None, help_default: str) -> Callable[[F], F]:
+    """`--metrics-timeout`: how long to wait for a live `/metrics` (the kubelet holds it while
+    the runtime hangs, up to the 2-minute CRI timeout); `--timeout` still bounds every other
+    request. `default` None means `--timeout`."""
+    return click.option(
+        "--metrics-timeout",
+        type=Duration(),
+        default=default,
+        show_default=help_default,
+        help="How long to wait for a live /metrics: a kubelet whose runtime hangs answers it "
+        "only at the 2-minute CRI timeout, while /healthz answers at once.",
+    )
+
+
 def source_options(func: F) -> F:
     """The live-source options shared by diagnose, check, watch and capture (CONTRACT.md)."""
     decorators = [

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pleg_doctor.core.causes import Context, Finding, rank
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
+from pleg_doctor.core.endpoints import ScrapeFacts
 from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
@@ -24,7 +25,8 @@ from pleg_doctor.core.model import (
     evaluate,
     op_timeouts,
 )
-from pleg_doctor.core.window import Window
+from pleg_doctor.core.snapshot import build_snapshot
+from pleg_doctor.core.window import Window, lifetime_window
 
 SCHEMA = "pleg-doctor/v1"
 
@@ -56,6 +58,9 @@ class Report:
     """Why the verdict is what it is, one short sentence each."""
     causes: tuple[Finding, ...]
     notes: tuple[str, ...]
+    scrape: ScrapeFacts | None = None
+    """How the live endpoints answered (None for dumps): a slow or blocked `/metrics` is
+    evidence about the runtime."""
 
     @property
     def constants(self) -> PlegConstants:
@@ -176,6 +181,7 @@ class Report:
                 for finding in self.causes
             ],
             "notes": list(self.notes),
+            "scrape": self.scrape.to_dict() if self.scrape is not None else None,
         }
 
 
@@ -214,8 +220,12 @@ def diagnose(
     runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     select: Collection[str] | None = None,
     ignore: Collection[str] = (),
+    scrape: ScrapeFacts | None = None,
 ) -> Report:
-    """Diagnose one node's window: model, causes, verdict and notes."""
+    """Diagnose one node's window: model, causes, verdict and notes.
+
+    `scrape` is how the live endpoints answered the last scrape (a slow `/metrics` is evidence).
+    """
     last = window.last
     constants = constants_for(
         last.version,
@@ -224,8 +234,15 @@ def diagnose(
         runtime_request_timeout_seconds=runtime_request_timeout_seconds,
     )
     model = evaluate(window, constants)
-    causes = rank(Context(window=window, model=model), select=select, ignore=ignore)
+    causes = rank(Context(window=window, model=model, scrape=scrape), select=select, ignore=ignore)
     verdict, reasons = _verdict(window, model, constants)
+    notes = _notes(window, model, constants)
+    if scrape is not None and scrape.slow and scrape.metrics_seconds is not None:
+        notes.append(
+            f"{scrape.scrape_text()}: the capture time is the kubelet's clock when the request "
+            f"started (its Date header minus the {scrape.metrics_seconds:.0f} s), when it read "
+            "the values"
+        )
     return Report(
         source=source,
         window=window,
@@ -233,7 +250,62 @@ def diagnose(
         verdict=verdict,
         reasons=tuple(reasons),
         causes=causes,
-        notes=tuple(_notes(window, model, constants)),
+        notes=tuple(notes),
+        scrape=scrape,
+    )
+
+
+def blocked_report(
+    *,
+    source: SourceInfo,
+    node: str | None,
+    scrape: ScrapeFacts,
+    captured_at: float | None = None,
+    runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+    select: Collection[str] | None = None,
+    ignore: Collection[str] = (),
+) -> Report:
+    """The report when `/metrics` did not answer: no metric, but the endpoints said something.
+
+    The verdict is what the other evidence supports: critical when the Node's Ready condition
+    says "PLEG is not healthy", else unknown, with the likely cause named (runtime_hung when the
+    kubelet answers `/healthz` but not `/metrics`). Every metric figure is null.
+    """
+    snapshot = build_snapshot(
+        (), name=source.location, node=node, captured_at=captured_at, captured_at_origin="unknown"
+    )
+    window = lifetime_window(snapshot)
+    constants = constants_for(
+        None, evented_gate=None, runtime_request_timeout_seconds=runtime_request_timeout_seconds
+    )
+    model = evaluate(window, constants)
+    causes = rank(Context(window=window, model=model, scrape=scrape), select=select, ignore=ignore)
+    likely = f": runtime likely hung ({causes[0].id})" if causes else ""
+    first = f"{scrape.scrape_text()} while {scrape.health_text()}{likely}"
+    reasons = [first]
+    verdict: Verdict = "unknown"
+    if scrape.pleg_unhealthy:
+        verdict = "critical"
+        reasons.append(f"the Node's Ready condition is False: {scrape.node_message}")
+    notes = [
+        f"no metrics: {scrape.scrape_text()}; the figures of the report are unknown",
+        "the kubelet's /metrics lists sandboxes and containers from the runtime at scrape time "
+        "(container-log metrics): with the runtime hung it waits up to the CRI timeout, while "
+        "/healthz does not ask the runtime",
+    ]
+    if scrape.node_ready is None:
+        notes.append(
+            "the Node's Ready condition was not read (it needs --node): the verdict stays unknown"
+        )
+    return Report(
+        source=source,
+        window=window,
+        model=model,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        causes=causes,
+        notes=tuple(notes),
+        scrape=scrape,
     )
 
 

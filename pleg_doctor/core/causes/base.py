@@ -13,6 +13,7 @@ import math
 from typing import ClassVar, Protocol
 
 from pleg_doctor.core.distribution import OpStats
+from pleg_doctor.core.endpoints import ScrapeFacts
 from pleg_doctor.core.model import (
     LIST_OPS,
     STATUS_OPS,
@@ -58,6 +59,8 @@ class Context:
 
     window: Window
     model: ModelResult
+    scrape: ScrapeFacts | None = None
+    """How the live endpoints answered the last scrape (None for dumps)."""
 
     @property
     def constants(self) -> PlegConstants:

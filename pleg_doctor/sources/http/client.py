@@ -51,6 +51,9 @@ class RawResponse:
     """Response headers; case-insensitive."""
     chunks: tuple[bytes, ...] = dataclasses.field(repr=False)
     """The body in the chunks it was read in (no empty chunk)."""
+    headers_seconds: float = 0.0
+    """From sending the request to receiving the response's headers: how long the server took
+    to start answering (a kubelet writes its `Date` then, not when the request arrived)."""
 
     @property
     def body(self) -> bytes:
@@ -218,6 +221,7 @@ class HttpClient:
                     stream=True,
                     allow_redirects=False,
                 )
+                headers_seconds = time.monotonic() - start
                 with response:
                     with self._lock:
                         self._answered += 1
@@ -253,6 +257,7 @@ class HttpClient:
             reason=response.reason or "",
             headers=response.headers,
             chunks=tuple(chunks),
+            headers_seconds=headers_seconds,
         )
 
 

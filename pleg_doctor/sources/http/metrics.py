@@ -8,7 +8,7 @@ import datetime as dt
 import email.utils
 
 from pleg_doctor.errors import SourceError
-from pleg_doctor.sources.base import FetchedDump, SourceKind
+from pleg_doctor.sources.base import FetchedDump, HealthProbe, SourceKind
 from pleg_doctor.sources.http.client import http_client, usable_location
 from pleg_doctor.sources.http.settings import MAX_BODY_BYTES, EndpointWording, HttpSettings
 
@@ -66,8 +66,60 @@ def fetch_metrics_url(
         kind=kind,
         location=location,
         chunks=response.chunks,
-        captured_at=parse_http_date(response.headers.get("Date")),
+        captured_at=capture_time(
+            parse_http_date(response.headers.get("Date")), response.headers_seconds
+        ),
         node=node,
+        latency_seconds=response.headers_seconds,
+    )
+
+
+DATE_RESOLUTION_SECONDS = 1.0
+"""HTTP `Date` headers hold whole seconds."""
+
+
+def capture_time(date: dt.datetime | None, headers_seconds: float) -> dt.datetime | None:
+    """The kubelet's clock when it read the metric values: at the request's start.
+
+    The kubelet gathers its collectors when the request arrives, but writes `Date` when the
+    response starts, after the slowest collector returned: with the runtime hung, its
+    container-log collector holds the answer up to the 2-minute CRI timeout. So the values are
+    `Date − elapsed` old (`elapsed` measured here, from sending the request to the headers), or
+    every last-seen age of a blocked scrape comes out two minutes too old. Below the header's 1 s
+    resolution the correction is noise, and `Date` is kept as it is.
+    """
+    if date is None or headers_seconds < DATE_RESOLUTION_SECONDS:
+        return date
+    return date - dt.timedelta(seconds=headers_seconds)
+
+
+def probe_health_url(
+    url: str,
+    *,
+    settings: HttpSettings,
+    wording: EndpointWording,
+    timeout: float,
+    path: str,
+) -> HealthProbe:
+    """GET the kubelet's `/healthz` at `url` once: any HTTP answer (a 403 too) is an answer.
+
+    Never raises for the endpoint's own failures: `HealthProbe.error` says why nothing answered.
+    `path` is how reports name what was asked.
+    """
+    import time
+
+    start = time.monotonic()
+    try:
+        with http_client(settings, wording=wording, timeout=timeout) as client:
+            response = client.get(url, accept="text/plain", max_bytes=64 * 1024,
+                                  error_statuses=lambda _code: False)  # fmt: skip
+    except SourceError as exc:
+        return HealthProbe(path=path, status=None, seconds=None, error=exc.message)
+    return HealthProbe(
+        path=path,
+        status=response.status,
+        seconds=response.headers_seconds or (time.monotonic() - start),
+        captured_at=parse_http_date(response.headers.get("Date")),
     )
 
 
