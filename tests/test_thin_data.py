@@ -62,3 +62,56 @@ def test_histogram_quantiles_rank_against_the_inf_bucket_not_count():
 def test_histogram_without_an_inf_bucket_has_no_quantile():
     # Prometheus' histogram_quantile answers NaN without +Inf: the tool answers null.
     assert Distribution(count=4, sum_seconds=1.0, buckets=((1.0, 4.0),)).quantile(0.5) is None
+
+
+S1, S4 = "S1-healthy-baseline", "S4-listpodsandbox-hang"
+
+
+def _single_headroom(text: str) -> float:
+    headroom = diagnose_texts([text]).model.headroom_seconds
+    assert headroom is not None
+    return headroom
+
+
+def test_two_identical_dumps_are_one_scrape_with_a_note():
+    text = _lab(S4, 14)
+    report = diagnose_texts([text, text])
+    assert report.window.is_lifetime
+    assert any("same moment as another" in n for n in report.notes)
+    assert any("diagnosed as a single scrape" in n for n in report.notes)
+    assert report.model.headroom_seconds == _single_headroom(text)
+    assert report.verdict == diagnose_texts([text]).verdict
+
+
+def test_a_zero_length_window_keeps_the_later_dump_alone():
+    # Two different dumps that claim the same capture time (S2 #05, and a copy with 5 relists
+    # more): no time between them, no rate can be taken.
+    first = _lab(S2, 5)
+    later = first.replace("kubelet_pleg_relist_duration_seconds_count 20",
+                          "kubelet_pleg_relist_duration_seconds_count 25")  # fmt: skip
+    assert later != first
+    report = diagnose_texts([first, later])
+    assert report.window.is_lifetime and report.window.relists == 25
+    assert any("no time between the dumps" in n for n in report.notes)
+
+
+def test_dumps_of_different_nodes_leave_the_other_node_out():
+    other = _lab(S1, 8).replace("node=kubelab-node", "node=kubelab-other")
+    other = other.replace('kubelet_node_name{node="kubelab-node"}',
+                          'kubelet_node_name{node="kubelab-other"}')  # fmt: skip
+    latest = _lab(S4, 25)
+    report = diagnose_texts([other, latest])
+    assert report.node == "kubelab-node"
+    assert report.window.is_lifetime
+    assert "different nodes (kubelab-other besides kubelab-node)" in report.notes[0]
+    assert report.model.headroom_seconds == _single_headroom(latest)
+
+
+def test_a_restart_between_dumps_never_gives_more_headroom_than_the_last_dump():
+    # S1 #08 (kubelet started 15:10:19), then S2 #05: the kubelet was restarted at 15:12:25.
+    before, after = _lab(S1, 8), _lab(S2, 5)
+    report = diagnose_texts([before, after])
+    assert report.window.restarted
+    assert any("restarted inside the window" in n for n in report.notes)
+    headroom = report.model.headroom_seconds
+    assert headroom is not None and headroom <= _single_headroom(after)

@@ -234,9 +234,14 @@ def diagnose(
         runtime_request_timeout_seconds=runtime_request_timeout_seconds,
     )
     model = evaluate(window, constants)
+    bounded = ""
+    if window.degenerate and not window.is_lifetime:
+        model, bounded = _no_better_than_the_last_dump(window, model, constants)
     causes = rank(Context(window=window, model=model, scrape=scrape), select=select, ignore=ignore)
     verdict, reasons = _verdict(window, model, constants)
-    notes = _notes(window, model, constants)
+    notes = [*window.notes, *_notes(window, model, constants)]
+    if bounded:
+        notes.append(bounded)
     if scrape is not None and scrape.slow and scrape.metrics_seconds is not None:
         notes.append(
             f"{scrape.scrape_text()}: the capture time is the kubelet's clock when the request "
@@ -252,6 +257,34 @@ def diagnose(
         causes=causes,
         notes=tuple(notes),
         scrape=scrape,
+    )
+
+
+def _no_better_than_the_last_dump(
+    window: Window, model: ModelResult, constants: PlegConstants
+) -> tuple[ModelResult, str]:
+    """A window the dumps did not really make (a restart, dumps left out) claims no more
+    headroom than its last dump alone: the worse of the two worst ages is kept."""
+    single = evaluate(lifetime_window(window.last), constants)
+    if single.headroom_seconds is None or (
+        model.headroom_seconds is not None and model.headroom_seconds <= single.headroom_seconds
+    ):
+        return model, ""
+    worst = [v for v in (model.worst_age_seconds, single.worst_age_seconds) if v is not None]
+    predicted = [
+        v
+        for v in (model.predicted_worst_age_seconds, single.predicted_worst_age_seconds)
+        if v is not None
+    ]
+    bounded = dataclasses.replace(
+        model,
+        headroom_seconds=single.headroom_seconds,
+        worst_age_seconds=max(worst) if worst else None,
+        predicted_worst_age_seconds=max(predicted) if predicted else None,
+    )
+    return bounded, (
+        f"headroom {single.headroom_seconds:.0f} s, as the last dump alone gives: the window "
+        "(a restart, dumps left out) does not earn more"
     )
 
 

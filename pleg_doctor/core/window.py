@@ -54,6 +54,14 @@ class Window:
     quiet_seconds: float | None = None
     """The longest run of consecutive scrapes between which no relist completed (the relist
     count did not move), seconds; None when every pair of scrapes saw a relist or it is unknown."""
+    notes: tuple[str, ...] = ()
+    """What building the window left out: dumps of other nodes, dumps of the same moment."""
+
+    @property
+    def degenerate(self) -> bool:
+        """The dumps did not make the window asked for (left out, same moment, a restart): the
+        diagnosis must not claim more headroom than the last dump alone gives."""
+        return bool(self.notes) or self.restarted
 
     @property
     def is_lifetime(self) -> bool:
@@ -163,23 +171,45 @@ def _quiet_seconds(snapshots: Sequence[Snapshot]) -> float | None:
 
 
 def window_from_snapshots(snapshots: Sequence[Snapshot]) -> Window:
-    """One snapshot → lifetime window; several of one node → the window between them."""
+    """One snapshot → lifetime window; several → the window between them, in time order.
+
+    Dumps of another node than the latest dump's are left out, and so are dumps captured at the
+    same moment as another (two copies of one scrape make no window); the window's `notes` say
+    so. What is left of one dump is diagnosed as a single scrape.
+    """
     if len(snapshots) == 1:
         return lifetime_window(snapshots[0])
-    nodes = {s.node for s in snapshots if s.node is not None}
-    if len(nodes) > 1:
-        raise UsageError(
-            f"the dumps come from different nodes ({', '.join(sorted(nodes))}): "
-            "a window needs dumps of one node",
-            hint="diagnose each node's dumps separately",
-        )
     if any(s.captured_at is None for s in snapshots):
         raise UsageError(
             "cannot order the dumps in time: a dump has no capture time",
             hint="capture with `pleg-doctor capture`, which records it",
         )
     ordered = sorted(snapshots, key=lambda s: s.captured_at or 0.0)
-    return window_between(ordered)
+    notes: list[str] = []
+    node = ordered[-1].node
+    others = sorted({s.node for s in ordered if s.node is not None and s.node != node})
+    if node is not None and others:
+        ordered = [s for s in ordered if s.node in (node, None)]
+        notes.append(
+            f"the dumps come from different nodes ({', '.join(others)} besides {node}): a window "
+            f"needs dumps of one node, so only the {len(ordered)} of {node}, the latest, are "
+            "diagnosed; diagnose each node's dumps separately"
+        )
+    kept: list[Snapshot] = []
+    for snapshot in ordered:
+        if kept and kept[-1].captured_at == snapshot.captured_at:
+            kept[-1] = snapshot
+        else:
+            kept.append(snapshot)
+    if len(kept) < len(ordered):
+        notes.append(
+            f"{len(ordered) - len(kept)} dump(s) captured at the same moment as another (the "
+            "same scrape twice): left out, a window needs time between its dumps"
+        )
+    if len(kept) == 1:
+        notes.append("no time between the dumps: diagnosed as a single scrape")
+        return dataclasses.replace(lifetime_window(kept[0]), notes=tuple(notes))
+    return dataclasses.replace(window_between(kept), notes=tuple(notes))
 
 
 def _is_restart(earlier: Snapshot, later: Snapshot) -> bool:
