@@ -24,8 +24,9 @@ from pleg_doctor.render.table import render_table
 from pleg_doctor.sources.files import FileSource
 from pleg_doctor.sources.scrape import snapshot_from_dump
 
-from .helpers import check_schema, strict_json
+from .helpers import check_schema, run_cli, strict_json
 from .kubelet_lab import (
+    LAB,
     SCENARIOS,
     dump_paths,
     oracle,
@@ -158,3 +159,60 @@ def test_golden_reports_at_the_worst_moment(scenario, point):
     name = f"lab-{scenario[:2]}-{point}"
     _golden(f"{name}.txt", render_table(report, width=100))
     _golden(f"{name}.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def _diagnose_cli(args: list[str], capsys: Any) -> tuple[int, dict[str, Any], str]:
+    code, out, err = run_cli(["diagnose", *args, "-o", "json"], capsys)
+    doc = json.loads(out)
+    check_schema(doc)
+    return code, doc, err
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_lab_kubelet_log_joins_without_inventing_a_culprit(scenario, capsys):
+    """None of the four truths names a culprit; S4's 42 ListPodSandbox timeouts in the log
+    support runtime_hung, the whole runtime, not a container."""
+    dumps = [str(p) for p in _worst_points(scenario)["window"]]
+    log = str(LAB / scenario / "kubelet.log")
+    assert truth(scenario)["expected"]["culprit"] is None
+    code, alone, _ = _diagnose_cli(dumps, capsys)
+    code_log, doc, err = _diagnose_cli([*dumps, "--logs", log], capsys)
+    assert code_log == code and doc["verdict"] == alone["verdict"]
+    assert "not joined" not in err
+    assert any(n.startswith("kubelet log (") and "0 culprit(s)" in n for n in doc["notes"])
+    for cause in doc["causes"]:
+        assert not any("crictl inspect " in step for step in cause["next_steps"]), cause["id"]
+    expected = EXPECTED_FIRST[scenario]
+    if expected is not None:
+        assert doc["causes"][0]["id"] == expected
+    if scenario == "S4-listpodsandbox-hang":
+        top = doc["causes"][0]
+        logged = {e["metric"]: e["value"] for e in top["evidence"]}
+        assert logged["kubelet log: list_podsandbox (whole runtime)"] == "42 timeout(s)"
+        assert top["score"] > alone["causes"][0]["score"]  # the log agrees with the metrics
+
+
+def test_a_kubelet_log_of_another_host_is_not_joined(tmp_path, capsys):
+    scenario = "S4-listpodsandbox-hang"
+    dumps = [str(p) for p in _worst_points(scenario)["window"]]
+    other = tmp_path / "other.log"
+    other.write_text((LAB / scenario / "kubelet.log").read_text().replace("kubelab-node", "w-7"))
+    _, alone, _ = _diagnose_cli(dumps, capsys)
+    _, doc, err = _diagnose_cli([*dumps, "--logs", str(other)], capsys)
+    assert "kubelet log not joined: the kubelet log is from w-7, not kubelab-node" in err
+    assert any(n.startswith("warning: kubelet log not joined") for n in doc["notes"])
+    assert doc["causes"] == alone["causes"]  # its culprits and evidence are not this node's
+
+
+def test_a_kubelet_log_of_another_time_is_not_joined(tmp_path, capsys):
+    scenario = "S4-listpodsandbox-hang"
+    dumps = [str(p) for p in _worst_points(scenario)["window"]]
+    # The same log four weeks earlier (klog headers `I1129 ...` → `I1101 ...`).
+    earlier = re.sub(r"^([IWEF])1129 ", r"\g<1>1101 ", (LAB / scenario / "kubelet.log").read_text(),
+                     flags=re.MULTILINE)  # fmt: skip
+    path = tmp_path / "earlier.log"
+    path.write_text(earlier)
+    _, alone, _ = _diagnose_cli(dumps, capsys)
+    _, doc, err = _diagnose_cli([*dumps, "--logs", str(path)], capsys)
+    assert "far from the metrics" in err
+    assert doc["causes"] == alone["causes"]

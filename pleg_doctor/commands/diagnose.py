@@ -204,8 +204,23 @@ def join_kubelet_log(report: Report, result: LogsResult) -> Report:
     """
     import dataclasses
 
-    from pleg_doctor.logs import culprit_findings, merge_findings
+    from pleg_doctor.logs import culprit_findings, log_mismatch, merge_findings
 
+    window = report.window
+    start = (window.first or window.last).captured_at
+    if window.is_lifetime:
+        start = window.last.process_start_seconds or start
+    mismatch = log_mismatch(result, node=report.node, start=start, end=window.last.captured_at)
+    if mismatch is not None:
+        # Another host's or another time's culprits must not become this node's causes.
+        console.warn(f"kubelet log not joined: {mismatch}")
+        return dataclasses.replace(
+            report,
+            notes=(
+                *report.notes,
+                f"warning: kubelet log not joined: {mismatch}; its culprits are not this report's",
+            ),
+        )
     periods = result.unhealthy_periods
     summary = (
         f"kubelet log ({result.lines_read:,} lines, {result.kubelet_lines:,} from the kubelet): "

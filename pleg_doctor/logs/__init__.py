@@ -25,6 +25,7 @@ from pleg_doctor.logs.evidence import (
     CauseEvidence,
     culprit_findings,
     evidence_for_causes,
+    log_mismatch,
     merge_findings,
 )
 from pleg_doctor.logs.parse import NEVER_SECONDS, parse_go_duration
@@ -46,6 +47,7 @@ __all__ = [
     "analyze_logs",
     "culprit_findings",
     "evidence_for_causes",
+    "log_mismatch",
     "merge_findings",
     "parse_go_duration",
     "rfc3339",
