@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
 from pleg_doctor.core.snapshot import Snapshot
@@ -382,9 +382,12 @@ def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class HungCalls:
-    """The relist operations' timed-out calls of a window, and how many were inside relists."""
+class HungCalls(NamedTuple):
+    """The relist operations' timed-out calls of a window, and how many were inside relists.
+
+    NamedTuples for this and `WindowEdges`: immutable intermediate results, cheaper to define
+    than dataclasses on the start-up path of every `check`.
+    """
 
     by_operation: dict[str, float]
     """Timeout-sized calls per relist operation (`op_timeouts`)."""
@@ -440,8 +443,7 @@ def hung_calls_in_relists(window: Window, timeouts: float, per_hung_seconds: flo
     return min(timeouts, over * round(mean / per_hung_seconds))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class WindowEdges:
+class WindowEdges(NamedTuple):
     """The relists in progress at a window's two edges, from the health clock's age there.
 
     Runtime-operation counters count a call when it returns; the relist histogram counts a

@@ -11,11 +11,10 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Collection
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pleg_doctor.core.causes import Context, Finding, rank
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
-from pleg_doctor.core.endpoints import ScrapeFacts
 from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
@@ -27,6 +26,9 @@ from pleg_doctor.core.model import (
 )
 from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.core.window import Window, lifetime_window
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
 
 SCHEMA = "pleg-doctor/v1"
 

@@ -5,8 +5,8 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
+from typing import NamedTuple
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
@@ -25,14 +25,15 @@ def parse_version(text: str) -> tuple[int, int] | None:
     return int(parts[0]), int(minor)
 
 
-@dataclasses.dataclass(frozen=True)
-class VersionRange:
+class VersionRange(NamedTuple):
     """The kubelet versions a dump's metric names allow: `low` ≤ version < `high`.
 
     Inferred, never exact: a dump without `kubernetes_build_info` says which families exist,
     and each family was added (or removed) in a known release, so the versions it can come from
     form a range. The model may use `low` for its constants (the oldest behaviour the names
-    allow); reports show the range itself (`str()`: `>=1.27`, `>=1.9 <1.14`).
+    allow); reports show the range itself (`str()`: `>=1.27`, `>=1.9 <1.14`). A NamedTuple,
+    immutable like a frozen dataclass and about ten times cheaper to define: this module is on
+    the start-up path of every `check`.
     """
 
     low: tuple[int, int]

@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Mapping
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
-from pleg_doctor.sources.base import FetchedDump, HealthProbe, SourceKind
+from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
@@ -22,6 +22,7 @@ from pleg_doctor.sources.kubeconfig.credentials import (
     DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
 )
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 """`--timeout` default (CONTRACT.md "Sources")."""

@@ -38,22 +38,6 @@ class FetchedDump:
     """Live sources: how long `/metrics` took to start answering (its headers), seconds."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class HealthProbe:
-    """What the kubelet's `/healthz` said: any HTTP answer proves its server is up."""
-
-    path: str
-    """What was asked, as reports show it (`/healthz`, `/api/v1/nodes/NAME/proxy/healthz`)."""
-    status: int | None
-    """The HTTP status, None when nothing answered."""
-    seconds: float | None
-    """How long it took to answer, None when nothing answered."""
-    captured_at: dt.datetime | None = None
-    """The kubelet's clock (`Date`) when it answered."""
-    error: str | None = None
-    """Why nothing answered (a one-line message)."""
-
-
 class MetricsSource(Protocol):
     """Anything that can fetch one scrape. Implementations raise only `SourceError`s."""
 

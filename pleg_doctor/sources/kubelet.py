@@ -17,9 +17,10 @@ import urllib.parse
 from pathlib import Path
 
 from pleg_doctor.errors import UsageError
-from pleg_doctor.sources.base import FetchedDump, HealthProbe, SourceKind
+from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_PORT = 10250
 """The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: ANCHORS.md §5)."""

@@ -11,6 +11,8 @@ command turns either into evidence (`core.endpoints.ScrapeFacts`).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +20,24 @@ from typing import Protocol
 
 from pleg_doctor.core.endpoints import ScrapeFacts
 from pleg_doctor.errors import SourceTimeoutError
-from pleg_doctor.sources.base import FetchedDump, HealthProbe, SourceKind
+from pleg_doctor.sources.base import FetchedDump, SourceKind
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HealthProbe:
+    """What the kubelet's `/healthz` said: any HTTP answer proves its server is up."""
+
+    path: str
+    """What was asked, as reports show it (`/healthz`, `/api/v1/nodes/NAME/proxy/healthz`)."""
+    status: int | None
+    """The HTTP status, None when nothing answered."""
+    seconds: float | None
+    """How long it took to answer, None when nothing answered."""
+    captured_at: dt.datetime | None = None
+    """The kubelet's clock (`Date`) when it answered."""
+    error: str | None = None
+    """Why nothing answered (a one-line message)."""
+
 
 DEFAULT_HEALTH_TIMEOUT_SECONDS = 3.0
 """How long `/healthz` may take: the kubelet answers it in milliseconds when it is up."""

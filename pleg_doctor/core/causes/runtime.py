@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pleg_doctor.core.causes.base import (
     SINGLE_SCRAPE_STEPS,
@@ -15,8 +15,10 @@ from pleg_doctor.core.causes.base import (
     fmt_seconds,
 )
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS
-from pleg_doctor.core.endpoints import ScrapeFacts
 from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
 
 SLOW_EXPLAINS_FACTOR = 8.0
 """Answered relist calls this many times slower than normal (`runtime_slow` sure of itself) can

@@ -8,9 +8,10 @@ import datetime as dt
 import email.utils
 
 from pleg_doctor.errors import SourceError
-from pleg_doctor.sources.base import FetchedDump, HealthProbe, SourceKind
+from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.http.client import http_client, usable_location
 from pleg_doctor.sources.http.settings import MAX_BODY_BYTES, EndpointWording, HttpSettings
+from pleg_doctor.sources.live import HealthProbe
 
 
 def parse_http_date(value: str | None) -> dt.datetime | None:
