@@ -102,6 +102,9 @@ def test_a_runtime_that_refuses_calls_is_runtime_hung_not_a_starved_kubelet():
     assert top.id == "runtime_hung" and top.score >= 0.8, [(c.id, c.score) for c in report.causes]
     notes = " ".join(e.note for e in top.evidence)
     assert "refuses" in notes and "fails at once" in notes
+    # The loop keeps relisting on a frozen clock (not stuck in one call): ~90 stale starts.
+    stale = {e.metric: e.value for e in top.evidence}
+    assert stale["kubelet_pleg_relist_interval_seconds (over 10 s)"] >= 80
     assert "kubelet_starved" not in [c.id for c in report.causes]
     # Left to go on, it crosses the threshold: critical, and still the runtime.
     sim.run(100)

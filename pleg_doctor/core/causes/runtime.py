@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 SLOW_EXPLAINS_FACTOR = 8.0
 """Answered relist calls this many times slower than normal (`runtime_slow` sure of itself) can
 make a long relist on their own."""
+STALE_STARTS_MANY = 3
+"""Relists started on a stale health clock that show a loop running but failing, not stuck."""
 STALL_MARGIN_SECONDS = 10.0
 """How far past the CRI timeout a frozen clock must be before one hung status call (which
 resets at the timeout, plus a relist's own lists) can no longer explain it."""
@@ -185,6 +187,19 @@ class RuntimeHung:
                     int(over),
                     f"{over:.0f} relist(s) took ≈ {long_mean:.0f} s {ctx.where}: each failed or "
                     f"waited at the {tau:.0f} s CRI timeout",
+                )
+            )
+        interval = ctx.window.relist_interval
+        stale_starts = interval.count_above(DEF_BUCKETS_TOP_SECONDS) if interval else None
+        if stale_starts and stale_starts >= STALE_STARTS_MANY:
+            # The interval is observed at each relist start as the time since relistTime, which
+            # only GetPods success moves (pkg/kubelet/pleg/generic.go `Relist`).
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_relist_interval_seconds (over 10 s)",
+                    int(stale_starts),
+                    f"{stale_starts:.0f} relists started {ctx.where} with the health clock over "
+                    "10 s old: the loop keeps relisting, but no relist resets the clock",
                 )
             )
         if list_errors > list_timeouts:
