@@ -345,7 +345,7 @@ def mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float |
 
 
 def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None:
-    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3).
+    """The cost-model inputs estimated from a window.
 
     Two corrections the real kubelet needs (docs/model.md "Window edges and failed relists"):
     the relists in progress at the window's edges (`window_edges`), and the hung calls booked

@@ -3,7 +3,7 @@
 Each rule reads a `Context` and returns a scored `Finding` or None (its version or runtime prior
 rules it out, PLEG-MODEL.md §7 "Guidance for ranking"). `rank()` runs the registry and sorts the
 findings (`ranking_key`: informational causes last, then by score and id) before any renderer
-sees them (STYLE.md rules 4 and 5).
+sees them.
 """
 
 from __future__ import annotations
