@@ -487,7 +487,7 @@ def kubelet_args(tmp_path):
             f"127.0.0.1:{server.port}",
             "--cacert",
             str(ca),
-            "--token-file",
+            "--kubelet-token-file",
             str(token),
         ]
 
@@ -533,7 +533,7 @@ def test_unreachable_kubelet_still_writes_up_0(tmp_path, capsys):
             "--kubelet",
             f"127.0.0.1:{closed_port()}",
             "--insecure-skip-tls-verify",
-            "--token",
+            "--kubelet-token",
             "x",
             "--timeout",
             "2s",

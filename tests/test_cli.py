@@ -138,7 +138,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     [
         ["diagnose"],
         ["diagnose", "--demo", "x.prom"],
-        ["diagnose", "--demo", "-o", "yaml"],
+        ["diagnose", "--demo", "-o", "xml"],
         ["diagnose", "--demo", "--select", "not_a_cause"],
         ["diagnose", "--demo", "--runtime-request-timeout", "soon"],
         ["diagnose", "--no-such-option"],

@@ -57,7 +57,7 @@ def test_ranking_puts_informational_causes_last_whatever_their_score():
 
 
 def test_status_calls_that_hit_the_timeout_name_a_wedged_container_from_one_scrape():
-    # Derived from a real lab dump (S1 #08, healthy): 2 PodSandboxStatus calls that failed at
+    # Derived from a real lab dump (S1 dump 08, healthy): 2 PodSandboxStatus calls that failed at
     # the 120 s CRI timeout, held by 2 relists of 120 s. Counter values only; the last-seen age
     # stays 2 s, under any threshold.
     text = with_timed_out_calls(read_text(dump_paths(S1)[7]), "podsandbox_status", 2, relists=2)
@@ -79,7 +79,7 @@ def test_status_calls_that_hit_the_timeout_name_a_wedged_container_from_one_scra
 
 
 def test_list_calls_that_hit_the_timeout_are_runtime_hung_from_one_scrape():
-    # Derived from S1 #08: 3 ListPodSandbox calls failed at the timeout (3 relists of 120 s).
+    # Derived from S1 dump 08: 3 ListPodSandbox calls failed at the timeout (3 relists of 120 s).
     text = with_timed_out_calls(read_text(dump_paths(S1)[7]), "list_podsandbox", 3, relists=3)
     report = diagnose_texts([text])
     assert report.verdict == "warning"
@@ -123,7 +123,7 @@ def test_a_critical_single_scrape_always_has_a_cause():
 
 
 def test_evidence_values_are_what_the_dump_says():
-    # S4 #25: 4 ListPodSandbox calls in the (119.2, 298] bucket, 4 errors, 6 relists.
+    # S4 dump 25: 4 ListPodSandbox calls in the (119.2, 298] bucket, 4 errors, 6 relists.
     report = diagnose_lab([dump_paths(S4)[24]])
     top = report.causes[0]
     found = {e.metric: e.value for e in top.evidence}

@@ -19,7 +19,7 @@ def _lab(scenario: str, number: int) -> str:
 
 
 def test_a_dump_without_sum_has_no_mean_and_no_prediction():
-    # A real lab dump (S2 #05, relists of 2.5 s) with every `_sum` line removed.
+    # A real lab dump (S2 dump 05, relists of 2.5 s) with every `_sum` line removed.
     text = _lab(S2, 5)
     trimmed = "\n".join(line for line in text.splitlines() if "_sum" not in line) + "\n"
     assert "relist_duration_seconds_sum" not in trimmed
@@ -84,7 +84,7 @@ def test_two_identical_dumps_are_one_scrape_with_a_note():
 
 
 def test_a_zero_length_window_keeps_the_later_dump_alone():
-    # Two different dumps that claim the same capture time (S2 #05, and a copy with 5 relists
+    # Two different dumps that claim the same capture time (S2 dump 05, and a copy with 5 relists
     # more): no time between them, no rate can be taken.
     first = _lab(S2, 5)
     later = first.replace("kubelet_pleg_relist_duration_seconds_count 20",
@@ -108,7 +108,7 @@ def test_dumps_of_different_nodes_leave_the_other_node_out():
 
 
 def test_a_restart_between_dumps_never_gives_more_headroom_than_the_last_dump():
-    # S1 #08 (kubelet started 15:10:19), then S2 #05: the kubelet was restarted at 15:12:25.
+    # S1 dump 08 (kubelet started 15:10:19), then S2 dump 05: the kubelet was restarted at 15:12:25.
     before, after = _lab(S1, 8), _lab(S2, 5)
     report = diagnose_texts([before, after])
     assert report.window.restarted

@@ -7,8 +7,9 @@ check, because a monitoring check that dies on its own cache is worse than one t
 scrape. A previous run older than `--state-max-age` (default 1 h) is not used either: a window of
 hours averages away what is happening now. The report's notes say which of these happened.
 
-The click command adds the delivery: a Nagios line with perfdata (or the diagnose JSON), and the
-metrics for node_exporter's textfile collector or a Pushgateway (`render.prom`).
+The click command adds the delivery: a Nagios line with perfdata (or the diagnose document as
+JSON or YAML, or node-problem-detector's plugin message with `-o npd`), and the metrics for
+node_exporter's textfile collector or a Pushgateway (`render.prom`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import dataclasses
 import re
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -31,6 +30,7 @@ from pleg_doctor.commands.options import (
     cause_options,
     common_options,
     metrics_timeout_option,
+    output_format_option,
     source_options,
     source_options_from,
 )
@@ -38,10 +38,13 @@ from pleg_doctor.errors import PlegDoctorError, UsageError
 from pleg_doctor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pleg_doctor.commands.check_state import SavedScrape
     from pleg_doctor.core.endpoints import ScrapeFacts
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.render.prom import PushTarget
     from pleg_doctor.sources.base import MetricsSource
     from pleg_doctor.sources.live import MetricsBlocked
     from pleg_doctor.sources.scrape import Scrape
@@ -325,11 +328,62 @@ def parse_grouping_key(items: Sequence[str]) -> dict[str, str]:
     return grouping
 
 
+def _path(value: str | None) -> Path | None:
+    """`--state` / `--textfile` as a Path; pathlib is imported only when one is given."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    return Path(value)
+
+
+def deliver(
+    run: CheckRun, *, textfile: Path | None, target: PushTarget | None, timeout: float
+) -> list[PlegDoctorError]:
+    """Write the textfile and push to the gateway; the delivery errors, one per failed target.
+
+    `render.prom` (and with a push, prometheus_client, `http.client` and `urllib`) is imported
+    only here, when there is something to deliver: `check FILE` in cron pays for none of it.
+    `target`'s grouping gets `node=<run.node>` unless `--grouping-key` set one.
+    """
+    problems: list[PlegDoctorError] = []
+    if textfile is None and target is None:
+        return problems
+    from pleg_doctor.render import prom
+
+    metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
+    if textfile is not None:
+        try:
+            prom.write_textfile(textfile, metrics)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    if target is not None:
+        try:
+            target = dataclasses.replace(target, grouping={"node": run.node, **target.grouping})
+            prom.push(target, metrics, timeout=timeout)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    return problems
+
+
+def wants_npd(args: Sequence[str]) -> bool:
+    """Whether a command line that click could not parse asked for `-o npd`."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg in ("-o", "--output") and args[index + 1 : index + 2] == ["npd"]:
+            return True
+        if arg in ("-onpd", "--output=npd"):
+            return True
+    return False
+
+
 class _NagiosCommand(click.Command):
     """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
 
     Nagios reads only stdout and the exit code; `main()` still prints the error on stderr and
-    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL).
+    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL). With
+    `-o npd` the line is node-problem-detector's and the exit 2, its Unknown.
     """
 
     def make_context(
@@ -339,9 +393,18 @@ class _NagiosCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
+        given = list(args)  # click's parser consumes `args` as it goes
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
+            if wants_npd(given):
+                from pleg_doctor.render.npd import UNKNOWN_EXIT, npd_unknown_line
+
+                sys.stdout.write(npd_unknown_line(exc.format_message()) + "\n")
+                sys.stdout.flush()
+                exc.show()
+                # SystemExit, not click's Exit: click returns that one's code instead of exiting.
+                sys.exit(UNKNOWN_EXIT)
             from pleg_doctor.render.check import unknown_line
 
             sys.stdout.write(unknown_line(exc.format_message()) + "\n")
@@ -350,7 +413,7 @@ class _NagiosCommand(click.Command):
 
 
 @click.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
 @click.option(
@@ -392,13 +455,12 @@ class _NagiosCommand(click.Command):
     help="File holding a bearer token for --pushgateway.",
 )
 @metrics_timeout_option(None, "--timeout")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["nagios", "json"]),
+@output_format_option(
+    "One Nagios status line with perfdata, the diagnose document (schema pleg-doctor/v1) as "
+    "JSON or YAML, or a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, "
+    "1 NonOK, 2 Unknown).",
+    choices=("nagios", "json", "yaml", "npd"),
     default="nagios",
-    show_default=True,
-    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
 )
 @cause_options
 @common_options
@@ -429,28 +491,40 @@ def check(
     and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
     pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
 
+    -o npd is for a node-problem-detector custom plugin: one message line of at most 80 bytes
+    (verdict, headroom, top cause) and NPD's exit codes: 0 ok, 1 warning or critical, 2 unknown
+    and every error (a failed textfile or push is only reported on stderr there).
+
     \b
     Example:
       pleg-doctor check --kubelet 127.0.0.1 --state /var/lib/pleg-doctor/state.json \\
           --textfile /var/lib/node_exporter/textfile_collector
       pleg-doctor check --kubelet $NODE_IP --pushgateway http://pushgateway:9091
       pleg-doctor check before.prom after.prom
+      pleg-doctor check --kubelet $NODE_IP -o npd --state /var/lib/pleg-doctor/npd-state.json
     """
     console.setup_logging(debug)
     from pleg_doctor.render.check import check_line, unknown_line
 
+    npd = output == "npd"
+
     def say_unknown(reason: str) -> None:
-        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
-        if output != "json":
+        # -o json/yaml keeps stdout for the document only: errors then go to stderr alone, as
+        # with diagnose.
+        if npd:
+            from pleg_doctor.render.npd import npd_unknown_line
+
+            sys.stdout.write(npd_unknown_line(reason) + "\n")
+        elif output == "nagios":
             sys.stdout.write(unknown_line(reason) + "\n")
-            sys.stdout.flush()
+        sys.stdout.flush()
 
     try:
-        from pleg_doctor.render import prom
-
         grouping = parse_grouping_key(grouping_key)
-        target: prom.PushTarget | None = None
+        target: PushTarget | None = None
         if pushgateway is not None:
+            from pleg_doctor.render import prom
+
             target = prom.PushTarget(
                 url=prom.pushgateway_url(pushgateway),
                 job=job or prom.DEFAULT_JOB,
@@ -488,30 +562,28 @@ def check(
                 node_view=pipeline.node_view_reader(options),
             ),
             patience=metrics_timeout,
-            state_path=Path(state) if state is not None else None,
+            state_path=_path(state),
             state_max_age=state_max_age,
             node_label=grouping.get("node"),
         )
         for warning in run.warnings:
             console.warn(warning)
-        metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
-        problems: list[PlegDoctorError] = []
-        if textfile is not None:
-            try:
-                prom.write_textfile(Path(textfile), metrics)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
-        if target is not None:
-            try:
-                target = dataclasses.replace(target, grouping={"node": run.node, **grouping})
-                prom.push(target, metrics, timeout=options.timeout)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
+        problems = deliver(
+            run,
+            textfile=_path(textfile),
+            target=target,
+            timeout=options.timeout,
+        )
     except PlegDoctorError as exc:
         say_unknown(exc.message)
+        if npd:
+            console.fail(str(exc), debug=debug, code=_npd_unknown_exit())
         raise
     except Exception as exc:
         say_unknown(f"internal error: {type(exc).__name__}: {exc}")
+        if npd:
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+            console.fail(message, debug=debug, code=_npd_unknown_exit())
         raise
 
     report = run.report
@@ -520,9 +592,16 @@ def check(
         say_unknown(run.error.message)
         console.error(str(run.error))
         if debug:
+            import traceback
+
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
-    elif output == "json":
-        pipeline.emit(report, "json")
+    elif npd:
+        from pleg_doctor.render.npd import npd_line
+
+        sys.stdout.write(npd_line(report) + "\n")
+        sys.stdout.flush()
+    elif output != "nagios":
+        pipeline.emit(report, output)
     else:
         problem = problems[0].message if problems else None
         sys.stdout.write(check_line(report, problem=problem) + "\n")
@@ -534,6 +613,18 @@ def check(
     if report is not None and report.verdict == "unknown":
         for reason in report.reasons:
             console.error(reason)
+    if npd:
+        # The node condition is what NPD delivers: a failed textfile or push (stderr, above)
+        # must not turn a PLEG verdict into Unknown.
+        from pleg_doctor.render.npd import npd_exit_code
+
+        sys.exit(npd_exit_code(report))
     if report is None or problems or report.verdict == "unknown":
         sys.exit(int(ExitCode.UNKNOWN))
     sys.exit(report.exit_code)
+
+
+def _npd_unknown_exit() -> int:
+    from pleg_doctor.render.npd import UNKNOWN_EXIT
+
+    return UNKNOWN_EXIT

@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from pleg_doctor.commands import console
 
 if TYPE_CHECKING:
     from pleg_doctor.core.endpoints import ScrapeFacts
+    from pleg_doctor.core.fleet import FleetReport
     from pleg_doctor.core.report import Report
+    from pleg_doctor.core.scan import ScanReport
     from pleg_doctor.core.snapshot import Snapshot
     from pleg_doctor.sources.base import MetricsSource
     from pleg_doctor.sources.live import MetricsBlocked
@@ -188,12 +190,40 @@ def diagnose_snapshots(
 
 
 def emit(report: Report, output: str) -> None:
-    """Print `report` on stdout as `output` (`table` or `json`); colour only on a terminal."""
+    """Print `report` on stdout as `output` (`table`, `json` or `yaml`); colour only on a
+    terminal, Unicode escaped in documents when stdout cannot encode it."""
     from pleg_doctor.render import OutputFormat
 
     fmt = OutputFormat(output)
     color = fmt is OutputFormat.TABLE and console.wants_color(sys.stdout)
     width = console.terminal_width(sys.stdout) if fmt is OutputFormat.TABLE else None
-    renderer = fmt.to_renderer(color=color, width=width)
+    renderer = fmt.to_renderer(
+        color=color, width=width, ascii_only=not console.encodes_unicode(sys.stdout)
+    )
     sys.stdout.write(renderer(report))
     sys.stdout.flush()
+
+
+def emit_ranked(
+    report: FleetReport | ScanReport,
+    *,
+    output: str,
+    top: int | None,
+    exit_zero: bool,
+    table: Callable[..., str],
+) -> NoReturn:
+    """Print a ranked report (`fleet`, `scan`) as its JSON or YAML document, or with `table`
+    (colour only on a terminal), then exit with the worst node's verdict (0 with `exit_zero`,
+    unless nothing could be judged: 3)."""
+    from pleg_doctor.exitcodes import ExitCode
+
+    if output == "table":
+        color = console.wants_color(sys.stdout)
+        sys.stdout.write(
+            table(report, top=top, color=color, width=console.terminal_width(sys.stdout))
+        )
+        sys.stdout.flush()
+    else:
+        console.write_document(report.to_dict(top=top), output)
+    code = report.exit_code
+    sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)

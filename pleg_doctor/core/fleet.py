@@ -24,6 +24,7 @@ import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from pleg_doctor.core.causes import Finding, ranking_key
 from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
 from pleg_doctor.core.window import Window
@@ -46,20 +47,15 @@ class FleetNode:
     whatever the data says."""
     notes: tuple[str, ...] = ()
     """What the fleet source adds to the report's notes (e.g. too few scrapes in the range)."""
+    findings: tuple[Finding, ...] = ()
+    """Causes the source itself saw rather than read in metrics (e.g. `scan`: a kubelet whose
+    `/metrics` blocks while its `/healthz` answers); ranked with the rules' findings."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FleetReport:
-    """Every node's report, ranked worst first, and where the data came from."""
+class RankedReports:
+    """Many nodes' reports, ranked worst first, and what they add up to (`fleet`, `scan`)."""
 
-    prometheus: str
-    """The Prometheus-compatible API the data came from (no credentials)."""
-    selector: str
-    """The label matchers every query used."""
-    evaluated_at: float
-    """Unix seconds the instant queries were evaluated at (Prometheus' clock, or `--at`)."""
-    range_seconds: float
-    """The window of `increase()` (`--range`): every node's counters cover it."""
     reports: tuple[Report, ...]
     """Ranked worst first (`rank_reports`)."""
 
@@ -90,20 +86,42 @@ class FleetReport:
                 counts[cause] = counts.get(cause, 0) + 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
+    def summary(self) -> dict[str, Any]:
+        """The JSON `summary`: counts by verdict and by top cause, over every node."""
+        return {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()}
+
+    def nodes(self, *, top: int | None = None) -> list[dict[str, Any]]:
+        """The JSON `nodes`: each node's object of schema v1, worst first, the first `top`."""
+        shown = self.reports if top is None else self.reports[:top]
+        return [report.to_dict() for report in shown]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetReport(RankedReports):
+    """Every node's report, ranked worst first, and where the data came from."""
+
+    prometheus: str
+    """The Prometheus-compatible API the data came from (no credentials)."""
+    selector: str
+    """The label matchers every query used."""
+    evaluated_at: float
+    """Unix seconds the instant queries were evaluated at (Prometheus' clock, or `--at`)."""
+    range_seconds: float
+    """The window of `increase()` (`--range`): every node's counters cover it."""
+
     def to_dict(self, *, top: int | None = None) -> dict[str, Any]:
         """The fleet JSON (schema `pleg-doctor/v1`); `top` keeps only the first N nodes.
 
         The summary always counts the whole fleet, also when `top` shortens `nodes`.
         """
-        shown = self.reports if top is None else self.reports[:top]
         return {
             "schema": SCHEMA,
             "prometheus": self.prometheus,
             "selector": self.selector,
             "evaluated_at": rfc3339(self.evaluated_at),
-            "range_seconds": _seconds(self.range_seconds),
-            "summary": {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()},
-            "nodes": [report.to_dict() for report in shown],
+            "range_seconds": seconds_value(self.range_seconds),
+            "summary": self.summary(),
+            "nodes": self.nodes(top=top),
         }
 
 
@@ -116,7 +134,8 @@ def human_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _seconds(value: float) -> float | int:
+def seconds_value(value: float) -> float | int:
+    """Seconds as the JSON shows them: an int when whole, else 3 decimals."""
     return int(value) if float(value).is_integer() else round(value, 3)
 
 
@@ -160,7 +179,25 @@ def diagnose_node(
         )
     if node.notes:
         report = dataclasses.replace(report, notes=(*report.notes, *node.notes))
+    if node.findings:
+        report = dataclasses.replace(report, causes=merge_causes(node.findings, report.causes))
     return report
+
+
+def merge_causes(seen: Sequence[Finding], scored: Sequence[Finding]) -> tuple[Finding, ...]:
+    """`seen` (by the source) and `scored` (by the rules) ranked together, one finding per id.
+
+    When both name a cause, the higher score wins, with the evidence of both.
+    """
+    merged: dict[str, Finding] = {}
+    for finding in (*scored, *seen):
+        known = merged.get(finding.id)
+        if known is None:
+            merged[finding.id] = finding
+            continue
+        best, other = (finding, known) if finding.score > known.score else (known, finding)
+        merged[finding.id] = dataclasses.replace(best, evidence=(*best.evidence, *other.evidence))
+    return tuple(sorted(merged.values(), key=ranking_key))
 
 
 def diagnose_fleet(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pleg_doctor.core.causes import Context, Finding, rank
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
@@ -285,8 +286,8 @@ def _no_better_than_the_last_dump(
         predicted_worst_age_seconds=max(predicted) if predicted else None,
     )
     return bounded, (
-        f"headroom {single.headroom_seconds:.0f} s, as the last dump alone gives: the window "
-        "(a restart, dumps left out) does not earn more"
+        f"headroom {human_seconds(single.headroom_seconds)}, as the last dump alone gives: the "
+        "window (a restart, dumps left out) does not earn more"
     )
 
 
@@ -371,19 +372,22 @@ def _verdict(
     peak = model.peak_age_seconds
     if age is not None and age >= threshold:
         critical.append(
-            f"PLEG last seen active {age:.0f} s ago: past the {threshold:.0f} s threshold"
+            f"PLEG last seen active {human_seconds(age)} ago: past the {threshold:.0f} s threshold"
         )
     elif peak is not None and peak >= threshold:
         critical.append(
-            f"PLEG last seen active {peak:.0f} s before the scrape at "
+            f"PLEG last seen active {human_seconds(peak)} before the scrape at "
             f"{rfc3339(model.peak_age_captured_at)}: past the {threshold:.0f} s threshold inside "
-            "the window" + (f" ({age:.0f} s at its end)" if age is not None else "")
+            "the window" + (f" ({human_seconds(age)} at its end)" if age is not None else "")
         )
     if model.stalled_for_seconds is not None and model.stalled_for_seconds >= threshold:
-        critical.append(f"no relist completed for at least {model.stalled_for_seconds:.0f} s")
+        critical.append(
+            f"no relist completed for at least {human_seconds(model.stalled_for_seconds)}"
+        )
     elif window.quiet_seconds is not None and window.quiet_seconds >= threshold:
         critical.append(
-            f"no relist completed for {window.quiet_seconds:.0f} s between scrapes of the window"
+            f"no relist completed for {human_seconds(window.quiet_seconds)} between scrapes of "
+            "the window"
         )
     if (
         model.predicted_worst_age_seconds is not None
@@ -391,17 +395,20 @@ def _verdict(
     ):
         critical.append(
             f"steady state crosses the threshold: worst age ≈ "
-            f"{model.predicted_worst_age_seconds:.0f} s ≥ {threshold:.0f} s"
+            f"{human_seconds(model.predicted_worst_age_seconds)} ≥ {threshold:.0f} s"
         )
     if critical:
         return "critical", critical
     headroom = model.headroom_seconds
     if headroom is not None and headroom < threshold / 2:
-        warning.append(f"headroom {headroom:.0f} s is under half the {threshold:.0f} s threshold")
+        warning.append(
+            f"headroom {human_seconds(headroom)} is under half the {threshold:.0f} s threshold"
+        )
     if model.stalled and age is None:
         # With a last-seen age the age itself is judged; without one, a stall is all there is.
         warning.append(
-            f"no relist completed for {model.stalled_for_seconds or 0:.0f} s: a relist is hanging"
+            f"no relist completed for {human_seconds(model.stalled_for_seconds or 0)}: "
+            "a relist is hanging"
         )
     where = "since the kubelet started" if window.is_lifetime else "in the window"
     relist = window.relist_duration
@@ -432,7 +439,7 @@ def _verdict(
         return "unknown", [
             "the data cannot bound the worst PLEG age (no relist duration and no last-seen age)"
         ]
-    return "ok", [f"headroom {headroom:.0f} s of {threshold:.0f} s"]
+    return "ok", [f"headroom {human_seconds(headroom)} of {threshold:.0f} s"]
 
 
 def _relist_call_timeouts(window: Window) -> float:

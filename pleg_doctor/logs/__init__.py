@@ -28,6 +28,7 @@ from pleg_doctor.logs.evidence import (
     log_mismatch,
     merge_findings,
 )
+from pleg_doctor.logs.notes import time_notes
 from pleg_doctor.logs.parse import NEVER_SECONDS, parse_go_duration
 from pleg_doctor.logs.reader import JournalReader, LogReader
 from pleg_doctor.logs.result import SCHEMA, LogsResult
@@ -51,4 +52,5 @@ __all__ = [
     "merge_findings",
     "parse_go_duration",
     "rfc3339",
+    "time_notes",
 ]

@@ -7,6 +7,7 @@ resolved once at the end; the notes (`notes.build_notes`) are written last, from
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
@@ -37,18 +38,25 @@ def analyze_logs(
     default_year: int,
     year: int | None = None,
     utc_offset_minutes: int | None = None,
+    not_after: dt.datetime | None = None,
     extra_notes: Sequence[str] = (),
 ) -> LogsResult:
     """Read a kubelet log in one pass: bytes in chunks of any size (already decompressed), or a
     `LogReader` / `JournalReader` (files, stdin, `.gz`, journalctl; big files in parallel).
 
-    `default_year` is used when neither `year` (`--year`) nor the log states one (the CLI passes
-    the current year; the notes then say it was assumed). `utc_offset_minutes` is the node's
-    offset when known (`--journal` on the node itself). The reader's notes and `extra_notes` are
-    appended to the notes.
+    When neither `year` (`--year`) nor the log states the year, it is assumed (and the notes say
+    so): the latest year that does not put the log's last line after `not_after` (the CLI passes
+    now, or the capture time of the metrics the log joins), else `default_year`.
+    `utc_offset_minutes` is the node's offset when known (`--journal` on the node itself). The
+    reader's notes and `extra_notes` are appended to the notes.
     """
     stats = ScanStats()
-    clock = Clock(default_year=default_year, year=year, utc_offset_minutes=utc_offset_minutes)
+    clock = Clock(
+        default_year=default_year,
+        year=year,
+        utc_offset_minutes=utc_offset_minutes,
+        not_after=not_after,
+    )
     timeline = Timeline(year_hint=clock.year_hint)
     culprits = CulpritTracker()
     nodes: Counter[str] = Counter()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import RELIST_OPS, op_timeouts
 from pleg_doctor.core.report import Report
 
@@ -60,7 +61,7 @@ def _summary(report: Report) -> str:
     else:
         headroom = report.model.headroom_seconds
         parts = [
-            f"headroom {headroom:.0f}s of {threshold:.0f}s"
+            f"headroom {human_seconds(headroom, unit='s')} of {threshold:.0f}s"
             if headroom is not None
             else f"headroom unknown (threshold {threshold:.0f}s)"
         ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from pleg_doctor.core.report import Report
+from pleg_doctor.render.document import render_document
 
 
 def render_json(report: Report) -> str:
     """One JSON object per report; `allow_nan=False` makes a NaN slip a bug, not bad output."""
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(report.to_dict(), "json")

@@ -1,6 +1,6 @@
-"""`check --textfile` / `--pushgateway`: the metrics of CONTRACT.md, written with prometheus_client.
+"""`check --textfile` / `--pushgateway`: the pleg_doctor_* metrics of a run, written or pushed.
 
-The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
+The metrics (the README's "Cron and monitoring: check" lists them for users):
 
 * `pleg_doctor_headroom_seconds{node}`
 * `pleg_doctor_verdict{node,verdict}`: 1 for the current verdict, 0 for the three others
@@ -17,17 +17,17 @@ written, so alerting sees the failure instead of the last good values going stal
 data cannot give is left out (no sample) rather than written as NaN, which alert expressions
 compare as false without telling anyone.
 
-prometheus_client is imported inside the functions that need it: `pleg-doctor --version` and
-`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it).
+The textfile is written here (`exposition`, byte for byte prometheus_client's text format, a
+test holds them together); prometheus_client is imported only to push, and so are `http.client`
+and `urllib`: cron runs `check --textfile` on every node every minute, and importing
+prometheus_client alone cost more than the rest of such a run (`benchmarks/bench_startup.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import logging
-import urllib.error
-import urllib.parse
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -37,6 +37,8 @@ from pleg_doctor.core.report import VERDICT_ORDER, Report
 from pleg_doctor.errors import PlegDoctorError, UsageError
 
 if TYPE_CHECKING:
+    import urllib.error
+
     from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
@@ -66,67 +68,150 @@ class CheckMetrics:
     """Unix seconds of the run, local clock: what staleness alerts compare with `time()`."""
 
 
-def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
-    """A fresh registry holding exactly the metrics of CONTRACT.md for one run."""
-    from prometheus_client import CollectorRegistry, Gauge
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Family:
+    """One metric family of a run: a gauge, its help, its label names and its samples."""
 
-    registry = CollectorRegistry()
+    name: str
+    documentation: str
+    labelnames: tuple[str, ...]
+    samples: tuple[tuple[tuple[str, ...], float], ...]
+    """(label values, value) in the order the samples are written."""
+
+
+def families(metrics: CheckMetrics) -> tuple[Family, ...]:
+    """Exactly the metrics of the module docstring for one run, in the order they are written.
+
+    A family without samples is still written (HELP and TYPE): alerting can tell "no cause
+    scored" from "this metric does not exist".
+    """
     node = metrics.node
     report = metrics.report
 
-    def gauge(name: str, doc: str, labels: Sequence[str]) -> Gauge:
-        return Gauge(name, doc, labelnames=("node", *labels), registry=registry)
+    def family(
+        name: str, doc: str, labels: Sequence[str], samples: Sequence[tuple[Sequence[str], float]]
+    ) -> Family:
+        return Family(
+            name=name,
+            documentation=doc,
+            labelnames=("node", *labels),
+            samples=tuple(((node, *values), value) for values, value in samples),
+        )
 
-    up = gauge("pleg_doctor_up", "1 when pleg-doctor could read and diagnose the source.", ())
+    verdict_now = "unknown" if report is None else report.verdict
+    headroom = report.model.headroom_seconds if report is not None else None
+    scores = {finding.id: finding.score for finding in report.causes} if report else {}
+    stats = relist_stats(report) if report is not None else {}
     scrape = report.scrape if report is not None else None
-    up.labels(node).set(0 if report is None or (scrape is not None and scrape.blocked) else 1)
+    blocked = scrape is not None and scrape.blocked
+    scrape_blocked: tuple[Family, ...] = ()
     if scrape is not None:
         # Why up is 0 while the kubelet answers: its /metrics blocked (the runtime is likely
-        # hung). 0 when /metrics answered.
-        gauge(
-            "pleg_doctor_scrape_blocked_seconds",
-            "Seconds the kubelet's /metrics did not answer while its /healthz did (0: answered).",
+        # hung). Written for live sources only, 0 when /metrics answered.
+        waited = (scrape.waited_seconds or 0.0) if blocked else 0.0
+        scrape_blocked = (
+            family(
+                "pleg_doctor_scrape_blocked_seconds",
+                "Seconds the kubelet's /metrics did not answer while its /healthz did (0: "
+                "answered).",
+                (),
+                [((), waited)],
+            ),
+        )
+    return (
+        family(
+            "pleg_doctor_up",
+            "1 when pleg-doctor could read and diagnose the source.",
             (),
-        ).labels(node).set((scrape.waited_seconds or 0.0) if scrape.blocked else 0.0)
-    gauge(
-        "pleg_doctor_last_run_timestamp_seconds",
-        "Unix time of the last pleg-doctor check run (local clock).",
-        (),
-    ).labels(node).set(metrics.ran_at)
-    verdict_now = "unknown" if report is None else report.verdict
-    verdict = gauge(
-        "pleg_doctor_verdict",
-        "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
-        ("verdict",),
+            [((), 0 if report is None or blocked else 1)],
+        ),
+        *scrape_blocked,
+        family(
+            "pleg_doctor_last_run_timestamp_seconds",
+            "Unix time of the last pleg-doctor check run (local clock).",
+            (),
+            [((), metrics.ran_at)],
+        ),
+        family(
+            "pleg_doctor_verdict",
+            "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
+            ("verdict",),
+            [((name,), 1 if name == verdict_now else 0) for name in VERDICT_ORDER],
+        ),
+        family(
+            "pleg_doctor_headroom_seconds",
+            "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
+            (),
+            [((), headroom)] if headroom is not None else [],
+        ),
+        family(
+            "pleg_doctor_cause_score",
+            "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
+            ("cause",),
+            [((cause,), scores.get(cause, 0.0)) for cause in CAUSE_IDS] if report else [],
+        ),
+        family(
+            "pleg_doctor_relist_seconds",
+            "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
+            ("stat",),
+            [((stat,), value) for stat, value in stats.items() if value is not None],
+        ),
     )
-    for name in VERDICT_ORDER:
-        verdict.labels(node, name).set(1 if name == verdict_now else 0)
-    headroom = gauge(
-        "pleg_doctor_headroom_seconds",
-        "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
-        (),
-    )
-    cause = gauge(
-        "pleg_doctor_cause_score",
-        "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
-        ("cause",),
-    )
-    relist = gauge(
-        "pleg_doctor_relist_seconds",
-        "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
-        ("stat",),
-    )
-    if report is None:
-        return registry
-    if report.model.headroom_seconds is not None:
-        headroom.labels(node).set(report.model.headroom_seconds)
-    scores = {finding.id: finding.score for finding in report.causes}
-    for cause_id in CAUSE_IDS:
-        cause.labels(node, cause_id).set(scores.get(cause_id, 0.0))
-    for stat, value in relist_stats(report).items():
-        if value is not None:
-            relist.labels(node, stat).set(value)
+
+
+def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
+    """A fresh prometheus_client registry holding `families(metrics)` (for the push)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    for family in families(metrics):
+        gauge = Gauge(
+            family.name, family.documentation, labelnames=family.labelnames, registry=registry
+        )
+        for values, value in family.samples:
+            gauge.labels(*values).set(value)
     return registry
+
+
+def exposition(metrics: CheckMetrics) -> bytes:
+    """`families(metrics)` in the Prometheus text format, byte for byte what prometheus_client's
+    `generate_latest` writes for the same gauges (a test holds the two together).
+
+    Written here rather than by prometheus_client because importing prometheus_client (with its
+    HTTP server and client modules) costs more than the whole rest of a cron `check --textfile`
+    run; the push still goes through prometheus_client.
+    """
+    lines: list[str] = []
+    for family in families(metrics):
+        help_text = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        lines.append(f"# HELP {family.name} {help_text}\n")
+        lines.append(f"# TYPE {family.name} gauge\n")
+        for values, value in family.samples:
+            labels = ",".join(
+                f'{name}="{_escape_label_value(text)}"'
+                for name, text in sorted(zip(family.labelnames, values, strict=True))
+            )
+            lines.append(f"{family.name}{{{labels}}} {go_float(value)}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _escape_label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def go_float(value: float) -> str:
+    """A sample value as Go (and prometheus_client's `floatToGoString`) writes it."""
+    number = float(value)
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if math.isnan(number):
+        return "NaN"
+    text = repr(number)
+    dot = text.find(".")
+    if number > 0 and dot > 6:
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
 
 
 def relist_stats(report: Report) -> dict[str, float | None]:
@@ -147,19 +232,19 @@ def relist_stats(report: Report) -> dict[str, float | None]:
 
 def render_textfile(metrics: CheckMetrics) -> str:
     """The text a textfile would hold (for tests and `--debug`)."""
-    from prometheus_client import generate_latest
-
-    return generate_latest(build_registry(metrics)).decode()
+    return exposition(metrics).decode()
 
 
 def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
-    """Write `DIRECTORY/pleg_doctor.prom`; prometheus_client writes a temporary file and renames it.
+    """Write `DIRECTORY/pleg_doctor.prom`: a temporary file next to it, then a rename.
 
-    The rename is atomic, so node_exporter never scrapes half a file. Raises
-    `MetricsDeliveryError` (with the path and the OS reason) when the directory is missing or not
-    writable.
+    The rename is atomic, so node_exporter never scrapes half a file (the same steps as
+    prometheus_client's `write_to_textfile`: `pleg_doctor.prom.<pid>.<thread>`, then
+    `rename(2)`). Raises `MetricsDeliveryError` (with the path and the OS reason) when the
+    directory is missing or not writable.
     """
-    from prometheus_client import write_to_textfile
+    import os
+    import threading
 
     path = directory / TEXTFILE_NAME
     if not directory.is_dir():
@@ -167,8 +252,16 @@ def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
             f"--textfile {directory}: no such directory",
             hint="create it, or point --textfile at node_exporter's --collector.textfile.directory",
         )
+    temporary = f"{path}.{os.getpid()}.{threading.current_thread().ident}"
     try:
-        write_to_textfile(str(path), build_registry(metrics))
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(exposition(metrics))
+            os.rename(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
     except OSError as exc:
         raise MetricsDeliveryError(
             f"--textfile {directory}: cannot write {TEXTFILE_NAME} "
@@ -202,6 +295,8 @@ class PushTarget:
 
 def pushgateway_url(text: str) -> str:
     """Validate `--pushgateway URL`: http(s), a host, no credentials (they would end up in logs)."""
+    import urllib.parse
+
     value = text.strip()
     if "://" not in value:
         value = f"http://{value}"  # what prometheus_client assumes too
@@ -288,6 +383,9 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     that stopped scoring does not linger. Raises `MetricsDeliveryError` with the URL and the
     HTTP status or connection error; never with a credential (the URL cannot hold one).
     """
+    import http.client
+    import urllib.error
+
     from prometheus_client import push_to_gateway
 
     grouping = dict(target.grouping)
@@ -324,6 +422,8 @@ def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
 
 def _body(exc: urllib.error.HTTPError) -> str:
     """The gateway's first line of explanation (e.g. why it rejected the metrics), shortened."""
+    import http.client
+
     try:
         text = exc.read(300).decode("utf-8", "replace").strip()
     except (OSError, http.client.HTTPException):

@@ -36,7 +36,33 @@ _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 def node_metrics_url(server: str, node: str) -> str:
     """The node-proxy metrics URL; keeps a path prefix of `server` (Rancher-style proxies)."""
-    return f"{server.rstrip('/')}/api/v1/nodes/{urllib.parse.quote(node, safe='')}/proxy/metrics"
+    return node_proxy_url(server, node, "metrics")
+
+
+def node_proxy_url(server: str, node: str, path: str) -> str:
+    """`{server}/api/v1/nodes/NODE/proxy/PATH`: the kubelet's `/PATH` through the API server."""
+    return f"{server.rstrip('/')}/api/v1/nodes/{urllib.parse.quote(node, safe='')}/proxy/{path}"
+
+
+def proxy_wording(context: KubeContext, *, node: str | None) -> EndpointWording:
+    """How errors of the node proxy read: the permission, what to do after a 401/403, a TLS
+    failure, a 404 (for one `node`; None: any node, e.g. `scan`'s)."""
+    cluster = context.cluster
+    return EndpointWording(
+        endpoint="API server",
+        permission=PERMISSION,
+        auth_hint=(
+            f"the credentials of kubeconfig user '{context.user.name}' "
+            f"(context '{context.name}') were not accepted: log in again or check them"
+        ),
+        forbidden_hint=(
+            'grant a ClusterRole rule {apiGroups: [""], resources: ["nodes/proxy"], '
+            'verbs: ["get"]}, or use --kubelet with RBAC `get nodes/metrics`'
+        ),
+        tls_hint=f"fix certificate-authority(-data) of cluster '{cluster.name}' in {context.origin}",
+        not_found=f"node '{node}' not found" if node is not None else None,
+        not_found_hint=f"list the nodes of context '{context.name}' with kubectl get nodes",
+    )
 
 
 class ApiServerSource:
@@ -79,27 +105,7 @@ class ApiServerSource:
             self._context, exec_timeout=exec_timeout, environ=environ
         )
         self._url = node_metrics_url(self._context.cluster.server, node)
-        cluster = self._context.cluster
-        self._wording = EndpointWording(
-            endpoint="API server",
-            permission=PERMISSION,
-            auth_hint=(
-                f"the credentials of kubeconfig user '{self._context.user.name}' "
-                f"(context '{self._context.name}') were not accepted: log in again or check them"
-            ),
-            forbidden_hint=(
-                'grant a ClusterRole rule {apiGroups: [""], resources: ["nodes/proxy"], '
-                'verbs: ["get"]}, or use --kubelet with RBAC `get nodes/metrics`'
-            ),
-            tls_hint=(
-                f"fix certificate-authority(-data) of cluster '{cluster.name}' in "
-                f"{self._context.origin}"
-            ),
-            not_found=f"node '{node}' not found",
-            not_found_hint=(
-                f"list the nodes of context '{self._context.name}' with kubectl get nodes"
-            ),
-        )
+        self._wording = proxy_wording(self._context, node=node)
 
     @property
     def location(self) -> str:

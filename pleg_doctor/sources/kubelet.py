@@ -44,7 +44,7 @@ WORDING = EndpointWording(
     endpoint="kubelet",
     permission=PERMISSION,
     auth_hint=(
-        "pass a token the cluster accepts with --token or --token-file (or a client certificate); "
+        "pass a token the cluster accepts with --kubelet-token-file or --kubelet-token (or a client certificate); "
         f"its identity needs RBAC `{PERMISSION}`"
     ),
     forbidden_hint=(
@@ -101,7 +101,7 @@ def _url_from_url(target: str) -> str:
     if "@" in parts.netloc:
         raise UsageError(
             "credentials in the --kubelet URL are not supported",
-            hint="pass a token with --token or --token-file",
+            hint="pass a token with --kubelet-token-file or --kubelet-token",
         )
     if not parts.hostname:
         raise UsageError(f"--kubelet URL {target!r} has no host")
@@ -163,7 +163,7 @@ class KubeletSource:
         service_account_dir: str | os.PathLike[str] | None = SERVICE_ACCOUNT_DIR,
     ) -> None:
         if token is not None and token_file is not None:
-            raise UsageError("give either --token or --token-file, not both")
+            raise UsageError("give either --kubelet-token or --kubelet-token-file, not both")
         if client_key is not None and client_cert is None:
             raise UsageError("--client-key needs --client-cert")
         if cacert is not None and insecure_skip_tls_verify:

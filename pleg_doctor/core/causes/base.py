@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pleg_doctor.core.distribution import OpStats
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import (
     LIST_OPS,
     STATUS_OPS,
@@ -162,7 +163,7 @@ class Context:
         if self.window.is_lifetime:
             return "since the kubelet started"
         seconds = self.window.seconds
-        return f"in the last {seconds:.0f} s" if seconds is not None else "in the window"
+        return f"in the last {human_seconds(seconds)}" if seconds is not None else "in the window"
 
 
 INFORMATIONAL_CAUSES = frozenset({"kubelet_restart"})
@@ -211,9 +212,9 @@ def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
 
 
 def fmt_seconds(value: float) -> str:
-    """Seconds for a note: `0.012 s`, `3.4 s`, `121 s`."""
+    """Seconds for a note: `0.012 s`, `3.4 s`, `121 s`, `3d4h`."""
     if value < 1:
         return f"{value:.3f} s"
     if value < 10:
         return f"{value:.1f} s"
-    return f"{value:.0f} s"
+    return human_seconds(value)

@@ -12,6 +12,7 @@ from pleg_doctor.core.causes.base import (
     epoch_text,
     fmt_seconds,
 )
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import LIST_OPS
 
 # Uptime under which the first relist (every pod inspected, §6.2) still dominates lifetime
@@ -176,7 +177,7 @@ class ClockSkew:
                 Evidence(
                     "kubelet_pleg_last_seen_seconds − capture time",
                     round(-age, 1),
-                    f"the last relist is {-age:.0f} s in the future of the capture time "
+                    f"the last relist is {human_seconds(-age)} in the future of the capture time "
                     f"({last.captured_at_origin}): the clocks disagree",
                 )
             )
@@ -191,7 +192,7 @@ class ClockSkew:
             evidence.append(
                 Evidence(
                     "kubelet_pleg_last_seen_seconds age vs relists",
-                    f"{age:.0f} s old, {relists:.0f} relists",
+                    f"{human_seconds(age)} old, {relists:.0f} relists",
                     "relists completed in the window, yet the last one is older than the window",
                 )
             )

@@ -15,6 +15,7 @@ from pleg_doctor.core.causes.base import (
     fmt_seconds,
 )
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
 
 if TYPE_CHECKING:
@@ -31,6 +32,14 @@ resets at the timeout, plus a relist's own lists) can no longer explain it."""
 
 _RUNTIME_LOGS = "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100"
 
+RUNTIME_HUNG_NEXT_STEPS = (
+    "crictl --timeout 10s info >/dev/null && echo runtime answers",
+    "crictl --timeout 10s pods | head   # a hung runtime does not answer within 10 s",
+    "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
+    _RUNTIME_LOGS,
+)
+"""What to run on the node when the runtime does not answer (also `causes.scrape`'s)."""
+
 
 class RuntimeHung:
     """The container runtime does not answer at all."""
@@ -39,7 +48,7 @@ class RuntimeHung:
     title: ClassVar[str] = "Container runtime hung"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 2: `GetPods` lists (and the runtime `status` call) time out, fail or stop.
+        """`GetPods` lists (and the runtime `status` call) time out, fail or stop.
 
         One scrape shows it too: a frozen health clock with list calls that timed out or failed
         since the start, or frozen for longer than the CRI timeout (one hung status call cannot
@@ -115,12 +124,7 @@ class RuntimeHung:
         score = max(score * ctx.history_factor(), now_score)
         if score == 0:
             return None
-        steps: tuple[str, ...] = (
-            "crictl --timeout 10s info >/dev/null && echo runtime answers",
-            "crictl --timeout 10s pods | head   # a hung runtime does not answer within 10 s",
-            "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
-            _RUNTIME_LOGS,
-        )
+        steps: tuple[str, ...] = RUNTIME_HUNG_NEXT_STEPS
         if ctx.window.is_lifetime:
             steps = (*steps[:2], *SINGLE_SCRAPE_STEPS, *steps[2:])
         return Finding(
@@ -170,8 +174,8 @@ class RuntimeHung:
             Evidence(
                 "kubelet_pleg_last_seen_seconds",
                 epoch_text(last.last_seen_seconds or 0.0),
-                f"the health clock last moved {age:.0f} s before the scrape: no GetPods has "
-                "succeeded since",
+                f"the health clock last moved {human_seconds(age)} before the scrape: no GetPods "
+                "has succeeded since",
             )
         )
         score = 0.0
@@ -239,8 +243,8 @@ class RuntimeHung:
                 Evidence(
                     "kubelet_runtime_operations_duration_seconds (timeouts)",
                     0,
-                    f"a CRI call may have hung for about {age:.0f} s, not yet at the {tau:.0f} s "
-                    "timeout: a list call (the whole runtime) or one pod's status call "
+                    f"a CRI call may have hung for about {human_seconds(age)}, not yet at the "
+                    f"{tau:.0f} s timeout: a list call (the whole runtime) or one pod's status call "
                     "(container_wedged); probe-runtime tells which"
                     + ("; slow answered calls may add up to it as well" if slow else ""),
                 )

@@ -298,7 +298,7 @@ def usable_location(url: str) -> str:
     if "@" in urllib.parse.urlsplit(url).netloc:
         raise UsageError(
             f"credentials in the URL are not supported: {location}",
-            hint="pass a token with --token or --token-file instead",
+            hint="pass a token with --kubelet-token-file instead",
         )
     return location
 

@@ -9,7 +9,7 @@ import email.utils
 
 from pleg_doctor.errors import SourceError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.client import http_client, usable_location
+from pleg_doctor.sources.http.client import HttpClient, http_client, usable_location
 from pleg_doctor.sources.http.settings import MAX_BODY_BYTES, EndpointWording, HttpSettings
 from pleg_doctor.sources.live import HealthProbe
 
@@ -50,19 +50,35 @@ def fetch_metrics_url(
     `kind` and `node` are copied into the dump; its `location` is `url` without credentials and
     its `captured_at` the server's `Date` header.
     """
+    with http_client(settings, wording=wording, timeout=timeout) as client:
+        return scrape_metrics(
+            client, url, endpoint=wording.endpoint, kind=kind, node=node, max_bytes=max_bytes
+        )
+
+
+def scrape_metrics(
+    client: HttpClient,
+    url: str,
+    *,
+    endpoint: str,
+    kind: SourceKind,
+    node: str | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> FetchedDump:
+    """`fetch_metrics_url` with a client already open: many scrapes share its credentials and
+    TLS files (`scan`: every node through one API server). `endpoint` names it in messages."""
     location = usable_location(url)
-    what = f"{wording.endpoint} {location}"
+    what = f"{endpoint} {location}"
 
     def check_metrics(first: bytes, content_type: str) -> None:
         _refuse_html_or_json(what, first, content_type)
 
-    with http_client(settings, wording=wording, timeout=timeout) as client:
-        response = client.get(
-            url,
-            max_bytes=max_bytes,
-            too_large_hint="not a metrics endpoint? check the URL",
-            check_body_start=check_metrics,
-        )
+    response = client.get(
+        url,
+        max_bytes=max_bytes,
+        too_large_hint="not a metrics endpoint? check the URL",
+        check_body_start=check_metrics,
+    )
     return FetchedDump(
         kind=kind,
         location=location,

@@ -86,13 +86,29 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
+DEFAULT_PORT = 9090
+"""Prometheus' default port, for a `--prometheus HOST` without one."""
+
+
+def with_default_scheme(text: str) -> str:
+    """`prometheus:9090` → `http://prometheus:9090`, `prometheus` → `http://prometheus:9090`;
+    a URL with a scheme is left as it is."""
+    if not text or "://" in text:
+        return text
+    host, slash, path = text.partition("/")
+    if not host.endswith("]") and ":" in host:
+        return f"http://{text}"  # HOST:PORT or [IPv6]:PORT
+    return f"http://{host}:{DEFAULT_PORT}{slash}{path}"
+
+
 def api_url(url: str) -> str:
     """`URL/api/v1/query`, keeping the URL's path prefix (Mimir's `/prometheus`, VM's `/select/0/prometheus`).
 
     A URL that already ends in `/api/v1/query`, `/api/v1` or `/graph` (copied from a browser) is
-    accepted as the base it points into.
+    accepted as the base it points into. Like `--kubelet`, a bare `HOST` or `HOST:PORT` (or
+    `HOST:PORT/prefix`) is accepted: Prometheus' own defaults fill in, `http://` and port 9090.
     """
-    text = url.strip()
+    text = with_default_scheme(url.strip())
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -102,7 +118,8 @@ def api_url(url: str) -> str:
         ) from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            "--prometheus needs an http:// or https:// URL, e.g. http://prometheus:9090"
+            "--prometheus needs HOST[:PORT] or an http:// or https:// URL, e.g. "
+            "prometheus-k8s.monitoring:9090"
         )
     if "@" in parts.netloc:
         raise UsageError(
