@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -181,6 +182,18 @@ def check_schema(doc: dict[str, Any]) -> None:
             assert isinstance(item["value"], (int, float, str))
             assert not (isinstance(item["value"], float) and not math.isfinite(item["value"]))
     assert all(isinstance(n, str) for n in doc["notes"])
+    errors = [f"{list(e.path)}: {e.message}" for e in _v1_validator().iter_errors(doc)]
+    assert not errors, "not valid against the published v1 schema:\n" + "\n".join(errors[:5])
+
+
+@functools.cache
+def _v1_validator() -> Any:
+    """The published `pleg-doctor schema v1` (strict), as tests/test_schemas.py uses it."""
+    from jsonschema import Draft202012Validator
+
+    from pleg_doctor.commands.schema import load_schema
+
+    return Draft202012Validator(load_schema("v1"))
 
 
 def run_cli(

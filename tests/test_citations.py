@@ -36,7 +36,7 @@ DOCS_LINK = re.compile(r"docs/([\w.-]+\.md)(?:#([\w-]+))?")
 
 LEGACY: dict[str, int] = {
     ".pre-commit-config.yaml": 1,
-    "README.md": 6,
+    "README.md": 5,
     "benchmarks/README.md": 3,
     "benchmarks/gen_dump.py": 3,
     "deploy/prometheus/pleg-doctor-alerts.yml": 1,
