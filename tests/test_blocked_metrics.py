@@ -247,3 +247,92 @@ def test_a_slow_scrape_is_runtime_evidence_in_the_diagnosis():
     assert "while /healthz answered in 15 ms" in found["/metrics"][1]
     assert any("the capture time is the kubelet's clock when the request started" in n
                for n in report.notes)  # fmt: skip
+
+
+# --- one probe and one finding for diagnose, check and scan -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "answer"),
+    [
+        (Reply(body=b"ok", content_type="text/plain"), "200 ok"),
+        (
+            Reply(
+                500,
+                b"[+]ping ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n",
+                "text/plain",
+            ),
+            "500 [-]syncloop failed: reason withheld",
+        ),
+        (
+            Reply(403, b"Forbidden (user=x, verb=get, resource=nodes)", "text/plain"),
+            "403 Forbidden",
+        ),
+        # the API server's own error: the node proxy could not reach the kubelet
+        (Reply(503, b'{"kind": "Status", "code": 503}', "application/json"), None),
+    ],
+)
+def test_the_one_healthz_probe_counts_any_answer_of_the_kubelet(reply, answer):
+    from pleg_doctor.sources.http.client import http_client
+    from pleg_doctor.sources.http.metrics import probe_health
+    from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+
+    wording = EndpointWording(endpoint="kubelet")
+    with (
+        FakeServer(lambda seen: reply) as server,
+        http_client(HttpSettings(), wording=wording, timeout=3) as client,
+    ):
+        probe = probe_health(client, server.url("/api/v1/nodes/n1/proxy/healthz"))
+    assert probe.path == "/api/v1/nodes/n1/proxy/healthz"
+    if answer is None:
+        assert (
+            probe.status is None
+            and probe.answer is None
+            and "could not reach" in (probe.error or "")
+        )
+    else:
+        assert probe.answer is not None and probe.answer.startswith(answer)
+        assert probe.seconds is not None and probe.seconds < 3
+
+
+def test_scan_and_diagnose_give_one_and_the_same_blocked_scrape_finding():
+    from pleg_doctor.core.report import SourceInfo, blocked_report
+    from pleg_doctor.core.scan import diagnose_scan, scanned_node
+
+    facts = ScrapeFacts(
+        metrics_seconds=None,
+        waited_seconds=10.0,
+        health_path="/api/v1/nodes/n1/proxy/healthz",
+        health_seconds=0.003,
+        health_status=200,
+        health_said="ok",
+    )
+    location = "https://api.example/api/v1/nodes/n1/proxy/metrics"
+    diagnosed = blocked_report(
+        source=SourceInfo(kind="apiserver", location=location), node="n1", scrape=facts
+    )
+    node = scanned_node(
+        node="n1",
+        location=location,
+        snapshots=[],
+        outcome="blocked",
+        scanned_at=1_795_965_725.0,
+        problem="/metrics blocked 10 s while /healthz answers (200 ok): container runtime likely hung",
+        scrape=facts,
+    )
+    report = diagnose_scan(
+        [node], apiserver="https://api.example", selector=None, scanned_at=1_795_965_725.0,
+        window_seconds=None,
+    )  # fmt: skip
+    (scanned,) = report.reports
+    assert scanned.causes == diagnosed.causes
+    assert scanned.to_dict()["scrape"] == diagnosed.to_dict()["scrape"]
+    (finding,) = diagnosed.causes
+    assert finding.id == "runtime_hung" and finding.score == 0.7
+    assert [(e.metric, e.value) for e in finding.evidence] == [
+        ("/metrics", "/metrics did not answer in 10 s"),
+        ("/healthz", "200 ok"),
+    ]
+    assert "while /api/v1/nodes/n1/proxy/healthz answered in 3 ms" in finding.evidence[0].note
+    assert finding.next_steps[0].startswith("pleg-doctor diagnose --node n1 --metrics-timeout 150s")
+    assert any("probe-runtime" in step for step in finding.next_steps)

@@ -295,6 +295,14 @@ def test_scan_of_every_kind_of_node(validators, capsys, monkeypatch, tmp_path):
             "unreachable": 1,
             "error": 1,
         }
+        scrapes = {n["node"]: n["scrape"] for n in document["nodes"]}
+        for name, scrape in scrapes.items():
+            if ".blocked." in name:  # diagnose's scrape block, blocked with /healthz's answer
+                assert scrape["blocked"] is True and scrape["health_status"] == 200
+            elif any(kind in name for kind in (".unreachable.", ".refused.", ".proxy-error.")):
+                assert scrape is None
+            else:
+                assert scrape["blocked"] is False and scrape["metrics_seconds"] is not None
 
 
 def test_scan_with_a_window_and_a_selector(validators, capsys, monkeypatch, tmp_path):

@@ -6,7 +6,8 @@ So when the runtime hangs, `/metrics` waits with it, up to the 2-minute CRI time
 `/healthz` (served without asking the runtime) answers at once. A live scrape that is slow or
 does not answer while `/healthz` does is therefore evidence about the runtime, not only a failed
 request; the Node's Ready condition (`--node`) says whether the kubelet already reported "PLEG is
-not healthy". `ScrapeFacts` carries those answers into the diagnosis.
+not healthy". `ScrapeFacts` carries those answers into the diagnosis (`causes/scrape.py` turns
+them into the `runtime_hung` finding, for `diagnose`, `check` and `scan` alike).
 
 Pure: no I/O, no clock, no environment (the sources measure; this module judges).
 """
@@ -14,6 +15,8 @@ Pure: no I/O, no clock, no environment (the sources measure; this module judges)
 from __future__ import annotations
 
 import dataclasses
+
+from pleg_doctor.core.durations import human_seconds
 
 SLOW_SCRAPE_SECONDS = 10.0
 """A `/metrics` answer this slow is not the kubelet's own work (it answers in milliseconds to a
@@ -38,6 +41,8 @@ class ScrapeFacts:
     """How long `/healthz` took to answer, None when it was not asked or did not answer."""
     health_status: int | None = None
     """Its HTTP status (any status proves the kubelet's server is up; 200 is `ok`)."""
+    health_said: str | None = None
+    """What it said, one line (`ok`, or the first failing check `[-]syncloop failed`)."""
     node_ready: str | None = None
     """The Node's Ready condition status (`True`, `False`, `Unknown`) when it was read."""
     node_message: str | None = None
@@ -56,7 +61,12 @@ class ScrapeFacts:
     @property
     def kubelet_answers(self) -> bool:
         """`/healthz` answered (whatever its status): the kubelet's HTTP server is alive."""
-        return self.health_status is not None and self.health_seconds is not None
+        return self.health_status is not None
+
+    @property
+    def health_answer(self) -> str:
+        """`200 ok`, `500 [-]syncloop failed`: the status and what `/healthz` said."""
+        return f"{self.health_status} {self.health_said or ''}".strip()
 
     @property
     def pleg_unhealthy(self) -> bool:
@@ -65,9 +75,11 @@ class ScrapeFacts:
 
     def health_text(self) -> str:
         """`/healthz answered in 3 ms` (with the status when it is not 200)."""
-        if not self.kubelet_answers or self.health_seconds is None:
+        if not self.kubelet_answers:
             return f"{self.health_path} did not answer either"
         status = "" if self.health_status == 200 else f" {self.health_status}"
+        if self.health_seconds is None:
+            return f"{self.health_path} answered{status}"
         return f"{self.health_path} answered{status} in {_duration(self.health_seconds)}"
 
     def scrape_text(self) -> str:
@@ -98,4 +110,4 @@ def _round(value: float | None) -> float | None:
 def _duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    return human_seconds(seconds) if seconds >= 10 else f"{seconds:.1f} s"

@@ -227,7 +227,8 @@ def diagnose(
 ) -> Report:
     """Diagnose one node's window: model, causes, verdict and notes.
 
-    `scrape` is how the live endpoints answered the last scrape (a slow `/metrics` is evidence).
+    `scrape` is how the live endpoints answered the last scrape: a `/metrics` that blocked or
+    answered late is evidence (`causes.scrape`), ranked with the rules' findings.
     """
     last = window.last
     constants = constants_for(
@@ -240,7 +241,8 @@ def diagnose(
     bounded = ""
     if window.degenerate and not window.is_lifetime:
         model, bounded = _no_better_than_the_last_dump(window, model, constants)
-    causes = rank(Context(window=window, model=model, scrape=scrape), select=select, ignore=ignore)
+    seen = _scrape_findings(scrape, node=last.node, constants=constants)
+    causes = rank(Context(window=window, model=model), select=select, ignore=ignore, seen=seen)
     verdict, reasons = _verdict(window, model, constants)
     notes = [*window.notes, *_notes(window, model, constants)]
     if bounded:
@@ -261,6 +263,23 @@ def diagnose(
         notes=tuple(notes),
         scrape=scrape,
     )
+
+
+def _scrape_findings(
+    scrape: ScrapeFacts | None, *, node: str | None, constants: PlegConstants
+) -> tuple[Finding, ...]:
+    """The finding of how the live endpoints answered (`causes.scrape`), if it gives one."""
+    if scrape is None:
+        return ()
+    # Imported here: a dump's diagnosis (cron's `check FILE`) never loads it.
+    from pleg_doctor.core.causes.scrape import scrape_finding
+
+    finding = scrape_finding(
+        scrape,
+        node=node,
+        runtime_request_timeout_seconds=constants.runtime_request_timeout_seconds,
+    )
+    return (finding,) if finding is not None else ()
 
 
 def _no_better_than_the_last_dump(
@@ -315,7 +334,8 @@ def blocked_report(
         None, evented_gate=None, runtime_request_timeout_seconds=runtime_request_timeout_seconds
     )
     model = evaluate(window, constants)
-    causes = rank(Context(window=window, model=model, scrape=scrape), select=select, ignore=ignore)
+    seen = _scrape_findings(scrape, node=node, constants=constants)
+    causes = rank(Context(window=window, model=model), select=select, ignore=ignore, seen=seen)
     likely = f": runtime likely hung ({causes[0].id})" if causes else ""
     first = f"{scrape.scrape_text()} while {scrape.health_text()}{likely}"
     reasons = [first]

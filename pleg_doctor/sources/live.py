@@ -33,10 +33,19 @@ class HealthProbe:
     """The HTTP status, None when nothing answered."""
     seconds: float | None
     """How long it took to answer, None when nothing answered."""
+    said: str | None = None
+    """What it said, one line: `ok`, or its first failing check (`[-]syncloop failed`)."""
     captured_at: dt.datetime | None = None
     """The kubelet's clock (`Date`) when it answered."""
     error: str | None = None
     """Why nothing answered (a one-line message)."""
+
+    @property
+    def answer(self) -> str | None:
+        """`200 ok`, `500 [-]syncloop failed`; None when nothing answered."""
+        if self.status is None:
+            return None
+        return f"{self.status} {self.said or ''}".strip()
 
 
 DEFAULT_HEALTH_TIMEOUT_SECONDS = 3.0
@@ -136,7 +145,7 @@ def fetch_live(
     if worker.is_alive():
         probe = source.probe_health(timeout=health_timeout)
         waited = time.monotonic() - start
-        facts = _facts(None, None, probe)
+        facts = scrape_facts(None, None, probe)
         if not facts.kubelet_answers:
             raise SourceTimeoutError(
                 f"{source.kind} {source.location}: /metrics did not answer in {waited:.0f} s, "
@@ -167,12 +176,15 @@ def fetch_live(
         raise error
     answer = outcome["dump"]
     assert isinstance(answer, FetchedDump)
-    return answer, _facts(answer.latency_seconds, None, probe)
+    return answer, scrape_facts(answer.latency_seconds, None, probe)
 
 
-def _facts(
+def scrape_facts(
     metrics_seconds: float | None, waited: float | None, probe: HealthProbe | None
 ) -> ScrapeFacts:
+    """What the endpoints did: `/metrics`' time to its headers (None: no answer), the patience
+    that ran out (`waited`, when it did not answer) and the `/healthz` probe, if one was made.
+    `diagnose`, `check` and `scan` describe every live scrape this way."""
     if probe is None:
         return ScrapeFacts(metrics_seconds=metrics_seconds, waited_seconds=waited)
     return ScrapeFacts(
@@ -181,12 +193,13 @@ def _facts(
         health_path=probe.path,
         health_seconds=probe.seconds,
         health_status=probe.status,
+        health_said=probe.said,
     )
 
 
 def _blocked(source: LiveSource, patience: float, probe: HealthProbe) -> MetricsBlocked | None:
     """`MetricsBlocked` when `/healthz` answered; None (the timeout stands) when it did not."""
-    facts = _facts(None, patience, probe)
+    facts = scrape_facts(None, patience, probe)
     if not facts.kubelet_answers:
         return None
     return MetricsBlocked(

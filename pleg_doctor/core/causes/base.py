@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from pleg_doctor.core.distribution import OpStats
 from pleg_doctor.core.durations import human_seconds
@@ -23,9 +23,6 @@ from pleg_doctor.core.model import (
     op_timeouts,
 )
 from pleg_doctor.core.window import Window
-
-if TYPE_CHECKING:
-    from pleg_doctor.core.endpoints import ScrapeFacts
 
 # PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
 # ms and a status call in a few ms. These are the "normal" marks slowness is counted from.
@@ -62,8 +59,6 @@ class Context:
 
     window: Window
     model: ModelResult
-    scrape: ScrapeFacts | None = None
-    """How the live endpoints answered the last scrape (None for dumps)."""
 
     @property
     def constants(self) -> PlegConstants:

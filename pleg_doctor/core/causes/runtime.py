@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from pleg_doctor.core.causes.base import (
     SINGLE_SCRAPE_STEPS,
@@ -17,9 +17,6 @@ from pleg_doctor.core.causes.base import (
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
-
-if TYPE_CHECKING:
-    from pleg_doctor.core.endpoints import ScrapeFacts
 
 SLOW_EXPLAINS_FACTOR = 8.0
 """Answered relist calls this many times slower than normal (`runtime_slow` sure of itself) can
@@ -38,7 +35,8 @@ RUNTIME_HUNG_NEXT_STEPS = (
     "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
     _RUNTIME_LOGS,
 )
-"""What to run on the node when the runtime does not answer (also `causes.scrape`'s)."""
+"""What to run on the node when the runtime does not answer (also `causes.scrape`'s, for a
+`/metrics` that blocks)."""
 
 
 class RuntimeHung:
@@ -79,11 +77,6 @@ class RuntimeHung:
                 )
             )
         model = ctx.model
-        scrape = ctx.scrape
-        # What the endpoints did is now, not history: never discounted like lifetime counters.
-        now_score = 0.0
-        if scrape is not None and (scrape.blocked or scrape.slow):
-            now_score = self._blocked_scrape(scrape, tau, evidence)
         frozen = ctx.frozen_for
         if frozen is not None:
             score = max(score, self._frozen_clock(ctx, frozen, tau, evidence))
@@ -121,7 +114,7 @@ class RuntimeHung:
                             "the runtime is not answering",
                         )
                     )
-        score = max(score * ctx.history_factor(), now_score)
+        score *= ctx.history_factor()
         if score == 0:
             return None
         steps: tuple[str, ...] = RUNTIME_HUNG_NEXT_STEPS
@@ -134,37 +127,6 @@ class RuntimeHung:
             evidence=tuple(evidence),
             next_steps=steps,
         )
-
-    @staticmethod
-    def _blocked_scrape(scrape: ScrapeFacts, tau: float, evidence: list[Evidence]) -> float:
-        """A `/metrics` that blocks (or answers after seconds) while the kubelet is up."""
-        value = scrape.waited_seconds if scrape.blocked else scrape.metrics_seconds
-        evidence.append(
-            Evidence(
-                "/metrics",
-                scrape.scrape_text(),
-                f"while {scrape.health_text()}: the kubelet is up, but its /metrics waits for "
-                "the container-log collector, which lists sandboxes and containers from the "
-                f"runtime at scrape time; a hung runtime holds it up to the {tau:.0f} s CRI "
-                "timeout"
-                if scrape.kubelet_answers
-                else "the kubelet's /metrics waits on the runtime at scrape time (its "
-                f"container-log collector lists sandboxes and containers), up to {tau:.0f} s",
-            )
-        )
-        score = 0.7 if scrape.kubelet_answers else 0.5
-        if (value or 0.0) >= 0.9 * tau:
-            score += 0.1  # it took the whole CRI timeout: a call hung, not merely slow
-        if scrape.pleg_unhealthy:
-            score += 0.1
-            evidence.append(
-                Evidence(
-                    "Node Ready condition",
-                    scrape.node_ready or "",
-                    f"the kubelet reports: {scrape.node_message}",
-                )
-            )
-        return score
 
     @staticmethod
     def _frozen_clock(ctx: Context, age: float, tau: float, evidence: list[Evidence]) -> float:
