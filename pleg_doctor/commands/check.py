@@ -454,7 +454,7 @@ class _NagiosCommand(click.Command):
     metavar="FILE",
     help="File holding a bearer token for --pushgateway.",
 )
-@metrics_timeout_option(None, "--timeout")
+@metrics_timeout_option()
 @output_format_option(
     "One Nagios status line with perfdata, the diagnose document (schema pleg-doctor/v1) as "
     "JSON or YAML, or a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, "

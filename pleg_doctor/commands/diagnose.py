@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     type=Timestamp(),
     help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
 )
-@metrics_timeout_option("130s", "130s")
+@metrics_timeout_option("130s")
 @output_options
 @click.option(
     "--explain",
