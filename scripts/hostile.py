@@ -223,7 +223,7 @@ def deadlines(timeout: float, tmp: Path) -> None:
             rows.append(
                 (
                     f"API server, {name}",
-                    run(["diagnose", "--node", "n1", "--kubeconfig", str(config), *flag]),
+                    run(["check", "--node", "n1", "--kubeconfig", str(config), *flag]),
                 )
             )
             rows.append(

@@ -43,6 +43,7 @@ class ScriptedServer:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
         self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
         self._accepting = threading.Thread(target=self._accept, daemon=True)
 
     @property
@@ -59,6 +60,9 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self._accepting.join(timeout=5)
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)  # a thread blocked reading it returns now
         for thread in self._threads:
             thread.join(timeout=5)
         self._listener.close()
@@ -72,6 +76,7 @@ class ScriptedServer:
             except OSError:
                 return
             self.connections += 1
+            self._conns.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self._threads.append(thread)
             thread.start()

@@ -228,6 +228,8 @@ def test_fleet_suggests_commands_with_every_label_quoted(node):
 def test_the_blocked_scrape_cause_quotes_the_node():
     from pleg_doctor.core.causes.scrape import metrics_blocked
 
-    finding = metrics_blocked(node="a;b", waited_seconds=10.0, healthz="ok")
+    finding = metrics_blocked(node="a;b", waited_seconds=10.0, healthz="200 ok")
     command = finding.next_steps[0].partition("   #")[0]
-    assert shlex.split(command) == ["pleg-doctor", "diagnose", "--node", "a;b", "--timeout", "150s"]
+    words = shlex.split(command)
+    assert words[:4] == ["pleg-doctor", "diagnose", "--node", "a;b"]
+    assert words[4] == "--metrics-timeout"

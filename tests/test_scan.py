@@ -132,8 +132,12 @@ def test_200_nodes_every_one_listed_blocked_ones_in_parallel_within_the_bound(
             assert report["notes"][0].startswith("/metrics blocked 2 s while /healthz answers")
             assert "container runtime likely hung" in report["notes"][0]
             evidence = {e["metric"]: e["value"] for e in report["causes"][0]["evidence"]}
-            assert evidence["GET /healthz"] == "200 ok"
-            assert f"--node {node.name} --timeout 150s" in report["causes"][0]["next_steps"][0]
+            assert evidence["/healthz"] == "200 ok"
+            assert evidence["/metrics"].startswith("/metrics did not answer in 2.")
+            step = report["causes"][0]["next_steps"][0]
+            assert f"--node {node.name} --metrics-timeout 150s" in step
+            assert report["scrape"]["blocked"] is True
+            assert report["scrape"]["health_path"] == f"/api/v1/nodes/{node.name}/proxy/healthz"
         elif node.kind == "unreachable":
             assert top is None
             assert "/healthz did not answer either" in report["notes"][0]

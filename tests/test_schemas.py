@@ -295,6 +295,14 @@ def test_scan_of_every_kind_of_node(validators, capsys, monkeypatch, tmp_path):
             "unreachable": 1,
             "error": 1,
         }
+        scrapes = {n["node"]: n["scrape"] for n in document["nodes"]}
+        for name, scrape in scrapes.items():
+            if ".blocked." in name:  # diagnose's scrape block, blocked with /healthz's answer
+                assert scrape["blocked"] is True and scrape["health_status"] == 200
+            elif any(kind in name for kind in (".unreachable.", ".refused.", ".proxy-error.")):
+                assert scrape is None
+            else:
+                assert scrape["blocked"] is False and scrape["metrics_seconds"] is not None
 
 
 def test_scan_with_a_window_and_a_selector(validators, capsys, monkeypatch, tmp_path):
@@ -307,3 +315,75 @@ def test_scan_with_a_window_and_a_selector(validators, capsys, monkeypatch, tmp_
         assert document["range_seconds"] == 0.2
         assert document["selector"] == "node-role.kubernetes.io/worker"
         assert len(document["nodes"]) == 3  # every third node is a worker
+
+
+# --- the kubelet-lab recordings and a blocked /metrics (schema v1's scrape, inferred versions) -
+
+
+def _lab_cases() -> list[tuple[str, list[str]]]:
+    from .kubelet_lab import SCENARIOS as LAB_SCENARIOS
+    from .kubelet_lab import dump_paths, worst_pair, worst_single
+
+    cases = []
+    for scenario in LAB_SCENARIOS:
+        cases.append((f"{scenario}-single", [str(worst_single(scenario))]))
+        cases.append((f"{scenario}-pair", [str(p) for p in worst_pair(scenario)]))
+        cases.append((f"{scenario}-series", [str(p) for p in dump_paths(scenario)]))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "dumps"), _lab_cases(), ids=[c[0] for c in _lab_cases()])
+def test_diagnose_of_the_kubelet_lab(validators, capsys, name, dumps):
+    for _, document in documents(["diagnose", *dumps], capsys, codes=(0, 1, 2, 3)):
+        assert_valid(validators["v1"], document)
+        assert document["relist"]["worst_last_seen_age_seconds"] is not None
+        if name == "S3-status-slow-under-churn-pair":  # a relist in progress at an edge
+            assert document["model"]["terms"]["window_edges"] != 0
+
+
+def test_an_inferred_version_range(validators, capsys, tmp_path):
+    from .kubelet_lab import LAB, read_text
+
+    dump = tmp_path / "no-build-info.prom"
+    text = read_text(LAB / "S1-healthy-baseline" / "01-20261129T151022Z.prom.gz")
+    kept = [line for line in text.splitlines() if "kubernetes_build_info" not in line]
+    dump.write_text("\n".join(kept) + "\n")
+    for _, document in documents(["diagnose", str(dump)], capsys, codes=(0, 1, 2, 3)):
+        assert_valid(validators["v1"], document)
+        assert document["kubelet_version"] is None
+        assert document["kubelet_version_inferred"].startswith(">=1.")
+    with pytest.raises(ValidationError, match="does not match"):
+        validators["v1"].validate({**document, "kubelet_version_inferred": "v1.32"})
+
+
+@pytest.fixture
+def blocking_kubelet_args(tmp_path):
+    """A real HTTPS kubelet whose /metrics answers a lab dump only after 30 s while /healthz
+    answers at once, and the arguments that reach it."""
+    from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer
+
+    from .test_blocked_metrics import blocking_kubelet
+
+    ca, token = tmp_path / "ca.pem", tmp_path / "token"
+    CA.cert_pem.write_to_path(str(ca))
+    token.write_text(TOKEN)
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        yield [
+            *("--kubelet", f"127.0.0.1:{server.port}"),
+            *("--cacert", str(ca), "--kubelet-token-file", str(token)),
+        ]
+
+
+@pytest.mark.parametrize("command", ["diagnose", "check"])
+def test_a_blocked_scrape(validators, capsys, blocking_kubelet_args, command):
+    patience = ["--timeout", "0.3s", "--metrics-timeout", "0.6s"]
+    # /healthz's time differs between the two runs: the same schema, not the same numbers
+    for _, document in documents(
+        [command, *blocking_kubelet_args, *patience], capsys, codes=(3,), deterministic=False
+    ):
+        assert_valid(validators["v1"], document)
+        assert document["scrape"]["blocked"] is True
+        assert document["scrape"]["waited_seconds"] == 0.6
+        assert document["causes"][0]["id"] == "runtime_hung"
+    with pytest.raises(ValidationError, match="Additional properties"):
+        validators["v1"].validate({**document, "scrape": {**document["scrape"], "said": "ok"}})

@@ -219,6 +219,17 @@ def test_other_durations_keep_plain_seconds(capsys):
     assert code == 0, err
 
 
+@pytest.mark.parametrize("command", ["diagnose", "check"])
+def test_metrics_timeout_is_a_duration_like_timeout(capsys, command):
+    for value in ("130", "2m", "90s"):
+        code, _, err = run([command, "--demo", "--metrics-timeout", value], capsys)
+        assert code == 0, err
+    code, out, err = run([command, "--demo", "--metrics-timeout", "soon"], capsys)
+    assert code == 3 and "is not a duration" in err and "Traceback" not in err
+    if command == "check":  # a usage error is still one Nagios line
+        assert out.startswith("PLEG UNKNOWN - ")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

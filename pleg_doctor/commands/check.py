@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -29,6 +29,7 @@ from pleg_doctor.commands.options import (
     Duration,
     cause_options,
     common_options,
+    metrics_timeout_option,
     output_format_option,
     source_options,
     source_options_from,
@@ -40,10 +41,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pleg_doctor.commands.check_state import SavedScrape
+    from pleg_doctor.core.endpoints import ScrapeFacts
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
     from pleg_doctor.render.prom import PushTarget
     from pleg_doctor.sources.base import MetricsSource
+    from pleg_doctor.sources.live import MetricsBlocked
     from pleg_doctor.sources.scrape import Scrape
 
 DEFAULT_STATE_MAX_AGE_SECONDS = 3600.0
@@ -72,7 +75,9 @@ class CheckRun:
 def run_check(
     sources: Sequence[MetricsSource],
     *,
-    diagnose: Callable[[Sequence[Snapshot]], Report],
+    diagnose: Callable[[Sequence[Snapshot], ScrapeFacts | None], Report],
+    blocked: Callable[[MetricsBlocked], Report] | None = None,
+    patience: float | None = None,
     state_path: Path | None = None,
     state_max_age: float = DEFAULT_STATE_MAX_AGE_SECONDS,
     node_label: str | None = None,
@@ -80,12 +85,14 @@ def run_check(
 ) -> CheckRun:
     """Scrape `sources`, diagnose the window since the saved run, save this run.
 
-    `diagnose` turns snapshots (the previous run's first when there is one) into a Report; the
-    CLI passes its own, with the user's cause selection. `node_label` forces the metrics' node
-    label (an explicit `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`)
-    become a `CheckRun` with `error` set; nothing else is caught.
+    `diagnose` turns snapshots (the previous run's first when there is one) and how the live
+    endpoints answered into a Report; the CLI passes its own, with the user's cause selection.
+    A live `/metrics` is waited on for `patience` seconds (default: the source's timeout); when
+    it does not answer while `/healthz` does, `blocked` turns that into the run's Report (the
+    state is then kept as it was). `node_label` forces the metrics' node label (an explicit
+    `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`) become a `CheckRun`
+    with `error` set; nothing else is caught.
     """
-    from pleg_doctor.sources.scrape import scrape_from_dump
 
     ran_at = clock()
     warnings: list[str] = []
@@ -105,12 +112,21 @@ def run_check(
         )
         saved = None
 
+    facts: ScrapeFacts | None = None
     try:
-        scrapes = [scrape_from_dump(source.fetch()) for source in sources]
+        scrapes, facts = _fetch(sources, patience)
     except PlegDoctorError as exc:
         if state_unusable is not None:
             warnings.append(_unusable_warning(state_path, state_unusable, replaced=False))
         node = node_label or _node_without_report(sources, saved)
+        from pleg_doctor.sources.live import MetricsBlocked
+
+        if blocked is not None and isinstance(exc, MetricsBlocked):
+            report = blocked(exc)
+            node = node_label or report.node or node
+            return CheckRun(
+                report=report, error=None, node=node, ran_at=ran_at, warnings=tuple(warnings)
+            )
         return CheckRun(report=None, error=exc, node=node, ran_at=ran_at, warnings=tuple(warnings))
 
     latest = _latest(scrapes)
@@ -139,7 +155,7 @@ def run_check(
 
     snapshots = [s.snapshot for s in scrapes]
     try:
-        report = diagnose([previous, *snapshots] if previous is not None else snapshots)
+        report = diagnose([previous, *snapshots] if previous is not None else snapshots, facts)
     except PlegDoctorError as exc:
         return CheckRun(
             report=None,
@@ -165,6 +181,21 @@ def run_check(
         report = dataclasses.replace(report, notes=(*report.notes, *notes))
     node = node_label or report.node or _node_without_report(sources, saved)
     return CheckRun(report=report, error=None, node=node, ran_at=ran_at, warnings=tuple(warnings))
+
+
+def _fetch(
+    sources: Sequence[MetricsSource], patience: float | None
+) -> tuple[list[Scrape], ScrapeFacts | None]:
+    """Fetch and parse every source; a live one through `fetch_live` (its `/healthz` is asked
+    when `/metrics` does not answer, and `MetricsBlocked` raised)."""
+    from pleg_doctor.sources.scrape import scrape_from_dump
+
+    if len(sources) == 1 and sources[0].kind in LIVE_KINDS:
+        from pleg_doctor.sources.live import LiveSource, fetch_live
+
+        dump, facts = fetch_live(cast("LiveSource", sources[0]), patience=patience)
+        return [scrape_from_dump(dump)], facts
+    return [scrape_from_dump(source.fetch()) for source in sources], None
 
 
 def _unusable_warning(path: Path | None, reason: str, *, replaced: bool) -> str:
@@ -423,6 +454,7 @@ class _NagiosCommand(click.Command):
     metavar="FILE",
     help="File holding a bearer token for --pushgateway.",
 )
+@metrics_timeout_option()
 @output_format_option(
     "One Nagios status line with perfdata, the diagnose document (schema pleg-doctor/v1) as "
     "JSON or YAML, or a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, "
@@ -444,6 +476,7 @@ def check(
     pushgateway_user: str | None,
     pushgateway_password_file: str | None,
     pushgateway_token_file: str | None,
+    metrics_timeout: float | None,
     output: str,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -512,13 +545,23 @@ def check(
         sources = pipeline.build_sources(options)
         run = run_check(
             sources,
-            diagnose=lambda snapshots: pipeline.diagnose_snapshots(
+            diagnose=lambda snapshots, facts: pipeline.diagnose_snapshots(
                 snapshots,
                 sources,
                 runtime_request_timeout=runtime_request_timeout,
                 select=select,
                 ignore=ignore,
+                scrape=facts,
             ),
+            blocked=lambda blocked: pipeline.blocked_report(
+                blocked,
+                sources,
+                runtime_request_timeout=runtime_request_timeout,
+                select=select,
+                ignore=ignore,
+                node_view=pipeline.node_view_reader(options),
+            ),
+            patience=metrics_timeout,
             state_path=_path(state),
             state_max_age=state_max_age,
             node_label=grouping.get("node"),

@@ -177,6 +177,12 @@ def warn(message: str) -> None:
     sys.stderr.write(f"pleg-doctor: warning: {escape_controls(message)}\n")
 
 
+def progress(message: str) -> None:
+    """What a long wait is doing, on stderr (stdout stays the report's)."""
+    sys.stderr.write(f"pleg-doctor: {message}\n")
+    sys.stderr.flush()
+
+
 def setup_logging(debug: bool) -> None:
     """`--debug` turns on DEBUG logs to stderr for pleg_doctor only.
 

@@ -20,6 +20,7 @@ from pleg_doctor.commands.options import (
     check_journal_options,
     common_options,
     journal_options,
+    metrics_timeout_option,
     output_options,
     source_options,
     source_options_from,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     type=Timestamp(),
     help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
 )
+@metrics_timeout_option("130s")
 @output_options
 @click.option(
     "--explain",
@@ -67,6 +69,7 @@ def diagnose(
     demo: bool,
     window: float | None,
     at: dt.datetime | None,
+    metrics_timeout: float,
     output: str,
     explain: bool,
     log_files: tuple[str, ...],
@@ -105,14 +108,31 @@ def diagnose(
         raise UsageError(
             "--window needs a live source (--kubelet or --node); for dumps give two files"
         )
-    snapshots = pipeline.scrape(sources, window=window, at=at)
-    report = pipeline.diagnose_snapshots(
-        snapshots,
-        sources,
-        runtime_request_timeout=runtime_request_timeout,
-        select=select,
-        ignore=ignore,
-    )
+    from pleg_doctor.sources.live import MetricsBlocked
+
+    try:
+        snapshots, facts = pipeline.scrape_live(
+            sources, window=window, at=at, patience=metrics_timeout, progress=True
+        )
+    except MetricsBlocked as blocked:
+        # /metrics never answered while the kubelet did: that is the evidence to report.
+        report = pipeline.blocked_report(
+            blocked,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            node_view=pipeline.node_view_reader(options),
+        )
+    else:
+        report = pipeline.diagnose_snapshots(
+            snapshots,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            scrape=facts,
+        )
     if log_files or journal:
         report = with_kubelet_log(
             report,
@@ -191,8 +211,25 @@ def join_kubelet_log(report: Report, result: LogsResult) -> Report:
     """
     import dataclasses
 
-    from pleg_doctor.logs import culprit_findings, merge_findings
+    from pleg_doctor.logs import culprit_findings, log_mismatch, merge_findings, time_notes
 
+    window = report.window
+    start = (window.first or window.last).captured_at
+    if window.is_lifetime:
+        start = window.last.process_start_seconds or start
+    mismatch = log_mismatch(result, node=report.node, start=start, end=window.last.captured_at)
+    if mismatch is not None:
+        # Another host's or another time's culprits must not become this node's causes; how
+        # its times were read (an assumed year) stays, since it may be why they do not meet.
+        console.warn(f"kubelet log not joined: {mismatch}")
+        return dataclasses.replace(
+            report,
+            notes=(
+                *report.notes,
+                f"warning: kubelet log not joined: {mismatch}; its culprits are not this report's",
+                *(f"kubelet log: {note}" for note in time_notes(result.notes)),
+            ),
+        )
     periods = result.unhealthy_periods
     summary = (
         f"kubelet log ({result.lines_read:,} lines, {result.kubelet_lines:,} from the kubelet): "

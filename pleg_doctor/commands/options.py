@@ -313,6 +313,23 @@ def common_options(func: F) -> F:
     )(func)
 
 
+def metrics_timeout_option(default: str | None = None) -> Callable[[F], F]:
+    """`--metrics-timeout DURATION`: how long to wait for a live `/metrics` (the kubelet holds it
+    while the runtime hangs, up to the 2-minute CRI timeout); `--timeout` still bounds every
+    other request. `default` None means `--timeout` (`check`: a cron run ends in bounded time)."""
+    help_text = (
+        "How long to wait for a live /metrics: a kubelet whose runtime hangs answers it only at "
+        "the 2-minute CRI timeout, while /healthz answers at once."
+    )
+    return click.option(
+        "--metrics-timeout",
+        type=Duration(),
+        default=default,
+        show_default=default is not None,
+        help=help_text if default is not None else f"{help_text} (default: --timeout)",
+    )
+
+
 def source_options(func: F) -> F:
     """The live-source options shared by diagnose, check, watch and capture (docs/output.md#options)."""
     decorators = [

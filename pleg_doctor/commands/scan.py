@@ -23,7 +23,6 @@ from pleg_doctor.commands.options import (
 )
 
 if TYPE_CHECKING:
-    from pleg_doctor.core.causes import Finding
     from pleg_doctor.core.scan import ScanNode
     from pleg_doctor.sources.scan import ApiServerScan, NodeScrape
 
@@ -146,7 +145,6 @@ def scan_passes(
 ) -> list[ScanNode]:
     """One pass, or two `window` apart (from the start of one to the start of the next), then
     each node from what its scrapes gave."""
-    from pleg_doctor.core.causes.scrape import metrics_blocked
     from pleg_doctor.core.scan import scanned_node
 
     started = time.monotonic()
@@ -164,13 +162,6 @@ def scan_passes(
     for index, scrape in enumerate(last):
         earlier = first[index] if window is not None else None
         snapshots = [s.snapshot for s in (earlier, scrape) if s is not None and s.snapshot]
-        findings: tuple[Finding, ...] = ()
-        if scrape.outcome == "blocked" and scrape.healthz is not None:
-            findings = (
-                metrics_blocked(
-                    node=scrape.node, waited_seconds=scrape.waited_seconds, healthz=scrape.healthz
-                ),
-            )
         nodes.append(
             scanned_node(
                 node=scrape.node,
@@ -179,7 +170,7 @@ def scan_passes(
                 outcome=scrape.outcome,
                 scanned_at=scanned_at,
                 problem=scrape.problem,
-                findings=findings,
+                scrape=scrape.facts,
             )
         )
     return nodes

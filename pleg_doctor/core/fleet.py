@@ -22,12 +22,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pleg_doctor.core.causes import Finding
+from pleg_doctor.core.causes import Finding, merge
 from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
 from pleg_doctor.core.window import Window
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
 
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 """Position of each verdict in the fleet ranking, worst first (see the module docstring)."""
@@ -48,8 +51,11 @@ class FleetNode:
     notes: tuple[str, ...] = ()
     """What the fleet source adds to the report's notes (e.g. too few scrapes in the range)."""
     findings: tuple[Finding, ...] = ()
-    """Causes the source itself saw rather than read in metrics (e.g. `scan`: a kubelet whose
-    `/metrics` blocks while its `/healthz` answers); ranked with the rules' findings."""
+    """Causes the source itself saw rather than read in metrics; ranked with the rules'
+    findings."""
+    scrape: ScrapeFacts | None = None
+    """How the node's endpoints answered a live scrape (`scan`), as for `diagnose`: the report's
+    `scrape`, and `runtime_hung` when its `/metrics` blocked while `/healthz` answered."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -167,6 +173,7 @@ def diagnose_node(
         runtime_request_timeout_seconds=runtime_request_timeout_seconds,
         select=select,
         ignore=ignore,
+        scrape=node.scrape,
     )
     if node.unknown_reason is not None:
         # The JSON has no `reasons`: the reason also leads the notes ("what could not be judged
@@ -185,19 +192,9 @@ def diagnose_node(
 
 
 def merge_causes(seen: Sequence[Finding], scored: Sequence[Finding]) -> tuple[Finding, ...]:
-    """`seen` (by the source) and `scored` (by the rules) ranked together, one finding per id.
-
-    When both name a cause, the higher score wins, with the evidence of both.
-    """
-    merged: dict[str, Finding] = {}
-    for finding in (*scored, *seen):
-        known = merged.get(finding.id)
-        if known is None:
-            merged[finding.id] = finding
-            continue
-        best, other = (finding, known) if finding.score > known.score else (known, finding)
-        merged[finding.id] = dataclasses.replace(best, evidence=(*best.evidence, *other.evidence))
-    return tuple(sorted(merged.values(), key=lambda f: (-f.score, f.id)))
+    """`seen` (by the source) and `scored` (by the rules) ranked together, one finding per id
+    (`causes.merge`: the higher score wins, with the evidence and next steps of both)."""
+    return merge(scored, seen)
 
 
 def diagnose_fleet(

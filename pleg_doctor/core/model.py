@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
 from pleg_doctor.core.snapshot import Snapshot
@@ -127,6 +127,11 @@ class RelistCosts:
     hung_call_seconds: float | None = None
     """What one hung call costs; None means `τ`. With DefBuckets (≤1.19) the runtime histogram
     only says "over 10 s", so the cost is estimated from `_sum` instead (§3.3)."""
+    edge_seconds_per_relist: float = 0.0
+    """Status-call time of the relists in progress at the window's edges, per relist: added for
+    the one running at the start (its duration is in the window, its earlier calls are not),
+    subtracted for the one running at the end (its calls are in, its duration is not yet). See
+    `window_edges` and docs/model.md "Window edges and failed relists"."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -139,15 +144,17 @@ class Prediction:
     """`N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs`: the serial `updateCache` loop (§1.5)."""
     hung_seconds: float
     """`H·τ`."""
+    edge_seconds: float
+    """The window-edge correction per relist (`RelistCosts.edge_seconds_per_relist`)."""
     relist_seconds: float
-    """`D = G + inspection + H·τ`."""
+    """`D = G + inspection + edges + H·τ`."""
     terms: dict[str, float]
     """Named terms for `--explain` and the JSON `model.terms`."""
 
     @property
     def per_pod_total_seconds(self) -> float:
-        """`G + inspection`: the load-proportional part (no hung calls)."""
-        return self.getpods_seconds + self.inspection_seconds
+        """`G + inspection + edges`: everything but the hung calls."""
+        return self.getpods_seconds + self.inspection_seconds + self.edge_seconds
 
 
 def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
@@ -167,18 +174,25 @@ def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
     )
     hung = costs.hung_calls_per_relist * per_hung
     inspection = per_pod_lists + sandbox + container
+    # The edge correction moves status-call time across the window's edges; it never makes the
+    # inspection negative (a window cannot have spent less than nothing).
+    edges = max(costs.edge_seconds_per_relist, -inspection)
+    terms = {
+        "getpods": getpods,
+        "per_pod_lists": per_pod_lists,
+        "podsandbox_status": sandbox,
+        "container_status": container,
+        "hung_calls": hung,
+    }
+    if edges:
+        terms["window_edges"] = edges
     return Prediction(
         getpods_seconds=getpods,
         inspection_seconds=inspection,
         hung_seconds=hung,
-        relist_seconds=getpods + inspection + hung,
-        terms={
-            "getpods": getpods,
-            "per_pod_lists": per_pod_lists,
-            "podsandbox_status": sandbox,
-            "container_status": container,
-            "hung_calls": hung,
-        },
+        edge_seconds=edges,
+        relist_seconds=getpods + inspection + edges + hung,
+        terms=terms,
     )
 
 
@@ -282,6 +296,13 @@ class ModelResult:
     full_relist_seconds: float | None
     pod_relist_seconds_per_relist: float = 0.0
     """1.36 per-pod relists: seconds they hold the relist lock per global relist (mean)."""
+    peak_age_seconds: float | None = None
+    """The largest last-seen age at any scrape of the window (= the age now for one scrape)."""
+    peak_age_captured_at: float | None = None
+    """When that scrape was taken (Unix seconds)."""
+    explanations: tuple[str, ...] = ()
+    """What the modelled calls cannot show by themselves, in words: relists in progress at the
+    window's edges, relists that failed at the CRI timeout, timeouts of other callers."""
     """A relist that inspects every pod, as the first one after a kubelet restart does
     (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
@@ -312,8 +333,9 @@ def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
     return min(timeout_seconds, estimate) if estimate is not None else timeout_seconds
 
 
-def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
-    if op is None or op.latency is None or op.latency.count <= 0:
+def mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
+    """Mean latency of `op`'s answered calls: the timed-out ones taken out (None without data)."""
+    if op is None or op.latency is None or op.latency.count <= 0 or not op.latency.has_sum:
         return None
     timeouts = op_timeouts(op) or 0.0
     calls = op.latency.count - timeouts
@@ -325,22 +347,29 @@ def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float 
 
 
 def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None:
-    """The cost-model inputs estimated from a window (PLEG-MODEL.md §6.3)."""
+    """The cost-model inputs estimated from a window.
+
+    Two corrections the real kubelet needs (docs/model.md "Window edges and failed relists"):
+    the relists in progress at the window's edges (`window_edges`), and the hung calls booked
+    to relists bounded by the relists that were long enough to hold them (`hung_calls_in_relists`).
+    """
     relists = window.relists
     ops = window.runtime_ops
     if not relists or relists <= 0 or not any(op in ops for op in RELIST_OPS):
         return None
+    if any(
+        (measured := ops[op].latency) is not None and not measured.has_sum
+        for op in RELIST_OPS
+        if op in ops
+    ):
+        return None  # a latency without `_sum` has no mean: no prediction is built on a guess
     tau = constants.runtime_request_timeout_seconds
-    latency = {op: _mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
+    latency = {op: mean_without_timeouts(ops.get(op), tau) or 0.0 for op in RELIST_OPS}
     sandbox_calls = ops["podsandbox_status"].calls / relists if "podsandbox_status" in ops else 0.0
     container_calls = ops["container_status"].calls / relists if "container_status" in ops else 0.0
-    hung_counts = {op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}
-    hung_total = sum(hung_counts.values())
-    hung_cost = (
-        sum(n * hung_call_seconds(ops.get(op), tau) for op, n in hung_counts.items()) / hung_total
-        if hung_total
-        else None
-    )
+    hung = hung_accounting(window, tau)
+    getpods = latency["list_podsandbox"] + latency["list_containers"]
+    edges = window_edges(window, constants, getpods)
     return RelistCosts(
         list_podsandbox_seconds=latency["list_podsandbox"],
         list_containers_seconds=latency["list_containers"],
@@ -349,8 +378,224 @@ def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None
         pods_inspected_per_relist=sandbox_calls / SANDBOXES_PER_POD,
         podsandbox_status_calls_per_relist=sandbox_calls,
         container_status_calls_per_relist=container_calls,
-        hung_calls_per_relist=hung_total / relists,
-        hung_call_seconds=hung_cost,
+        hung_calls_per_relist=hung.in_relists / relists,
+        hung_call_seconds=hung.call_seconds,
+        edge_seconds_per_relist=(edges.start_seconds - edges.end_seconds) / relists,
+    )
+
+
+class HungCalls(NamedTuple):
+    """The relist operations' timed-out calls of a window, and how many were inside relists.
+
+    NamedTuples for this and `WindowEdges`: immutable intermediate results, cheaper to define
+    than dataclasses on the start-up path of every `check`.
+    """
+
+    by_operation: dict[str, float]
+    """Timeout-sized calls per relist operation (`op_timeouts`)."""
+    call_seconds: float | None
+    """What one of them cost (`hung_call_seconds`, weighted), None without any."""
+    in_relists: float
+    """How many the relists can hold (`hung_calls_in_relists`)."""
+
+    @property
+    def total(self) -> float:
+        """All timeout-sized calls of the relist operations, whoever made them."""
+        return sum(self.by_operation.values())
+
+
+def hung_accounting(window: Window, timeout_seconds: float) -> HungCalls:
+    """Count the timed-out relist-operation calls of `window` and book them to relists."""
+    ops = window.runtime_ops
+    counts = {op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}
+    total = sum(counts.values())
+    cost = (
+        sum(n * hung_call_seconds(ops.get(op), timeout_seconds) for op, n in counts.items()) / total
+        if total
+        else None
+    )
+    return HungCalls(
+        by_operation=counts,
+        call_seconds=cost,
+        in_relists=hung_calls_in_relists(window, total, cost or timeout_seconds),
+    )
+
+
+def hung_calls_in_relists(window: Window, timeouts: float, per_hung_seconds: float) -> float:
+    """The timed-out relist-operation calls that happened inside relists.
+
+    Other callers time out on the same operations: the `/metrics` handler's container-log
+    collector, housekeeping and garbage collection list sandboxes and containers too. A hung
+    call inside a relist makes that relist last at least the call, and failed relists are still
+    observed in `kubelet_pleg_relist_duration_seconds`; so the relists over the top bucket, each
+    holding `round(their mean / cost of a hung call)` calls, bound how many there were. Without
+    a top bucket below the cost of a hung call (a `--runtime-request-timeout` under 10 s), every
+    timeout is booked.
+    """
+    relist = window.relist_duration
+    if timeouts <= 0 or relist is None:
+        return max(0.0, timeouts)
+    top = relist.top_finite_bucket
+    over = relist.count_above(top) if top is not None else None
+    if top is None or over is None or per_hung_seconds <= top:
+        return timeouts
+    mean = relist.over_top_mean_seconds()
+    if not over or mean is None:
+        return 0.0
+    return min(timeouts, over * round(mean / per_hung_seconds))
+
+
+class WindowEdges(NamedTuple):
+    """The relists in progress at a window's two edges, from the health clock's age there.
+
+    Runtime-operation counters count a call when it returns; the relist histogram counts a
+    relist when it ends. `kubelet_pleg_last_seen_seconds` is the start of the latest relist whose
+    `GetPods` succeeded, so the age at an edge is how long the relist in progress has been
+    running: past what a loop without status calls reaches (`G + P + G`, the previous relist's
+    `GetPods`, the period and the next `GetPods`) and the gauge's 1 s truncation, that much of
+    its status-call time lies on the other side of the edge from its duration.
+    """
+
+    start_age_seconds: float | None
+    end_age_seconds: float | None
+    start_seconds: float
+    """Status-call time of the relist in progress at the start (its duration is inside)."""
+    end_seconds: float
+    """Status-call time of the relist in progress at the end (its duration is not yet)."""
+    start_stalled: bool = False
+    end_stalled: bool = False
+    """The edge fell in a stall: the relist in progress sits in one call that is counted whole
+    where it returns, so nothing is moved across that edge."""
+
+
+CRI_NAMES = {
+    "list_podsandbox": "ListPodSandbox",
+    "list_containers": "ListContainers",
+    "podsandbox_status": "PodSandboxStatus",
+    "container_status": "ContainerStatus",
+}
+"""The CRI method behind each relist `operation_type`."""
+
+
+def explain_relists(
+    window: Window, constants: PlegConstants, costs: RelistCosts | None
+) -> tuple[str, ...]:
+    """Say in words what the per-call model cannot explain about the window's relists.
+
+    Relists in progress at the window's edges (counted on one side, their calls on the other),
+    relists that failed at the CRI timeout (a hung `GetPods` call: the health clock did not
+    move), relists that waited on a hung status call, and timed-out calls of other callers.
+    """
+    if costs is None:
+        return ()
+    tau = constants.runtime_request_timeout_seconds
+    lines: list[str] = []
+    if not window.is_lifetime:
+        getpods = costs.list_podsandbox_seconds + costs.list_containers_seconds
+        edges = window_edges(window, constants, getpods)
+        # A stalled edge moves nothing (its relist sits in one call, counted where it returns):
+        # the failed or hung relists below say what happened there.
+        if edges.start_age_seconds is not None and edges.start_seconds >= 1.0:
+            lines.append(
+                f"a relist was in progress at the window's start (age "
+                f"{edges.start_age_seconds:.0f} s): its duration is counted in the window, "
+                f"≈ {edges.start_seconds:.0f} s of its status calls came before it"
+            )
+        if edges.end_age_seconds is not None and edges.end_seconds >= 1.0:
+            lines.append(
+                f"a relist was in progress at the window's end (age "
+                f"{edges.end_age_seconds:.0f} s): its ≈ {edges.end_seconds:.0f} s of status "
+                "calls are counted, its duration is not yet"
+            )
+    hung = hung_accounting(window, tau)
+    if hung.total <= 0:
+        return tuple(lines)
+    relist = window.relist_duration
+    mean = relist.over_top_mean_seconds() if relist is not None else None
+    lists = {op: n for op, n in hung.by_operation.items() if op in LIST_OPS and n > 0}
+    status = {op: n for op, n in hung.by_operation.items() if op in STATUS_OPS and n > 0}
+    held = round(hung.in_relists)
+    took = f"after ≈ {mean:.0f} s" if mean is not None else "at the deadline"
+    if mean is not None and mean < 0.5 * tau:
+        held = 0  # DefBuckets' "over 10 s" calls in relists of ≈ 10 s: not the CRI timeout
+    if held and lists:
+        names = " and ".join(CRI_NAMES[op] for op in lists)
+        lines.append(
+            f"{held} relist(s) failed {took} in {names} (the {tau:.0f} s CRI timeout): "
+            "GetPods failed, so the health clock did not move"
+        )
+    elif held and status:
+        names = " and ".join(CRI_NAMES[op] for op in status)
+        lines.append(
+            f"{held} relist(s) took {took.removeprefix('after ')}, waiting on a hung {names} "
+            f"call each (the {tau:.0f} s CRI timeout): the pod is inspected again every relist"
+        )
+    others = hung.total - hung.in_relists
+    if others >= 1:
+        ops = " and ".join(CRI_NAMES[op] for op, n in hung.by_operation.items() if n > 0)
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS) if relist is not None else None
+        which = (
+            f"the {hung.total:.0f} timed-out {ops} call(s)"
+            if others >= hung.total
+            else f"{others:.0f} of the {hung.total:.0f} timed-out {ops} calls"
+        )
+        lines.append(
+            f"{which} were not a relist's ({over or 0:.0f} relist(s) over 10 s "
+            f"{_where(window)}): other callers (the /metrics container-log collector, "
+            "housekeeping, garbage collection) list sandboxes and containers too"
+        )
+    return tuple(lines)
+
+
+def _where(window: Window) -> str:
+    return "since the kubelet started" if window.is_lifetime else "in the window"
+
+
+GAUGE_TRUNCATION_SECONDS = 1.0
+"""`kubelet_pleg_last_seen_seconds` holds whole seconds (`relistTime.Unix()`)."""
+
+
+def window_edges(window: Window, constants: PlegConstants, getpods_seconds: float) -> WindowEdges:
+    """The status-call time of the relists in progress at the window's edges.
+
+    An edge is stalled when its age is past the CRI timeout `τ` (no status call lasts longer),
+    or past the stall floor while list calls failed in the window (`GetPods` failing leaves the
+    gauge stale): the in-progress relist then sits in one call, counted whole where it returns,
+    and nothing moves. A lifetime window starts at the kubelet's start: nothing in progress.
+    """
+    tau = constants.runtime_request_timeout_seconds
+    lists_failed = any(
+        (op := window.runtime_ops.get(name)) is not None and op.errors > 0 for name in LIST_OPS
+    )
+    # A loop with no status call to make reaches `D + P + G` with `D = G` (the finished relist,
+    # the sleep, the next relist's own `GetPods`) plus the truncation: only age beyond that can
+    # be a status call in progress.
+    skip = (
+        worst_age_seconds(getpods_seconds, getpods_seconds, constants.relist_period_seconds)
+        + GAUGE_TRUNCATION_SECONDS
+    )
+
+    def at(snapshot: Snapshot | None) -> tuple[float | None, float, bool]:
+        if (
+            snapshot is None
+            or constants.mode == "evented"
+            or snapshot.captured_at is None
+            or snapshot.last_seen_seconds is None
+        ):
+            return None, 0.0, False
+        age = snapshot.captured_at - snapshot.last_seen_seconds
+        stalled = age > tau or (lists_failed and age > STALL_AGE_FLOOR_SECONDS)
+        return age, 0.0 if stalled else max(0.0, age - skip), stalled
+
+    start_age, start, start_stalled = at(window.first)
+    end_age, end, end_stalled = at(window.last)
+    return WindowEdges(
+        start_age_seconds=start_age,
+        end_age_seconds=end_age,
+        start_seconds=start,
+        end_seconds=end,
+        start_stalled=start_stalled,
+        end_stalled=end_stalled,
     )
 
 
@@ -393,11 +638,16 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
     )
 
     age, age_upper = _last_seen_age(window, constants)
+    peak, peak_at = _peak_age(window, constants, age)
     stalled, stalled_for = _stall(window, age, tail, period)
     now_age = age
     if stalled_for is not None:
         now_age = max(now_age or 0.0, stalled_for)
-    worst_candidates = [v for v in (now_age, predicted_worst) if v is not None]
+    # The worst age the data supports: now, predicted for the steady state, at any scrape of the
+    # window, and no less than the longest time between scrapes with no relist completed.
+    worst_candidates = [
+        v for v in (now_age, predicted_worst, peak, window.quiet_seconds) if v is not None
+    ]
     worst = max(worst_candidates) if worst_candidates else None
     headroom = constants.relist_threshold_seconds - worst if worst is not None else None
 
@@ -431,6 +681,9 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
         pod_relist_seconds_per_relist=lock_wait,
         pods_at_threshold=pods_limit,
+        peak_age_seconds=peak,
+        peak_age_captured_at=peak_at,
+        explanations=explain_relists(window, constants, costs),
     )
 
 
@@ -438,7 +691,7 @@ def _pod_relist_seconds_per_relist(window: Window) -> float:
     """Mean time per global relist spent in 1.36 per-pod relists (0 before 1.36)."""
     pod = window.pod_relist_duration
     relists = window.relists
-    if pod is None or not relists or pod.count <= 0:
+    if pod is None or not relists or pod.count <= 0 or not pod.has_sum:
         return 0.0
     return pod.sum_seconds / relists
 
@@ -509,6 +762,29 @@ def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | No
         else None
     )
     return lower, upper
+
+
+def _peak_age(
+    window: Window, constants: PlegConstants, now_age: float | None
+) -> tuple[float | None, float | None]:
+    """`(age, captured_at)` of the scrape with the largest last-seen age: the last scrape's
+    (`now_age`), or an earlier scrape's of the window (None under EventedPLEG, whose gauge
+    carries no staleness).
+
+    An earlier scrape counts only when its age shows a stall (over `STALL_AGE_FLOOR_SECONDS`):
+    below that, ages are the healthy loop's jitter between 0 and `D + P` plus the gauge's 1 s
+    truncation, which the predicted worst age already covers.
+    """
+    if constants.mode == "evented":
+        return None, None
+    last_captured = window.last.captured_at
+    peak, peak_at = now_age, last_captured if now_age is not None else None
+    for captured, seen in window.last_seen_by_scrape:
+        age = captured - seen
+        earlier = last_captured is None or captured < last_captured
+        if earlier and age > STALL_AGE_FLOOR_SECONDS and (peak is None or age > peak):
+            peak, peak_at = age, captured
+    return peak, peak_at
 
 
 # A healthy relist loop refreshes the gauge every D + P (≈1 s) and Healthy() runs at least every

@@ -2,10 +2,12 @@
 
 Each node is what its scrapes gave (`scanned_node`): one scrape (lifetime counters), two (the
 window between the passes of `--window`), or none, with the reason. A node is never dropped: a
-scrape refused, failed or blocked makes the node `unknown` with the reason first in its notes,
-and a `/metrics` that blocked while the kubelet's `/healthz` answered adds the `runtime_hung`
-finding of `causes.scrape`. Then the same `report.diagnose()` as `diagnose` and `fleet` on each
-(`fleet.diagnose_node`), the same ranking (`fleet.rank_reports`) and the same JSON for each node.
+scrape refused, failed or blocked makes the node `unknown` with the reason first in its notes.
+How its endpoints answered (`ScrapeFacts`, as `diagnose` describes a live scrape) goes into the
+report: its JSON `scrape`, and for a `/metrics` that blocked while the kubelet's `/healthz`
+answered the `runtime_hung` finding of `causes.scrape`, the same as `diagnose` and `check` give.
+Then the same `report.diagnose()` as `diagnose` and `fleet` on each (`fleet.diagnose_node`), the
+same ranking (`fleet.rank_reports`) and the same JSON for each node.
 
 Pure: no I/O, no clock, no environment.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pleg_doctor.core.causes import Finding
 from pleg_doctor.core.fleet import (
@@ -28,6 +30,9 @@ from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, SourceInfo, rfc3339
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.core.window import lifetime_window, window_between
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
 
 ScrapeOutcome = Literal["ok", "blocked", "refused", "unreachable", "error"]
 """How a node's scrape went: metrics read; `/metrics` blocked past the deadline while `/healthz`
@@ -56,12 +61,14 @@ def scanned_node(
     scanned_at: float,
     problem: str | None = None,
     findings: Sequence[Finding] = (),
+    scrape: ScrapeFacts | None = None,
 ) -> ScanNode:
     """A node from what its scrapes gave, in pass order (the last scrape may have failed).
 
     `problem` (when the last scrape failed: the reason) makes the node `unknown`; the figures,
     if an earlier pass read any, are from then and a note says so. Without any snapshot the
-    window is an empty scrape at `scanned_at` (Unix seconds, when the scan ended).
+    window is an empty scrape at `scanned_at` (Unix seconds, when the scan ended). `scrape` is
+    how the endpoints answered the last scrape (`NodeScrape.facts`).
     """
     notes: list[str] = []
     usable = [s for s in snapshots if s.captured_at is not None]
@@ -86,6 +93,7 @@ def scanned_node(
         unknown_reason=problem,
         notes=tuple(notes),
         findings=tuple(findings),
+        scrape=scrape,
         node=node,
         location=location,
         outcome=outcome,

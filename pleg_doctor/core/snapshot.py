@@ -18,7 +18,7 @@ from typing import Protocol
 from pleg_doctor.core.distribution import Distribution, OpStats
 from pleg_doctor.core.exposition import FAMILY_METRICS
 from pleg_doctor.core.values import JudgedSample, RejectedValue, rejection, show_value
-from pleg_doctor.core.versions import infer_version, parse_version
+from pleg_doctor.core.versions import VersionRange, infer_version_range, parse_version
 
 
 class SampleLike(JudgedSample, Protocol):
@@ -49,6 +49,8 @@ class Snapshot:
     """(major, minor), from build info or inferred from metric names (PLEG-MODEL.md §8)."""
     version_inferred: bool
     """True when `version` was inferred from metric names, not read from build info."""
+    version_range: VersionRange | None = None
+    """The versions the metric names allow, when inferred (`version` is its lower bound)."""
     relist_duration: Distribution | None
     """Seconds histogram (≥1.14) when present, else the µs summary scaled to seconds."""
     relist_duration_summary: Distribution | None
@@ -169,10 +171,12 @@ def build_snapshot(
         if kubelet_version:
             break
     version = parse_version(kubelet_version) if kubelet_version else None
-    version_inferred = False
+    version_range: VersionRange | None = None
+    runtime_buckets = _bucket_kind(by_family.get("runtime_ops_hist", ()))
     if version is None:
-        version = infer_version(by_family)
-        version_inferred = version is not None
+        version_range = infer_version_range(by_family, runtime_buckets=runtime_buckets)
+        version = version_range.low if version_range is not None else None
+    version_inferred = version_range is not None
 
     evented_gate: bool | None = None
     for sample in by_family.get("feature_enabled", ()):
@@ -207,6 +211,7 @@ def build_snapshot(
         kubelet_version=kubelet_version,
         version=version,
         version_inferred=version_inferred,
+        version_range=version_range,
         relist_duration=relist_hist or relist_summary,
         relist_duration_summary=relist_summary,
         relist_interval=interval,
@@ -228,7 +233,7 @@ def build_snapshot(
         process_start_seconds=process_start,
         process_cpu_seconds=gauge("process_cpu"),
         last_gc_seconds=last_gc,
-        runtime_buckets=_bucket_kind(by_family.get("runtime_ops_hist", ())),
+        runtime_buckets=runtime_buckets,
         rejected=tuple(rejected),
     )
 
@@ -266,7 +271,7 @@ def _bound_capture_time(
 
 def _distribution(samples: Iterable[SampleLike]) -> Distribution | None:
     count: float | None = None
-    total = 0.0
+    total: float | None = None
     buckets: list[tuple[float, float]] = []
     quantiles: list[tuple[float, float]] = []
     for sample in samples:
@@ -285,7 +290,11 @@ def _distribution(samples: Iterable[SampleLike]) -> Distribution | None:
     buckets.sort()
     quantiles.sort()
     return Distribution(
-        count=count, sum_seconds=total, buckets=tuple(buckets), quantiles=tuple(quantiles)
+        count=count,
+        sum_seconds=total or 0.0,
+        buckets=tuple(buckets),
+        quantiles=tuple(quantiles),
+        has_sum=total is not None,
     )
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from pleg_doctor.logs.clock import Clock
 from pleg_doctor.logs.culprits import CulpritTracker
 from pleg_doctor.logs.notes import build_notes
-from pleg_doctor.logs.parse import Probe, ScanStats, parse_record, scan
+from pleg_doctor.logs.parse import Probe, ScanStats, node_of, parse_record, scan
 from pleg_doctor.logs.result import LogsResult
 from pleg_doctor.logs.timeline import Occurrences, Timeline
 
@@ -58,6 +59,7 @@ def analyze_logs(
     )
     timeline = Timeline(year_hint=clock.year_hint)
     culprits = CulpritTracker()
+    nodes: Counter[str] = Counter()
     items = source.scan(stats) if isinstance(source, LogSource) else scan(source, stats)
     for item in items:
         if isinstance(item, Probe):
@@ -73,6 +75,9 @@ def analyze_logs(
             continue
         timeline.feed(record, t)
         culprits.feed(record, t)
+        node = node_of(record)
+        if node is not None:
+            nodes[node] += 1
     summary = timeline.finish(clock.to_time)
     found, runtime, culprit_notes = culprits.finish(clock.to_time)
     first, last = timeline.first_time, timeline.last_time
@@ -98,6 +103,7 @@ def analyze_logs(
         year_origin=clock.year_origin,
         utc_offset_minutes=clock.offset_minutes,
         notes=(),
+        node_names=tuple(name for name, _ in nodes.most_common()),
     )
     notes = build_notes(result, stats=stats, clock=clock, culprit_notes=culprit_notes)
     reader_notes = source.notes if isinstance(source, LogSource) else []

@@ -54,6 +54,9 @@ def unknown_line(reason: str) -> str:
 def _summary(report: Report) -> str:
     """`headroom 58s of 180s; <first reason when not ok>; top cause <id> (<score>)`."""
     threshold = report.constants.relist_threshold_seconds
+    if report.scrape is not None and report.scrape.blocked:
+        # No metrics: what the endpoints said is the whole story, the cause named in it.
+        return "; ".join(report.reasons[:2]) or "no verdict"
     if report.verdict == "unknown":
         parts = list(report.reasons[:1]) or ["no verdict"]
     else:

@@ -8,7 +8,9 @@ The metrics (the README's "Cron and monitoring: check" lists them for users):
 * `pleg_doctor_relist_seconds{node,stat}`: `mean`, `p50`, `p99`, `tail` (the long relists),
   `predicted` (the model), `interval` (mean time between relist starts)
 * `pleg_doctor_last_run_timestamp_seconds{node}`: when this check ran (local clock)
-* `pleg_doctor_up{node}`: 0 when the source failed
+* `pleg_doctor_up{node}`: 0 when the source failed, or its `/metrics` blocked
+* `pleg_doctor_scrape_blocked_seconds{node}` (live sources): how long `/metrics` did not answer
+  while `/healthz` did, 0 when it answered: why `up` is 0 although the kubelet is alive
 
 When the source failed there is no report: only `up` 0, `last_run` and `verdict{unknown}` 1 are
 written, so alerting sees the failure instead of the last good values going stale. A figure the
@@ -100,13 +102,30 @@ def families(metrics: CheckMetrics) -> tuple[Family, ...]:
     headroom = report.model.headroom_seconds if report is not None else None
     scores = {finding.id: finding.score for finding in report.causes} if report else {}
     stats = relist_stats(report) if report is not None else {}
+    scrape = report.scrape if report is not None else None
+    blocked = scrape is not None and scrape.blocked
+    scrape_blocked: tuple[Family, ...] = ()
+    if scrape is not None:
+        # Why up is 0 while the kubelet answers: its /metrics blocked (the runtime is likely
+        # hung). Written for live sources only, 0 when /metrics answered.
+        waited = (scrape.waited_seconds or 0.0) if blocked else 0.0
+        scrape_blocked = (
+            family(
+                "pleg_doctor_scrape_blocked_seconds",
+                "Seconds the kubelet's /metrics did not answer while its /healthz did (0: "
+                "answered).",
+                (),
+                [((), waited)],
+            ),
+        )
     return (
         family(
             "pleg_doctor_up",
             "1 when pleg-doctor could read and diagnose the source.",
             (),
-            [((), 0 if report is None else 1)],
+            [((), 0 if report is None or blocked else 1)],
         ),
+        *scrape_blocked,
         family(
             "pleg_doctor_last_run_timestamp_seconds",
             "Unix time of the last pleg-doctor check run (local clock).",

@@ -74,7 +74,7 @@ def verdict_panel(report: Report) -> Panel:
     body.append_text(headroom_bar(headroom, threshold))
     body.append("\n")
     version = last.kubelet_version or (
-        f"≥ v{last.version[0]}.{last.version[1]} (inferred)" if last.version else "unknown"
+        f"{last.version_range} (inferred)" if last.version_range is not None else "unknown"
     )
     mode = (
         "single scrape, lifetime counters"

@@ -13,14 +13,15 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
-from pleg_doctor.errors import SourceAuthError, UsageError
+from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
     KubeconfigCredentials,
 )
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 """`--timeout` default (CONTRACT.md "Sources")."""
@@ -119,6 +120,11 @@ class ApiServerSource:
         return self._node
 
     @property
+    def timeout(self) -> float:
+        """Seconds allowed per request."""
+        return self._timeout
+
+    @property
     def context(self) -> KubeContext:
         """The kubeconfig context in use."""
         return self._context
@@ -128,15 +134,18 @@ class ApiServerSource:
         """True when the cluster entry sets `insecure-skip-tls-verify` (the CLI warns)."""
         return self._context.cluster.insecure_skip_tls_verify
 
-    def fetch(self) -> FetchedDump:
-        """Scrape the node's kubelet through the API server once; raise a `SourceError`."""
+    def fetch(self, *, timeout: float | None = None) -> FetchedDump:
+        """Scrape the node's kubelet through the API server once; raise a `SourceError`.
+
+        `timeout` overrides the per-request timeout for this scrape (a patient `diagnose`).
+        """
         settings = self._credentials.http_settings()
         try:
             return fetch_metrics_url(
                 self._url,
                 settings=settings,
                 wording=self._wording,
-                timeout=self._timeout,
+                timeout=self._timeout if timeout is None else timeout,
                 kind="apiserver",
                 node=self._node,
             )
@@ -148,3 +157,19 @@ class ApiServerSource:
 
     def __repr__(self) -> str:
         return f"ApiServerSource({self._url!r})"
+
+    @property
+    def health_url(self) -> str:
+        """The kubelet's `/healthz` through the node proxy (the same RBAC, `get nodes/proxy`)."""
+        return self._url.removesuffix("/metrics") + "/healthz"
+
+    def probe_health(self, *, timeout: float) -> HealthProbe:
+        """Ask the kubelet's `/healthz` through the API server once; never raises for it."""
+        path = urllib.parse.urlsplit(self.health_url).path
+        try:
+            settings = self._credentials.http_settings()
+        except SourceError as exc:
+            return HealthProbe(path=path, status=None, seconds=None, error=exc.message)
+        return probe_health_url(
+            self.health_url, settings=settings, wording=self._wording, timeout=timeout, path=path
+        )

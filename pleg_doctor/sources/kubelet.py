@@ -18,14 +18,18 @@ from pathlib import Path
 
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_PORT = 10250
 """The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: ANCHORS.md §5)."""
 
 DEFAULT_PATH = "/metrics"
 """Where PLEG metrics live (not `/metrics/cadvisor`): ANCHORS.md §5."""
+
+HEALTHZ_PATH = "/healthz"
+"""The kubelet's health endpoint; any answer (403 without `get nodes/proxy` too) proves it is up."""
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 """`--timeout` default (CONTRACT.md "Sources")."""
@@ -245,14 +249,33 @@ class KubeletSource:
         """True when the pod's service-account `ca.crt` verifies the kubelet."""
         return self._uses_service_account_ca
 
-    def fetch(self) -> FetchedDump:
-        """Scrape the kubelet once; raise a `SourceError` (or `UsageError`) on any failure."""
+    def fetch(self, *, timeout: float | None = None) -> FetchedDump:
+        """Scrape the kubelet once; raise a `SourceError` (or `UsageError`) on any failure.
+
+        `timeout` overrides the per-request timeout for this scrape (a patient `diagnose`).
+        """
         return fetch_metrics_url(
             self._url,
             settings=self._settings,
             wording=WORDING,
-            timeout=self._timeout,
+            timeout=self._timeout if timeout is None else timeout,
             kind="kubelet",
+        )
+
+    @property
+    def health_url(self) -> str:
+        """`/healthz` on the same server: the kubelet answers it without asking the runtime."""
+        parts = urllib.parse.urlsplit(self._url)
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, HEALTHZ_PATH, "", ""))
+
+    def probe_health(self, *, timeout: float) -> HealthProbe:
+        """Ask `/healthz` once with the same credentials; never raises for the endpoint."""
+        return probe_health_url(
+            self.health_url,
+            settings=self._settings,
+            wording=WORDING,
+            timeout=timeout,
+            path=HEALTHZ_PATH,
         )
 
     def __repr__(self) -> str:

@@ -37,15 +37,17 @@ from pleg_doctor.errors import (
 from pleg_doctor.sources.apiserver import node_proxy_url, proxy_wording
 from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.http.client import HttpClient, http_client
-from pleg_doctor.sources.http.metrics import scrape_metrics
+from pleg_doctor.sources.http.metrics import probe_health, scrape_metrics
 from pleg_doctor.sources.http.redaction import safe_url
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
     KubeconfigCredentials,
 )
+from pleg_doctor.sources.live import HealthProbe, scrape_facts
 from pleg_doctor.sources.scrape import scrape_from_dump
 
 if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
     from pleg_doctor.core.scan import ScrapeOutcome
     from pleg_doctor.core.snapshot import Snapshot
 
@@ -80,9 +82,6 @@ MAX_LIST_PAGES = 1000
 """Pages of the node list (500,000 nodes; Kubernetes supports 5,000): an API server that hands
 out `continue` tokens without end cannot keep the scan listing forever."""
 
-_STATUS_KIND = b'"kind":"Status"'
-"""An API server error body: a `/healthz` answered by the API server, not by the kubelet."""
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NodeScrape:
@@ -98,8 +97,26 @@ class NodeScrape:
     """Why there is no snapshot, one line (the error's message, never a secret)."""
     waited_seconds: float = 0.0
     """Time spent on `/metrics` (the deadline, for `blocked`)."""
-    healthz: str | None = None
-    """What `/healthz` answered when it was asked (`200 ok`), None if it did not answer."""
+    metrics_seconds: float | None = None
+    """How long `/metrics` took to start answering, when it did (`ok`)."""
+    health: HealthProbe | None = None
+    """What `/healthz` answered when it was asked (after a timeout)."""
+
+    @property
+    def healthz(self) -> str | None:
+        """What `/healthz` answered (`200 ok`), None if it was not asked or did not answer."""
+        return self.health.answer if self.health is not None else None
+
+    @property
+    def facts(self) -> ScrapeFacts | None:
+        """How the node's endpoints answered, as `diagnose` describes a live scrape (the
+        report's `scrape`, and its `runtime_hung` finding when `/metrics` blocked); None when
+        the scrape failed for another reason (refused, unreachable, an error)."""
+        if self.outcome == "ok":
+            return scrape_facts(self.metrics_seconds, None, None)
+        if self.outcome == "blocked":
+            return scrape_facts(None, self.waited_seconds, self.health)
+        return None
 
 
 class ApiServerScan:
@@ -268,7 +285,8 @@ def scrape_node(client: HttpClient, probe: HttpClient, server: str, node: str) -
         snapshot = scrape_from_dump(dump).snapshot
     except SourceTimeoutError as exc:
         waited = time.monotonic() - start
-        healthz = probe_healthz(probe, node_proxy_url(server, node, "healthz"))
+        health = probe_health(probe, node_proxy_url(server, node, "healthz"))
+        healthz = health.answer
         if healthz is None:
             return NodeScrape(
                 node=node,
@@ -287,7 +305,7 @@ def scrape_node(client: HttpClient, probe: HttpClient, server: str, node: str) -
             problem=f"/metrics blocked {waited:.0f} s while /healthz answers ({healthz}): "
             "container runtime likely hung",
             waited_seconds=waited,
-            healthz=healthz,
+            health=health,
         )
     except SourceAuthError as exc:
         return _failed(node, location, "refused", problem_text(exc.message, location))
@@ -301,6 +319,7 @@ def scrape_node(client: HttpClient, probe: HttpClient, server: str, node: str) -
         outcome="ok",
         snapshot=snapshot,
         waited_seconds=time.monotonic() - start,
+        metrics_seconds=dump.latency_seconds,
     )
 
 
@@ -315,26 +334,3 @@ def problem_text(message: str, location: str) -> str:
 
 def _failed(node: str, location: str, outcome: ScrapeOutcome, problem: str) -> NodeScrape:
     return NodeScrape(node=node, location=location, outcome=outcome, snapshot=None, problem=problem)
-
-
-def probe_healthz(client: HttpClient, url: str) -> str | None:
-    """What the kubelet's `/healthz` answered (`200 ok`, `500 [-]syncloop failed`), or None.
-
-    Any answer of the kubelet counts, a failing health check included: the kubelet is alive. An
-    API server error (a `Status` object: it could not reach the kubelet) and no answer at all
-    are None.
-    """
-    try:
-        response = client.get(url, accept="text/plain", max_bytes=4096, error_statuses=_never)
-    except PlegDoctorError:
-        return None
-    body = response.body
-    if _STATUS_KIND in body.replace(b" ", b""):
-        return None
-    first = body.decode("utf-8", "replace").strip().splitlines()
-    said = next((line for line in first if line.startswith("[-]")), first[0] if first else "")
-    return f"{response.status} {said[:60]}".strip()
-
-
-def _never(status: int) -> bool:
-    return False

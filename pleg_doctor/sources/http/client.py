@@ -53,6 +53,9 @@ class RawResponse:
     """Response headers; case-insensitive."""
     chunks: tuple[bytes, ...] = dataclasses.field(repr=False)
     """The body in the chunks it was read in (no empty chunk)."""
+    headers_seconds: float = 0.0
+    """From sending the request to receiving the response's headers: how long the server took
+    to start answering (a kubelet writes its `Date` then, not when the request arrived)."""
 
     @property
     def body(self) -> bytes:
@@ -227,6 +230,7 @@ class HttpClient:
                         reason=stream.reason,
                         headers=stream.headers,
                         chunks=chunks,
+                        headers_seconds=stream.headers_seconds,
                     )
                 except RetryableConnectionError as error:  # noqa: PERF203 - it is the retry
                     self._before_retry(error, attempt, deadline)
@@ -418,6 +422,8 @@ class BodyStream:
         self.status = response.status_code
         self.reason = response.reason or ""
         self.headers: Mapping[str, str] = response.headers
+        self.headers_seconds = time.monotonic() - started
+        """From sending the request to receiving the headers (see `RawResponse`)."""
         self.owns_deadline = False
         """True when closing the stream also ends the deadline (`HttpClient.open`)."""
         self._request = request
