@@ -1,7 +1,9 @@
-"""`python -m pleg_doctor` and the `pleg-doctor` console script.
+"""`python -m pleg_doctor`, the `pleg-doctor` console script and the kubectl plugin.
 
 `--version` is answered here, before click and the rest are imported: cron and inventory tools
 call it on thousands of nodes, and it should cost about one interpreter start.
+`kubectl-pleg_doctor` on PATH makes `kubectl pleg-doctor diagnose NODE` work (kubectl runs
+`kubectl-pleg_doctor diagnose NODE`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ def main() -> None:
     from pleg_doctor.cli import main as cli_main
 
     cli_main()
+
+
+def kubectl_main() -> None:
+    """`kubectl pleg-doctor ...`: the same CLI, where a NODE argument means `--node NODE`."""
+    if sys.argv[1:] == ["--version"]:
+        main()
+        return
+    from pleg_doctor.cli import main as cli_main
+
+    cli_main(kubectl_plugin=True)
 
 
 if __name__ == "__main__":

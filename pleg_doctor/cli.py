@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import NoReturn
 
@@ -25,12 +24,15 @@ from pleg_doctor.exitcodes import ExitCode
 COMMANDS = {
     "capture": ("capture", "capture"),
     "check": ("check", "check"),
+    "completion": ("completion", "completion"),
     "diagnose": ("diagnose", "diagnose"),
     "fleet": ("fleet", "fleet"),
     "logs": ("logs", "logs"),
     "model": ("model", "model"),
     "probe-runtime": ("probe", "probe_runtime"),
     "rules": ("rules", "rules"),
+    "scan": ("scan", "scan"),
+    "schema": ("schema", "schema"),
     "watch": ("watch", "watch"),
 }
 """Every command: its name → (its module under `pleg_doctor/commands/`, the click command in it)."""
@@ -87,18 +89,26 @@ def cli() -> None:
 
 
 def _fail(message: str, debug: bool) -> NoReturn:
-    console.error(message)
-    if debug:
-        traceback.print_exc()
-    sys.exit(int(ExitCode.UNKNOWN))
+    console.fail(message, debug=debug, code=int(ExitCode.UNKNOWN))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI with Nagios exit codes; project errors become one line and exit 3."""
+def main(argv: Sequence[str] | None = None, *, kubectl_plugin: bool = False) -> None:
+    """Run the CLI with Nagios exit codes; project errors become one line and exit 3.
+
+    `kubectl_plugin`: run as `kubectl pleg-doctor` (the `kubectl-pleg_doctor` script), where a
+    NODE argument is the expected thing (commands/options.py `node_from_arguments`).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    console.prepare_streams()
     try:
-        cli.main(args=args, prog_name="pleg-doctor", standalone_mode=False)
+        cli.main(
+            args=args,
+            prog_name="kubectl pleg-doctor" if kubectl_plugin else "pleg-doctor",
+            complete_var="_PLEG_DOCTOR_COMPLETE",
+            standalone_mode=False,
+            obj={"kubectl_plugin": kubectl_plugin},
+        )
         sys.exit(0)  # --help and --version return here
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -66,3 +66,16 @@ class ExpositionError(PlegDoctorError):
 
 class InsufficientDataError(PlegDoctorError):
     """The data parsed, but cannot support a verdict (e.g. no PLEG metric at all)."""
+
+
+class LimitError(PlegDoctorError):
+    """Something read from outside went past one of the bounds of `docs/limits.md`.
+
+    The message names the bound and the hint the environment variable that raises it, so a
+    legitimate giant is one variable away, and a hostile input ends in bounded time and memory.
+    """
+
+    def __init__(self, message: str, *, variable: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or f"if this input is genuine, raise {variable}")
+        self.variable = variable
+        """The environment variable that sets the bound, e.g. `PLEG_DOCTOR_MAX_SAMPLES`."""

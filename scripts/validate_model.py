@@ -14,16 +14,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pleg_doctor.core.validation import render_markdown, simulation_checks, validate_dump  # noqa: E402
+from pleg_doctor.core.streams import decompressed  # noqa: E402
+from pleg_doctor.core.validation import (  # noqa: E402
+    WindowValidation,
+    render_markdown,
+    simulation_checks,
+    validate_dump,
+    validate_series,
+)
 
 DOC = ROOT / "docs" / "model-validation.md"
+LAB = ROOT / "fixtures" / "kubelet-lab"
+
+
+def lab_windows() -> list[WindowValidation]:
+    """Every validated window of every kubelet-lab scenario (dumps gunzipped by content)."""
+    rows: list[WindowValidation] = []
+    for scenario in sorted(p for p in LAB.iterdir() if p.is_dir()):
+        dumps = [
+            (path.name, b"".join(decompressed([path.read_bytes()])))
+            for path in sorted(scenario.glob("[0-9][0-9]-*.prom*"))
+        ]
+        rows += validate_series(scenario.name, dumps)
+    return rows
 
 
 def generate() -> str:
     dumps = [
         validate_dump(p.name, p.read_bytes()) for p in sorted((ROOT / "fixtures").glob("*.prom"))
     ]
-    return render_markdown(dumps, simulation_checks())
+    return render_markdown(dumps, simulation_checks(), lab_windows())
 
 
 def main() -> int:

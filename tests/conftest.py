@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +29,20 @@ def _restore_logging() -> Iterator[None]:
     saved = (logger.handlers[:], logger.level, logger.propagate)
     yield
     logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.fixture
+def bounds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set `PLEG_DOCTOR_MAX_*` (or other) variables for one test, the cached bounds re-read:
+    `bounds(PLEG_DOCTOR_MAX_SAMPLES="30000")`."""
+    from pleg_doctor.sources import limits
+
+    def set_bounds(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        limits.current.cache_clear()
+
+    limits.current.cache_clear()
+    yield set_bounds
+    monkeypatch.undo()
+    limits.current.cache_clear()

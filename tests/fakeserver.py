@@ -13,10 +13,12 @@ import gzip
 import json
 import logging
 import re
+import select
 import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,7 +70,7 @@ class Reply:
     content_length: int | None = None
     """Announced length; None = the body's. Larger than the body = a response cut off."""
     stall_seconds: float = 0.0
-    """Wait this long (or until the server stops) before answering anything."""
+    """Wait this long (or until the server stops, or the client hangs up) before answering."""
     gzip: bool = False
 
 
@@ -94,6 +96,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if date is not None:
             self.send_header("Date", date)
 
+    def _stall(self, seconds: float) -> bool:
+        """Wait `seconds` like a blocked handler; True if the server stops or the client hangs
+        up meanwhile. The wait sits in `select` on the connection, so a client that gives up is
+        seen at once and no longer counts as connected (`FakeServer.max_active`)."""
+        owner = self.server.owner
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if owner.stopping.is_set():
+                return True
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.2))
+            if readable:
+                try:
+                    if not self.connection.recv(1):
+                        return True
+                except (OSError, ValueError):
+                    return True
+        return owner.stopping.is_set()
+
     def do_GET(self) -> None:
         owner = self.server.owner
         cn: str | None = None
@@ -107,12 +127,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         seen = Seen("GET", self.path, dict(self.headers.items()), cn)
         with owner.lock:
             owner.seen.append(seen)
+            owner.active += 1
+            owner.max_active = max(owner.max_active, owner.active)
+        try:
+            self._answer(owner, seen)
+        finally:
+            with owner.lock:
+                owner.active -= 1
+
+    def _answer(self, owner: FakeServer, seen: Seen) -> None:
         reply = owner.handler(seen)
         self._reply = reply
-        if reply.stall_seconds:
-            owner.stopping.wait(reply.stall_seconds)
-            if owner.stopping.is_set():
-                return
+        if reply.stall_seconds and self._stall(reply.stall_seconds):
+            return
         body = reply.body
         if reply.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
@@ -174,7 +201,7 @@ class FakeServer:
     signed by it (`require_client_cert` makes one mandatory). `drop_first` connections are
     closed without an answer (after the TLS handshake and the request, or before the handshake
     with `drop_before_handshake`). `max_tls12` caps the protocol at TLS 1.2. `seen` and
-    `connections` record what arrived.
+    `connections` record what arrived, `max_active` the most requests answered at once.
     """
 
     def __init__(
@@ -195,6 +222,13 @@ class FakeServer:
         self.stopping = threading.Event()
         self.seen: list[Seen] = []
         self.connections = 0
+        self.active = 0
+        """Requests being answered now: from the request read to the answer sent, or to the
+        client hanging up on a stalled answer. Every request has its own connection (the server
+        closes it after one answer), so this is the connections a client holds open, without
+        the server's own teardown after each answer."""
+        self.max_active = 0
+        """The most requests answered at once so far."""
         self.context: ssl.SSLContext | None = None
         if cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -58,6 +59,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "source",
         "captured_at",
         "kubelet_version",
+        "kubelet_version_inferred",
         "pleg_mode",
         "window_seconds",
         "verdict",
@@ -70,15 +72,33 @@ def check_schema(doc: dict[str, Any]) -> None:
         "model",
         "causes",
         "notes",
+        "scrape",
     }
     assert set(doc) == expected, set(doc) ^ expected
     assert doc["schema"] == "pleg-doctor/v1"
+    scrape = doc["scrape"]
+    if scrape is not None:
+        assert set(scrape) == {
+            "metrics_seconds",
+            "blocked",
+            "waited_seconds",
+            "health_path",
+            "health_seconds",
+            "health_status",
+            "node_ready",
+        }
+        assert isinstance(scrape["blocked"], bool)
+        for key in ("metrics_seconds", "waited_seconds", "health_seconds"):
+            assert _opt(scrape[key], NUM), key
     assert _opt(doc["node"], str)
     assert set(doc["source"]) == {"kind", "location"}
     assert doc["source"]["kind"] in {"file", "kubelet", "apiserver", "prometheus", "demo"}
     assert isinstance(doc["source"]["location"], str)
     assert _opt(doc["captured_at"], str)
     assert _opt(doc["kubelet_version"], str)
+    assert _opt(doc["kubelet_version_inferred"], str)
+    # An inferred version is a range, never presented as an exact one.
+    assert doc["kubelet_version"] is None or doc["kubelet_version_inferred"] is None
     assert doc["pleg_mode"] in {"generic", "evented", "unknown"}
     assert _opt(doc["window_seconds"], NUM)
     assert doc["verdict"] in {"ok", "warning", "critical", "unknown"}
@@ -94,6 +114,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "over_top_bucket",
         "interval_mean_seconds",
         "last_seen_age_seconds",
+        "worst_last_seen_age_seconds",
         "stalled",
     }
     assert _opt(relist["count"], int)
@@ -104,6 +125,7 @@ def check_schema(doc: dict[str, Any]) -> None:
         "p99_seconds",
         "interval_mean_seconds",
         "last_seen_age_seconds",
+        "worst_last_seen_age_seconds",
     ):
         assert _opt(relist[key], NUM), key
     assert relist["stalled"] in (True, False, None)
@@ -143,7 +165,12 @@ def check_schema(doc: dict[str, Any]) -> None:
     assert _opt(model["pods_at_threshold"], int)
     assert _opt(model["hung_calls_tolerated"], int)
     assert all(isinstance(v, NUM) for v in model["terms"].values())
-    scores = [c["score"] for c in doc["causes"]]
+    # Ranked by score, the informational causes (kubelet_restart) after every other one.
+    from pleg_doctor.core.causes.base import INFORMATIONAL_CAUSES
+
+    informational = [c["id"] in INFORMATIONAL_CAUSES for c in doc["causes"]]
+    assert informational == sorted(informational)
+    scores = [c["score"] for c in doc["causes"] if c["id"] not in INFORMATIONAL_CAUSES]
     assert scores == sorted(scores, reverse=True)
     for cause in doc["causes"]:
         assert set(cause) == {"id", "score", "title", "evidence", "next_steps"}
@@ -155,6 +182,18 @@ def check_schema(doc: dict[str, Any]) -> None:
             assert isinstance(item["value"], (int, float, str))
             assert not (isinstance(item["value"], float) and not math.isfinite(item["value"]))
     assert all(isinstance(n, str) for n in doc["notes"])
+    errors = [f"{list(e.path)}: {e.message}" for e in _v1_validator().iter_errors(doc)]
+    assert not errors, "not valid against the published v1 schema:\n" + "\n".join(errors[:5])
+
+
+@functools.cache
+def _v1_validator() -> Any:
+    """The published `pleg-doctor schema v1` (strict), as tests/test_schemas.py uses it."""
+    from jsonschema import Draft202012Validator
+
+    from pleg_doctor.commands.schema import load_schema
+
+    return Draft202012Validator(load_schema("v1"))
 
 
 def run_cli(

@@ -17,6 +17,8 @@ from collections.abc import Callable
 DEF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 EXP_BUCKETS = tuple(0.005 * 2.5**i for i in range(14))
 TAU = 120.0
+REFUSED_SECONDS = 0.001
+"""How long a refused call takes (an immediate gRPC error)."""
 
 
 class Hist:
@@ -68,6 +70,9 @@ class Runtime:
     """Pods whose PodSandboxStatus hangs until the CRI timeout on every inspection."""
     list_scale_per_container: float = 0.0
     """Extra list latency per container listed (exited containers inflate lists)."""
+    refused: frozenset[str] = frozenset()
+    """Operations the runtime refuses at once (gRPC UNAVAILABLE: the socket is gone or the
+    runtime is restarting): each call fails in about a millisecond with an error."""
 
 
 @dataclasses.dataclass
@@ -119,6 +124,13 @@ class KubeletSim:
     def _call(self, op: str, latency: float) -> bool:
         """Record one CRI call; returns False when it hung into the timeout (an error)."""
         hist = self.ops.setdefault(op, Hist(self._op_buckets))
+        if op in self.runtime.refused:
+            self.now += REFUSED_SECONDS
+            hist.observe(REFUSED_SECONDS, self.now)
+            self.ops_def.setdefault(op, Hist(DEF_BUCKETS)).observe(REFUSED_SECONDS, self.now)
+            self.op_errors[op] = self.op_errors.get(op, 0) + 1
+            self._status_loop()
+            return False
         hung = math.isinf(latency) or latency >= TAU
         spent = TAU if hung else latency
         self.now += spent
@@ -137,6 +149,14 @@ class KubeletSim:
         while self.next_status_check <= self.now:
             latency = self.runtime.status
             hist = self.ops.setdefault("status", Hist(self._op_buckets))
+            if "status" in self.runtime.refused:
+                hist.observe(REFUSED_SECONDS, self.now)
+                self.ops_def.setdefault("status", Hist(DEF_BUCKETS)).observe(
+                    REFUSED_SECONDS, self.now
+                )
+                self.op_errors["status"] = self.op_errors.get("status", 0) + 1
+                self.next_status_check += 5.0
+                continue
             hung = math.isinf(latency)
             hist.observe(TAU if hung else latency, self.now)
             self.ops_def.setdefault("status", Hist(DEF_BUCKETS)).observe(

@@ -102,3 +102,43 @@ def test_bench_fleet_runs_both_modes(tmp_path):
         assert size["computed"]["api_calls"] == [7]  # --recorded no: no look for the rules
         assert size["recorded"]["api_calls"] == [5]  # the rules info, 4 queries
     assert "exponent" in out.stdout and "CPU ms/node" in out.stdout
+
+
+def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def test_bench_startup_quick_runs(tmp_path):
+    out = _bench(
+        "bench_startup.py",
+        "--quick",
+        "--tmpdir",
+        str(tmp_path),
+        "--json-out",
+        str(tmp_path / "startup.json"),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    figures = json.loads((tmp_path / "startup.json").read_text())
+    assert [f["label"][:2] for f in figures["figures"]] == ["e.", "e'", "f."]
+    assert all(set(f["exit_codes"]) <= {0, 1, 2} for f in figures["figures"])
+    assert figures["not_needed_loaded"] == []
+    assert "python -c pass" in out.stdout and "-X importtime" in out.stdout
+
+
+def test_bench_scan_small_runs(tmp_path):
+    out = _bench(
+        "bench_scan.py",
+        *("--nodes", "30", "--blocked", "3", "--runs", "1", "--timeout", "2"),
+        *("--json-out", str(tmp_path / "scan.json")),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    figures = json.loads((tmp_path / "scan.json").read_text())
+    assert figures["every_node_listed"] and figures["every_blocked_node_listed_as_blocked"]
+    assert figures["by_scrape"]["blocked"] == 3
+    assert figures["max_requests_at_once"] <= figures["concurrency"]

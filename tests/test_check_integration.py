@@ -287,3 +287,33 @@ def test_real_pushgateway_refusals_exit_3(pushgateway, tmp_path, capsys):
         assert "verdict was OK" in out
         assert f"pleg-doctor: error: push to {pushgateway} failed: HTTP 401" in err
         assert "not-the-password" not in out + err
+
+
+def test_a_blocked_kubelet_scrape_reaches_node_exporter_as_up_0_with_why(
+    node_exporter, tmp_path, capsys
+):
+    """A real HTTPS kubelet whose /metrics blocks while /healthz answers: the textfile says so."""
+    from tests.fakeserver import CA, SERVER_CERT, TOKEN, FakeServer
+    from tests.test_blocked_metrics import blocking_kubelet
+
+    url, directory = node_exporter
+    ca = tmp_path / "ca.pem"
+    CA.cert_pem.write_to_path(str(ca))
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["check", "--kubelet", f"127.0.0.1:{server.port}", "--cacert", str(ca),
+             "--token-file", str(token), "--timeout", "1s", "--textfile", str(directory)],
+            capsys,
+        )  # fmt: skip
+    assert code == 3, err
+    assert out.startswith("PLEG UNKNOWN - /metrics did not answer in 1.0 s while /healthz")
+    _promtool_check_metrics(directory / "pleg_doctor.prom")
+    scraped = _samples(_get(url))
+    node = (("node", "127.0.0.1"),)
+    assert scraped[("node_textfile_scrape_error", ())] == 0
+    assert scraped[("pleg_doctor_up", node)] == 0
+    assert scraped[("pleg_doctor_scrape_blocked_seconds", node)] == 1
+    assert scraped[("pleg_doctor_verdict", (*node, ("verdict", "unknown")))] == 1
+    assert scraped[("pleg_doctor_cause_score", (("cause", "runtime_hung"), *node))] >= 0.7

@@ -138,7 +138,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     [
         ["diagnose"],
         ["diagnose", "--demo", "x.prom"],
-        ["diagnose", "--demo", "-o", "yaml"],
+        ["diagnose", "--demo", "-o", "xml"],
         ["diagnose", "--demo", "--select", "not_a_cause"],
         ["diagnose", "--demo", "--runtime-request-timeout", "soon"],
         ["diagnose", "--no-such-option"],
@@ -151,14 +151,20 @@ def test_usage_errors_exit_3_not_2(args, capsys):
     assert "Traceback" not in err
 
 
-def test_window_of_dumps_from_two_nodes_is_refused(tmp_path, capsys):
+def test_dumps_from_two_nodes_diagnose_the_latest_node_alone_with_a_note(tmp_path, capsys):
+    # A window needs dumps of one node: the latest dump's node is diagnosed, the note says so.
     a, b = KubeletSim(node="n1"), KubeletSim(node="n2")
     a.run(10)
-    b.run(10)
+    b.run(20)
     (tmp_path / "a").write_text(a.dump())
     (tmp_path / "b").write_text(b.dump())
-    code, _, err = run(["diagnose", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
-    assert code == 3 and "different nodes" in err
+    code, out, err = run(
+        ["diagnose", str(tmp_path / "a"), str(tmp_path / "b"), "-o", "json"], capsys
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["node"] == "n2" and doc["window_seconds"] is None  # one dump left: one scrape
+    assert "different nodes (n1 besides n2)" in doc["notes"][0]
 
 
 def test_help_and_version(capsys):

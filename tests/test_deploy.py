@@ -250,6 +250,16 @@ def test_every_command_line_uses_only_options_the_cli_accepts():
         assert params["kubelet"] or params["node"], place  # a live source, never a file
 
 
+def test_no_command_line_uses_a_deprecated_spelling():
+    from pleg_doctor.cli import cli
+
+    command = cli.commands["check"]
+    hidden = {o for p in command.params if getattr(p, "hidden", False) for o in p.opts}
+    assert "--token-file" in hidden
+    for place, argv, _ in _all_argvs():
+        assert not hidden & set(argv), (place, hidden & set(argv))
+
+
 def test_textfile_or_pushgateway_everywhere():
     for place, argv, _ in _all_argvs():
         params = parse_with_the_cli(argv).params

@@ -30,8 +30,13 @@ def run(args, capsys):
     return run_cli(args, capsys, secrets=SECRETS)
 
 
+# The k3s#2370 log is worker9's, from 16:23 to 16:38 on Oct 8 (no year: the capture's is used):
+# the simulated node is that node at that time, or the log would rightly not be joined.
+K3S_NODE, K3S_START = "worker9", 1791476400.0  # 2026-10-08T16:20:00Z
+
+
 def _wedged_window(tmp_path: Path) -> list[str]:
-    sim = KubeletSim()
+    sim = KubeletSim(node=K3S_NODE, start=K3S_START)
     sim.run(300)
     (tmp_path / "a.prom").write_text(sim.dump())
     sim.runtime.wedged_pods = 1

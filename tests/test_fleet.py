@@ -308,7 +308,12 @@ def test_durations_and_urls():
         == "http://vm:8481/select/0/prometheus/api/v1/query"
     )
     assert api_url("https://thanos.example/graph") == "https://thanos.example/api/v1/query"
-    for bad in ("prom:9090", "ftp://prom", "http://user:pw@prom:9090", "http://prom:99999"):
+    # like --kubelet: HOST[:PORT] with Prometheus' defaults (http, 9090)
+    assert api_url("prom:9090") == "http://prom:9090/api/v1/query"
+    assert api_url("prom") == "http://prom:9090/api/v1/query"
+    assert api_url("10.0.0.9:9091/prometheus") == "http://10.0.0.9:9091/prometheus/api/v1/query"
+    assert api_url("[::1]:9090") == "http://[::1]:9090/api/v1/query"
+    for bad in ("ftp://prom", "user:pw@prom:9090", "http://user:pw@prom:9090", "http://prom:99999"):
         with pytest.raises(UsageError) as info:
             api_url(bad)
         assert "pw" not in str(info.value)
@@ -933,3 +938,13 @@ def test_source_counts_calls_and_repr_has_no_secret():
     assert source.location == "http://prom:9090"
     assert TOKEN not in repr(source) and HEADER_SECRET not in repr(source)
     assert source.api_calls == 0
+
+
+def test_cli_prometheus_host_port_like_kubelet(mixed_results, capsys):
+    fake = FakeProm(mixed_results, prefix="/prometheus")
+    with FakeServer(fake) as server:
+        code, out, err = run(
+            ["fleet", "--prometheus", f"127.0.0.1:{server.port}/prometheus", "-o", "json"], capsys
+        )
+    assert code == 2, err
+    assert json.loads(out)["prometheus"] == server.url("/prometheus")

@@ -161,8 +161,8 @@ def test_fleet_at_the_servers_time_with_auth_and_debug_leaks_nothing(
     assert "pleg-doctor: debug:" in err and "<redacted>" in err
     lines = out.splitlines()
     assert lines[0].startswith(f"PLEG fleet: {len(prometheus.nodes)} node(s)")
-    # The ranking's first row ("1  node ..."), not the summary line ("1 critical · ...").
-    first_row = next(line for line in lines if re.match(r"^1\s{2,}\S", line))
+    # The first ranked row (the summary line may also start with "1 ": "1 critical · ...").
+    first_row = next(line for line in lines if re.match(r"\s*1\s+\S+\s+[A-Z]{2,}", line))
     assert "sick-hung" in first_row and "CRITICAL" in first_row
     assert "more node(s) not shown" in out
 

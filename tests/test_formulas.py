@@ -141,6 +141,7 @@ def test_headroom_of_a_wedged_container_by_hand():
         "container_status_calls_per_relist": 0.0,
         "hung_calls_per_relist": 1.0,
         "hung_call_seconds": 120.0,
+        "edge_seconds_per_relist": 0.0,  # no relist in progress at the window's edges
         "hung_calls_tolerance": 1e-9,
     }
     for formula in terms.PREDICTION:
@@ -156,6 +157,8 @@ def test_headroom_of_a_wedged_container_by_hand():
         "relist_sum_seconds": 300.0,
         "pod_relist_sum_seconds": None,
         "last_seen_age_seconds": 61.0,
+        "scrape_age_peak_seconds": None,  # no earlier scrape older than the stall floor
+        "quiet_seconds": None,
         "window_seconds": 300.0,
     }
     for formula in (*terms.AGES, *terms.VERDICT_FIGURES):

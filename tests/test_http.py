@@ -17,7 +17,7 @@ import pytest
 
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.sources.http.client import RawResponse, http_client
-from pleg_doctor.sources.http.redaction import redact_headers
+from pleg_doctor.sources.http.redaction import quote_outside, redact_headers
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from tests.fakeserver import (
     CA,
@@ -125,7 +125,7 @@ def test_extra_headers_are_sent_secret_and_may_be_the_credentials(caplog):
     assert HEADER_SECRET.encode() in seen_bodies[0]  # the server quoted it ...
     assert "server said: bad org <redacted>" in message  # ... the message does not
     assert "auth: the --header values given" in caplog.text
-    assert client.scrub(f"x {HEADER_SECRET} y") == "x <redacted> y"
+    assert quote_outside(f"x {HEADER_SECRET} y", client.secrets) == "x <redacted> y"
 
     # An Authorization header among them counts as credentials that were refused.
     auth = HttpSettings(headers=(("Authorization", f"Bearer {TOKEN}"),))
@@ -166,18 +166,67 @@ def test_one_client_serves_threads_with_one_token_read_and_tls_files_removed(tmp
     with FakeServer(handler, cert=SERVER_CERT, client_ca=CA) as server:
         with http_client(settings, wording=WORDING, timeout=3) as client:
             token_file.write_text("rotated")  # read once, when the client was made
-            (tls_dir,) = private_tmp.iterdir()  # one set of PEM files for every request
-            assert sorted(p.name for p in tls_dir.iterdir()) == [
-                "ca.crt",
-                "client.crt",
-                "client.key",
-            ]
+            assert not any(private_tmp.iterdir())  # PEM bytes live in memory files, not on disk
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 answers = list(pool.map(lambda _: client.get(server.url()), range(8)))
         assert {a.status for a in answers} == {200}
         assert client.answered == 8
-        assert not any(private_tmp.iterdir())  # and they are gone
+        assert not any(private_tmp.iterdir())
         assert len(server.seen) == 8
+
+
+def test_without_memory_files_pem_bytes_go_to_private_files_removed_after(tmp_path, monkeypatch):
+    from pleg_doctor.sources.http import tls
+
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    monkeypatch.setattr(tls, "_memory_files_work", lambda: False)
+    settings = HttpSettings(
+        ca=CA.cert_pem.bytes(),
+        client_cert=CLIENT_CERT.cert_chain_pems[0].bytes(),
+        client_key=CLIENT_CERT.private_key_pem.bytes(),
+    )
+    with FakeServer(cert=SERVER_CERT, client_ca=CA) as server:
+        with http_client(settings, wording=WORDING, timeout=3) as client:
+            (tls_dir,) = private_tmp.iterdir()
+            assert tls_dir.stat().st_mode & 0o777 == 0o700
+            assert {p.name: p.stat().st_mode & 0o777 for p in tls_dir.iterdir()} == {
+                "ca.crt": 0o600,
+                "client.crt": 0o600,
+                "client.key": 0o600,
+            }
+            assert client.get(server.url()).status == 200
+        assert not any(private_tmp.iterdir())
+    assert server.seen[0].client_cn == "system:node:worker-1"
+
+
+def test_temp_key_files_are_removed_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, tempfile, time\n"
+        f"tempfile.tempdir = {str(tmp_path)!r}\n"
+        "from pleg_doctor.sources.http import tls\n"
+        "from pleg_doctor.sources.http.settings import HttpSettings\n"
+        "tls._memory_files_work = lambda: False\n"
+        "with tls.tls_files(HttpSettings(client_cert=b'c', client_key=b'k')) as (_, cert):\n"
+        "    print(cert[1], flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        key = Path(child.stdout.readline().strip())
+        assert key.name == "client.key"
+        assert key.exists()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == -signal.SIGTERM  # still ends by the signal
+    assert not key.exists() and not key.parent.exists()
 
 
 def test_body_hooks_and_limits():

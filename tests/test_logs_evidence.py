@@ -58,3 +58,26 @@ def test_merge_findings_combines_metrics_and_log():
 def test_a_clean_log_has_no_evidence():
     text = b"I0101 00:00:00.000000    1 reconciler.go:1] mounted\n"
     assert evidence_for_causes(analyze_logs([text], default_year=2026)) == {}
+
+
+def test_a_log_names_its_node_and_a_mismatch_is_said():
+    import datetime as dt
+
+    from pleg_doctor.logs import analyze_logs, log_mismatch
+
+    line = (
+        b"Nov 29 15:20:51 ip-10-0-0-1 kubelet[6671]: E1129 15:20:51.820800    6671 log.go:32] "
+        b'"ListPodSandbox with filter from runtime service failed" err="rpc error: code = '
+        b'DeadlineExceeded desc = context deadline exceeded"\n'
+    )
+    result = analyze_logs([line], default_year=2026)
+    assert result.node_names == ("ip-10-0-0-1",)  # the journald host
+    at = dt.datetime(2026, 11, 29, 15, 21, tzinfo=dt.timezone.utc).timestamp()
+    # journald prints the short host name of an FQDN node
+    assert log_mismatch(result, node="ip-10-0-0-1.ec2.internal", start=at - 60, end=at) is None
+    other = log_mismatch(result, node="ip-10-0-0-2.ec2.internal", start=at - 60, end=at)
+    assert other is not None and "another host's log" in other
+    # the offset is unknown: only a gap beyond any UTC offset is "another time"
+    assert log_mismatch(result, node=None, start=at + 10 * 3600, end=at + 11 * 3600) is None
+    later = log_mismatch(result, node=None, start=at + 20 * 3600, end=at + 21 * 3600)
+    assert later is not None and "another time's log" in later

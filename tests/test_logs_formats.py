@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -152,3 +153,81 @@ def test_year_rollover_and_explicit_year():
     assert not any("assumed" in n for n in result.notes)
     assumed = analyze_logs([text.encode()], default_year=2026)
     assert assumed.year == 2026 and any("assumed 2026" in n for n in assumed.notes)
+
+
+NEW_YEAR_LOG = (
+    "Dec 31 23:59:59 node-1 kubelet: E1231 23:59:58.000000    1 kubelet.go:1] skipping pod "
+    "synchronization - PLEG is not healthy: pleg was last seen active 3m1s ago; threshold is 3m0s\n"
+    "Jan  1 00:00:04 node-1 kubelet: E0101 00:00:03.000000    1 kubelet.go:1] skipping pod "
+    "synchronization - PLEG is not healthy: pleg was last seen active 3m6s ago; threshold is 3m0s\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("read_at", "first_year"),
+    [
+        # Read a few days later, in January: the log spans the New Year just past.
+        (dt.datetime(2027, 1, 5, 9, 0), 2026),
+        # Read the next December: the last New Year it can span is still 2026 → 2027.
+        (dt.datetime(2027, 12, 20, 9, 0), 2026),
+        # Read on New Year's Day, minutes after its last line.
+        (dt.datetime(2027, 1, 1, 0, 5), 2026),
+    ],
+)
+def test_a_log_across_new_year_is_never_placed_in_the_future(read_at, first_year):
+    result = analyze_logs([NEW_YEAR_LOG.encode()], default_year=read_at.year, not_after=read_at)
+    assert result.first_time is not None and result.last_time is not None
+    assert (result.first_time.year, result.first_time.month) == (first_year, 12)
+    assert (result.last_time.year, result.last_time.month) == (first_year + 1, 1)
+    assert result.last_time <= read_at
+    (period,) = result.unhealthy_periods
+    assert period.messages == 2  # one outage across New Year
+    assert any(f"assumed {first_year} for its first line" in n for n in result.notes)
+
+
+def test_dec_28_read_on_nov_29_is_last_december():
+    line = (
+        "Dec 28 10:00:01 node-1 kubelet: E1228 10:00:00.000000    1 kubelet.go:1] skipping pod "
+        "synchronization - PLEG is not healthy: pleg was last seen active 3m1s ago; threshold "
+        "is 3m0s\n"
+    )
+    read_at = dt.datetime(2026, 11, 29, 12, 0)
+    result = analyze_logs([line.encode()], default_year=2026, not_after=read_at)
+    assert result.last_time == dt.datetime(2025, 12, 28, 10, 0)
+    assert result.year == 2025
+
+
+def test_a_node_ahead_of_the_reader_keeps_this_year():
+    # Local times carry no offset: a node 14 h ahead logs "tomorrow morning". Within a day of
+    # the reader's now it stays this year (a wrong year would be 11 months off).
+    line = (
+        "E1130 08:00:00.000000    1 kubelet.go:1] skipping pod synchronization - PLEG is not "
+        "healthy: pleg was last seen active 3m1s ago; threshold is 3m0s\n"
+    )
+    read_at = dt.datetime(2026, 11, 29, 23, 0)
+    result = analyze_logs([line.encode()], default_year=2026, not_after=read_at)
+    assert result.last_time == dt.datetime(2026, 11, 30, 8, 0)
+
+
+def test_a_stated_or_given_year_wins_over_the_reference():
+    text = NEW_YEAR_LOG
+    read_at = dt.datetime(2027, 1, 5)
+    given = analyze_logs([text.encode()], default_year=2027, year=2020, not_after=read_at)
+    assert given.first_time is not None and given.first_time.year == 2020
+
+
+def test_diagnose_places_the_log_before_the_capture(tmp_path, capsys):
+    from .helpers import run_cli
+
+    log = tmp_path / "kubelet.log"
+    # The demo dump was captured 2022-03-24: a "Dec 28" line is December 2021.
+    log.write_text(
+        "E1228 10:00:00.000000    1 kubelet.go:1] skipping pod synchronization - PLEG is not "
+        "healthy: pleg was last seen active 3m1s ago; threshold is 3m0s\n"
+    )
+    code, out, err = run_cli(
+        ["diagnose", "--demo", "--logs", str(log), "-o", "json", "--exit-zero"], capsys
+    )
+    assert code == 0, err
+    notes = json.loads(out)["notes"]
+    assert any("assumed 2021 for its first line" in n for n in notes), notes

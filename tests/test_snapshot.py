@@ -13,7 +13,7 @@ from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.core.window import window_between
 
 from .conftest import FIXTURES
-from .helpers import diagnose_texts
+from .helpers import check_schema, diagnose_texts, strict_json
 from .kubelet_sim import KubeletSim
 
 
@@ -83,12 +83,45 @@ def test_evented_gate_from_feature_enabled():
     assert _snap("spitdb-v1.35.0.prom").evented_gate is False
 
 
-def test_version_inferred_from_metric_names_without_build_info():
-    text = (FIXTURES / "datadog-v1.21.2.prom").read_text()
+def _without_build_info(name: str):
+    text = (FIXTURES / name).read_text()
     stripped = "\n".join(x for x in text.splitlines() if "kubernetes_build_info" not in x) + "\n"
-    snap = build_snapshot(parse_exposition([stripped.encode()], name="x").samples, name="x")
-    assert snap.version == (1, 19)
+    return build_snapshot(parse_exposition([stripped.encode()], name="x").samples, name="x")
+
+
+@pytest.mark.parametrize(
+    ("name", "inferred", "low"),
+    [
+        # µs summaries only (no seconds histogram beside them), dockershim: before 1.14
+        ("datadog-v1.10.0.prom", ">=1.9 <1.14", (1, 9)),
+        # both the summary and the histogram, DefBuckets runtime latencies: 1.14-1.16
+        ("datadog-v1.14.10.prom", ">=1.14 <1.17", (1, 14)),
+        # exponential runtime buckets (1.20) and dockershim (gone in 1.24)
+        ("datadog-v1.21.2.prom", ">=1.20 <1.24", (1, 20)),
+        # EventedPLEG families (1.27)
+        ("spitdb-v1.35.0.prom", ">=1.27", (1, 27)),
+    ],
+)
+def test_version_without_build_info_is_a_range_that_holds_the_real_one(name, inferred, low):
+    snap = _without_build_info(name)
+    assert snap.kubelet_version is None
     assert snap.version_inferred
+    assert str(snap.version_range) == inferred
+    assert snap.version == low  # the model assumes the oldest version the names allow
+    real = _snap(name).version
+    assert snap.version_range is not None and snap.version_range.low <= real
+    assert snap.version_range.high is None or real < snap.version_range.high
+
+
+def test_inferred_version_is_null_in_the_json_with_the_range_beside_it():
+    text = (FIXTURES / "datadog-v1.10.0.prom").read_text()
+    stripped = "\n".join(x for x in text.splitlines() if "kubernetes_build_info" not in x)
+    doc = strict_json(diagnose_texts([stripped + "\n"]))
+    check_schema(doc)
+    assert doc["kubelet_version"] is None
+    assert doc["kubelet_version_inferred"] == ">=1.9 <1.14"
+    assert any(">=1.9 <1.14 inferred" in note for note in doc["notes"])
+    assert not any("v1.13" in note for note in doc["notes"])
 
 
 def test_capture_time_is_bounded_by_the_dumps_own_clocks():

@@ -1,13 +1,16 @@
 """Start-up cost: a command imports its own module, not every command's, and no edge it does not use.
 
-Cron and monitoring agents run `pleg-doctor check` on every node every minute.
+Cron and monitoring agents run `pleg-doctor check` on every node every minute
+(`benchmarks/bench_startup.py` measures what it costs).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import sysconfig
 
 from .conftest import ROOT
 
@@ -22,13 +25,20 @@ except SystemExit:
 
 
 def modules_after(*args: str) -> set[str]:
+    """The modules loaded once `pleg-doctor ARGS...` ran, as a regular install would load them.
+
+    `-S` with the checkout and site-packages on `PYTHONPATH`: the dev venv's `.pth` hooks (the
+    editable finder imports pathlib and urllib.parse) would otherwise hide what pleg-doctor loads.
+    """
+    path = os.pathsep.join((str(ROOT), sysconfig.get_paths()["purelib"]))
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, *args],
+        [sys.executable, "-S", "-c", SCRIPT, *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
         check=False,
+        env={**os.environ, "PYTHONPATH": path},
     )
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
@@ -49,6 +59,40 @@ def test_check_on_a_file_imports_only_the_check_command():
     }
     for heavy in ("requests", "urllib3", "rich", "yaml", "prometheus_client"):
         assert heavy not in loaded, f"check FILE imported {heavy}"
+    # Standard-library modules only a push, a state file, --demo, --debug or a live source needs.
+    for unused in (
+        "http.client",
+        "urllib.request",
+        "urllib.error",
+        "urllib.parse",
+        "pathlib",
+        "logging",
+        "traceback",
+        "importlib.resources",
+        "ssl",
+        "socket",
+        "pleg_doctor.render.prom",
+    ):
+        assert unused not in loaded, f"check FILE imported {unused}"
+
+
+def test_check_with_textfile_or_state_imports_what_they_need(tmp_path):
+    dump = str(ROOT / "fixtures" / "datadog-v1.21.2.prom")
+    loaded = modules_after("check", dump, "--textfile", str(tmp_path))
+    assert {"pleg_doctor.render.prom", "pathlib"} <= loaded
+    # the textfile is written without prometheus_client (and its HTTP modules): only a push
+    # needs them
+    assert not loaded & {"prometheus_client", "http.client", "http.server", "urllib.request"}
+    assert (tmp_path / "pleg_doctor.prom").is_file()
+    loaded = modules_after("check", dump, "--state", str(tmp_path / "state.json"))
+    assert "pleg_doctor.commands.check_state" in loaded
+    assert "pleg_doctor.render.prom" not in loaded
+    assert (tmp_path / "state.json").is_file()
+
+
+def test_debug_still_configures_logging():
+    loaded = modules_after("check", str(ROOT / "fixtures" / "datadog-v1.21.2.prom"), "--debug")
+    assert "logging" in loaded
 
 
 def test_help_lists_every_command():
@@ -57,3 +101,16 @@ def test_help_lists_every_command():
     assert sorted(cli.commands) == sorted(COMMANDS)
     for name in COMMANDS:
         assert cli.commands[name].name == name
+
+
+def test_setup_logging_without_debug_still_resets_a_configured_logger():
+    """In one process (tests, an embedding script), a run without --debug after one with it must
+    not keep logging DEBUG: once `logging` is imported, the WARNING level is set again."""
+    import logging
+
+    from pleg_doctor.commands import console
+
+    console.setup_logging(True)
+    assert logging.getLogger("pleg_doctor").level == logging.DEBUG
+    console.setup_logging(False)
+    assert logging.getLogger("pleg_doctor").level == logging.WARNING

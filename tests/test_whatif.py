@@ -107,3 +107,98 @@ def test_explain_shows_terms_formulas_and_sources(capsys):
         "kubelet_pleg_relist_duration_sec",
     ):
         assert needle in out, needle
+
+
+def _model_json(capsys, *args: str) -> dict:
+    code, out, err = run(["model", *args, "-o", "json"], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_pods_option_and_set_pods_mean_the_same(capsys):
+    by_option = _model_json(capsys, "--pods", "300")
+    by_set = _model_json(capsys, "--set", "pods=300")
+    assert by_option == by_set
+    assert by_option["pods_at_threshold"] == 12380
+    # what was not given followed the pods: ten times the pods, ten times the lists and churn
+    assert by_option["inputs"]["list_podsandbox"] == pytest.approx(0.05)
+    assert by_option["inputs"]["churn"] == pytest.approx(1.0)
+    scaled = {c["knob"]: c for c in by_option["changes"]}
+    assert scaled["pods"] == {"knob": "pods", "from": 30, "to": 300, "scaled_with_pods": False}
+    assert scaled["churn"]["scaled_with_pods"] is True
+
+
+def test_a_given_knob_is_taken_as_given_even_when_the_pods_change(capsys):
+    doc = _model_json(capsys, "--pods", "300", "--list-podsandbox", "5ms")
+    assert doc["inputs"]["list_podsandbox"] == pytest.approx(0.005)  # given: not scaled
+    assert doc["inputs"]["list_containers"] == pytest.approx(0.05)  # not given: scaled
+
+
+def test_from_a_dump_every_knob_given_applies(capsys):
+    dump = str(FIXTURES / "datadog-v1.21.2.prom")
+    base = _model_json(capsys, "--from", dump)
+    pods = _model_json(capsys, "--from", dump, "--pods", "300")
+    assert pods == _model_json(capsys, "--from", dump, "--set", "pods=300")
+    assert pods["inputs"]["pods"] == 300 and base["inputs"]["pods"] == 29
+    hung = _model_json(capsys, "--from", dump, "--hung-calls", "1")
+    assert base["inputs"]["hung_calls"] == 0 and hung["inputs"]["hung_calls"] == 1
+    assert hung["headroom_seconds"] == pytest.approx(base["headroom_seconds"] - 120, abs=1)
+    evented = _model_json(capsys, "--from", dump, "--evented", "--kubelet-version", "v1.30")
+    assert evented["constants"]["threshold_seconds"] == 600
+    assert base["start"] == {"dumps": [dump]} and base["changes"] == []
+    assert _model_json(capsys)["start"] == {"dumps": None}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pods", "300", "--set", "pods=200"], "--pods 300 and --set pods=200 disagree"),
+        (["--set", "pods=1", "--set", "pods=2"], "--set pods=1 and --set pods=2 disagree"),
+        (["--hung-calls", "1", "--set", "hung-calls=2"], "give hung_calls once"),
+        (["--kubelet-version", "banana"], "'banana' is not a kubelet version"),
+        (["--kubelet-version", "2.1"], "is not a kubelet version"),
+    ],
+)
+def test_conflicting_or_bad_knobs_are_usage_errors(capsys, args, message):
+    code, out, err = run(["model", *args], capsys)
+    assert code == 3 and out == ""
+    assert message in err and "Traceback" not in err
+
+
+def test_the_same_value_twice_is_no_conflict(capsys):
+    assert _model_json(capsys, "--pods", "300", "--set", "pods=300")["inputs"]["pods"] == 300
+
+
+def test_the_table_states_what_was_scaled_and_prints_numbers_for_people(capsys):
+    dump = str(FIXTURES / "datadog-v1.21.2.prom")
+    code, out, _ = run(["model", "--from", dump, "--pods", "300"], capsys)
+    assert code == 0
+    assert f"measured from {dump}" in out
+    assert "pods 29 → 300 (given)" in out
+    assert "ListPodSandbox 11 ms → 114 ms (scaled ×10.3 with the pods)" in out
+    assert "running + 0.195 exited" in out and "1.14 running" in out
+    assert "e-0" not in out and "1.13793" not in out  # no exponents, no six digits
+    assert "(one every 1,016 relists)" in out
+
+
+def test_pods_at_threshold_beyond_max_pods_says_so(capsys):
+    doc = _model_json(capsys)
+    assert doc["inputs"]["max_pods"] == 110 and doc["pods_at_threshold_beyond_max_pods"] is True
+    _, out, _ = run(["model"], capsys)
+    assert "beyond the node's max pods, 110: pods alone cannot get there" in out
+    tight = _model_json(capsys, "--hung-calls", "1", "--container-status", "3s", "--churn", "3")
+    assert tight["pods_at_threshold"] < 110 and not tight["pods_at_threshold_beyond_max_pods"]
+    more = _model_json(capsys, "--max-pods", "250000")
+    assert more["pods_at_threshold_beyond_max_pods"] is False
+
+
+def test_the_options_defaults_are_the_scenario_defaults():
+    from pleg_doctor.commands.model import NUMERIC_KNOBS, model
+    from pleg_doctor.core.whatif import KNOBS
+
+    assert set(NUMERIC_KNOBS) == set(KNOBS)
+    defaults = Scenario()
+    for param in model.params:
+        if param.name in KNOBS:
+            value = param.type_cast_value(None, param.default)  # type: ignore[arg-type]
+            assert float(value) == pytest.approx(getattr(defaults, KNOBS[param.name])), param.name

@@ -1,10 +1,11 @@
-"""`capture`: save a live scrape with the capture header of CONTRACT.md, for a later `diagnose`.
+"""`capture`: save a live scrape with its capture header (docs/output.md#capture-header).
 
 The header is the first line, a comment the exposition format ignores:
 `# pleg-doctor capture: captured_at=2026-11-27T10:00:00Z node=worker-3 source=https://...`.
 `captured_at` is the kubelet's own clock (its HTTP `Date` header) when known, else the local
-clock. Files are written atomically (temporary file, then rename), gzip when the name ends in
-`.gz`.
+clock. The destination is the positional FILE (`-` for standard output), never overwritten
+without `--force`; files are written atomically (temporary file, then rename), gzip when the
+name ends in `.gz` or with `-o gzip`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from pleg_doctor.commands import console, pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
+    aliased,
     common_options,
+    deprecated_alias,
     source_options,
     source_options_from,
+    window_option,
 )
-from pleg_doctor.errors import SourceError
+from pleg_doctor.errors import SourceError, UsageError
 
 if TYPE_CHECKING:
     from pleg_doctor.sources.base import FetchedDump
@@ -44,34 +48,53 @@ def capture_path(template: str, index: int, count: int) -> str:
 
 
 def capture_header(dump: FetchedDump, body: bytes, *, now: dt.datetime | None = None) -> bytes:
-    """The header line for `dump` (node from the source, else from `kubelet_node_name`)."""
-    from pleg_doctor.core.exposition import CAPTURE_HEADER_PREFIX, parse_exposition
+    """The header line for `dump` (node from the source, else from `kubelet_node_name`).
+
+    `exposition.capture_header_line` writes it: every value percent-encoded, a node name that
+    is not one left out, so nothing read from the kubelet can forge a field or add a line.
+    """
+    from pleg_doctor.core.exposition import capture_header_line, parse_exposition
     from pleg_doctor.core.snapshot import build_snapshot
+    from pleg_doctor.sources.limits import current as current_limits
 
     captured = dump.captured_at or now or dt.datetime.now(dt.timezone.utc)
-    stamp = (
-        captured.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
     node = dump.node
     if node is None:
-        parsed = parse_exposition([body], name=dump.location)
+        parsed = parse_exposition([body], name=dump.location, limits=current_limits())
         node = build_snapshot(parsed.samples, name=dump.location).node
-    fields = [f"captured_at={stamp}"]
-    if node:
-        fields.append(f"node={node}")
-    fields.append(f"source={dump.location}")
-    return CAPTURE_HEADER_PREFIX + b" " + " ".join(fields).encode() + b"\n"
+    return capture_header_line(captured_at=captured, node=node, source=dump.location)
 
 
-def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = None) -> str:
-    """Write header + body to `path` atomically; returns the path written."""
+CAPTURE_FORMATS = ("text", "gzip")
+"""`capture -o`: the kubelet's exposition text as scraped, plain or gzip-compressed."""
+
+REPORT_FORMATS = ("table", "json", "yaml", "nagios")
+"""Formats of the other commands: `capture -o json` is a mistake to explain, not a file name."""
+
+
+def capture_data(dump: FetchedDump, *, compress: bool, now: dt.datetime | None = None) -> bytes:
+    """Header + body, gzip-compressed when `compress` (deterministic: no mtime in the gzip)."""
     import gzip
-    import tempfile
 
     body = b"".join(dump.chunks)
     data = capture_header(dump, body, now=now) + body
-    if path.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
+    return gzip.compress(data, mtime=0) if compress else data
+
+
+def write_capture(
+    dump: FetchedDump,
+    path: str,
+    *,
+    compress: bool | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """Write header + body to `path` atomically; returns the path written. `compress` None:
+    gzip when the name ends in `.gz`."""
+    import tempfile
+
+    data = capture_data(
+        dump, compress=path.endswith(".gz") if compress is None else compress, now=now
+    )
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -89,42 +112,97 @@ def write_capture(dump: FetchedDump, path: str, *, now: dt.datetime | None = Non
     return path
 
 
+def destination(file: str | None, output: str | None) -> tuple[str, str | None]:
+    """(where to write, the format asked for) from `FILE` and `-o`.
+
+    `-o` is the format (`text`, `gzip`). The old `capture -o FILE` still works: a value of `-o`
+    that is no format is taken as the file, with a deprecation line on stderr.
+    """
+    fmt: str | None = None
+    if output is not None:
+        if output in CAPTURE_FORMATS:
+            fmt = output
+        elif output in REPORT_FORMATS:
+            raise UsageError(
+                f"capture saves the kubelet's exposition text (-o text or -o gzip), not {output}",
+                hint=f"for a report of the dump: pleg-doctor diagnose FILE -o {output}",
+            )
+        elif file is not None:
+            raise UsageError(
+                f"-o is the format (text or gzip), not {output!r}: the file is {file!r}"
+            )
+        else:
+            console.deprecated("capture -o FILE", "capture FILE")
+            file = output
+    if file is None:
+        raise UsageError("where to? give a FILE (a name ending in .gz is compressed; - for stdout)")
+    return file, fmt
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("file", required=False, metavar="FILE")
 @source_options
 @click.option(
     "-o",
     "--output",
-    "output_path",
-    required=True,
-    metavar="FILE",
-    help="Where to write the dump; a name ending in .gz is gzip-compressed.",
+    "output",
+    metavar="[text|gzip]",
+    help="The dump's format: text, or gzip (default: gzip when FILE ends in .gz, else text).",
 )
+@click.option("--force", is_flag=True, help="Replace FILE (or a numbered file) if it exists.")
 @click.option(
     "--count", type=click.IntRange(min=1), default=1, show_default=True, help="Dumps to take."
 )
-@click.option(
-    "--every", type=Duration(), default="30s", show_default=True, help="Time between dumps."
-)
+@window_option("Time between dumps (with --count).", default="30s")
+@deprecated_alias("--every", "--window", "old_every", type=Duration())
 @common_options
-def capture(output_path: str, count: int, every: float, debug: bool, **source: Any) -> None:
+def capture(
+    file: str | None,
+    output: str | None,
+    force: bool,
+    count: int,
+    window: float,
+    old_every: float | None,
+    debug: bool,
+    **source: Any,
+) -> None:
     """Save the kubelet's /metrics with a capture header, for a later diagnose.
 
-    The first line records when (the kubelet's own clock, from its HTTP Date header) and from
-    where the dump was taken. With --count N, the files are numbered (a-001.prom, a-002.prom...)
-    and `pleg-doctor diagnose a-*.prom` diagnoses the window they span.
+    FILE is where the dump goes (- for standard output); a name ending in .gz is compressed.
+    An existing FILE is never overwritten without --force. The first line records when (the
+    kubelet's own clock, from its HTTP Date header) and from where the dump was taken. With
+    --count N, the files are numbered (a-001.prom, a-002.prom...) and
+    `pleg-doctor diagnose a-*.prom` diagnoses the window they span.
 
     \b
     Example:
-      pleg-doctor capture --node worker-3 -o worker-3.prom.gz
-      pleg-doctor capture --kubelet 10.0.0.7 --token-file t -o w3.prom --count 3 --every 30s
+      pleg-doctor capture --node worker-3 worker-3.prom.gz
+      pleg-doctor capture --kubelet 10.0.0.7 --kubelet-token-file t w3.prom --count 3 --window 30s
+      pleg-doctor capture --node worker-3 - | gzip > worker-3.prom.gz
     """
     console.setup_logging(debug)
+    every = aliased(
+        click.get_current_context(), "window", "old_every", flags=("--window", "--every")
+    )
+    target, fmt = destination(file, output)
+    if target == "-" and count > 1:
+        raise UsageError(f"--count {count} writes {count} numbered files: give a FILE name, not -")
+    paths = [capture_path(target, index, count) for index in range(count)]
+    existing = [path for path in paths if path != "-" and Path(path).exists()]
+    if existing and not force:
+        raise UsageError(f"{existing[0]} exists: pass --force to replace it, or give another FILE")
     options = source_options_from((), False, source)
     (live,) = pipeline.build_sources(options, live_only=True)
-    for index in range(count):
+    compress = None if fmt is None else fmt == "gzip"
+    for index, path in enumerate(paths):
         if index:
             pipeline.wait(every, f"dump {index + 1} of {count}")
-        path = capture_path(output_path, index, count)
-        written = write_capture(live.fetch(), path)
+        dump = live.fetch()
+        if path == "-":
+            data = capture_data(dump, compress=bool(compress))
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            continue
+        written = write_capture(dump, path, compress=compress)
         sys.stderr.write(f"pleg-doctor: wrote {written}\n")
     sys.exit(0)

@@ -7,8 +7,9 @@ check, because a monitoring check that dies on its own cache is worse than one t
 scrape. A previous run older than `--state-max-age` (default 1 h) is not used either: a window of
 hours averages away what is happening now. The report's notes say which of these happened.
 
-The click command adds the delivery: a Nagios line with perfdata (or the diagnose JSON), and the
-metrics for node_exporter's textfile collector or a Pushgateway (`render.prom`).
+The click command adds the delivery: a Nagios line with perfdata (or the diagnose document as
+JSON or YAML, or node-problem-detector's plugin message with `-o npd`), and the metrics for
+node_exporter's textfile collector or a Pushgateway (`render.prom`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import dataclasses
 import re
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -30,6 +29,8 @@ from pleg_doctor.commands.options import (
     Duration,
     cause_options,
     common_options,
+    metrics_timeout_option,
+    output_format_option,
     source_options,
     source_options_from,
 )
@@ -37,10 +38,15 @@ from pleg_doctor.errors import PlegDoctorError, UsageError
 from pleg_doctor.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pleg_doctor.commands.check_state import SavedScrape
+    from pleg_doctor.core.endpoints import ScrapeFacts
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
+    from pleg_doctor.render.prom import PushTarget
     from pleg_doctor.sources.base import MetricsSource
+    from pleg_doctor.sources.live import MetricsBlocked
     from pleg_doctor.sources.scrape import Scrape
 
 DEFAULT_STATE_MAX_AGE_SECONDS = 3600.0
@@ -69,7 +75,9 @@ class CheckRun:
 def run_check(
     sources: Sequence[MetricsSource],
     *,
-    diagnose: Callable[[Sequence[Snapshot]], Report],
+    diagnose: Callable[[Sequence[Snapshot], ScrapeFacts | None], Report],
+    blocked: Callable[[MetricsBlocked], Report] | None = None,
+    patience: float | None = None,
     state_path: Path | None = None,
     state_max_age: float = DEFAULT_STATE_MAX_AGE_SECONDS,
     node_label: str | None = None,
@@ -77,12 +85,14 @@ def run_check(
 ) -> CheckRun:
     """Scrape `sources`, diagnose the window since the saved run, save this run.
 
-    `diagnose` turns snapshots (the previous run's first when there is one) into a Report; the
-    CLI passes its own, with the user's cause selection. `node_label` forces the metrics' node
-    label (an explicit `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`)
-    become a `CheckRun` with `error` set; nothing else is caught.
+    `diagnose` turns snapshots (the previous run's first when there is one) and how the live
+    endpoints answered into a Report; the CLI passes its own, with the user's cause selection.
+    A live `/metrics` is waited on for `patience` seconds (default: the source's timeout); when
+    it does not answer while `/healthz` does, `blocked` turns that into the run's Report (the
+    state is then kept as it was). `node_label` forces the metrics' node label (an explicit
+    `--grouping-key node=NAME`). Source and parse errors (`PlegDoctorError`) become a `CheckRun`
+    with `error` set; nothing else is caught.
     """
-    from pleg_doctor.sources.scrape import scrape_from_dump
 
     ran_at = clock()
     warnings: list[str] = []
@@ -102,12 +112,21 @@ def run_check(
         )
         saved = None
 
+    facts: ScrapeFacts | None = None
     try:
-        scrapes = [scrape_from_dump(source.fetch()) for source in sources]
+        scrapes, facts = _fetch(sources, patience)
     except PlegDoctorError as exc:
         if state_unusable is not None:
             warnings.append(_unusable_warning(state_path, state_unusable, replaced=False))
         node = node_label or _node_without_report(sources, saved)
+        from pleg_doctor.sources.live import MetricsBlocked
+
+        if blocked is not None and isinstance(exc, MetricsBlocked):
+            report = blocked(exc)
+            node = node_label or report.node or node
+            return CheckRun(
+                report=report, error=None, node=node, ran_at=ran_at, warnings=tuple(warnings)
+            )
         return CheckRun(report=None, error=exc, node=node, ran_at=ran_at, warnings=tuple(warnings))
 
     latest = _latest(scrapes)
@@ -136,7 +155,7 @@ def run_check(
 
     snapshots = [s.snapshot for s in scrapes]
     try:
-        report = diagnose([previous, *snapshots] if previous is not None else snapshots)
+        report = diagnose([previous, *snapshots] if previous is not None else snapshots, facts)
     except PlegDoctorError as exc:
         return CheckRun(
             report=None,
@@ -162,6 +181,21 @@ def run_check(
         report = dataclasses.replace(report, notes=(*report.notes, *notes))
     node = node_label or report.node or _node_without_report(sources, saved)
     return CheckRun(report=report, error=None, node=node, ran_at=ran_at, warnings=tuple(warnings))
+
+
+def _fetch(
+    sources: Sequence[MetricsSource], patience: float | None
+) -> tuple[list[Scrape], ScrapeFacts | None]:
+    """Fetch and parse every source; a live one through `fetch_live` (its `/healthz` is asked
+    when `/metrics` does not answer, and `MetricsBlocked` raised)."""
+    from pleg_doctor.sources.scrape import scrape_from_dump
+
+    if len(sources) == 1 and sources[0].kind in LIVE_KINDS:
+        from pleg_doctor.sources.live import LiveSource, fetch_live
+
+        dump, facts = fetch_live(cast("LiveSource", sources[0]), patience=patience)
+        return [scrape_from_dump(dump)], facts
+    return [scrape_from_dump(source.fetch()) for source in sources], None
 
 
 def _unusable_warning(path: Path | None, reason: str, *, replaced: bool) -> str:
@@ -294,11 +328,62 @@ def parse_grouping_key(items: Sequence[str]) -> dict[str, str]:
     return grouping
 
 
+def _path(value: str | None) -> Path | None:
+    """`--state` / `--textfile` as a Path; pathlib is imported only when one is given."""
+    if value is None:
+        return None
+    from pathlib import Path
+
+    return Path(value)
+
+
+def deliver(
+    run: CheckRun, *, textfile: Path | None, target: PushTarget | None, timeout: float
+) -> list[PlegDoctorError]:
+    """Write the textfile and push to the gateway; the delivery errors, one per failed target.
+
+    `render.prom` (and with a push, prometheus_client, `http.client` and `urllib`) is imported
+    only here, when there is something to deliver: `check FILE` in cron pays for none of it.
+    `target`'s grouping gets `node=<run.node>` unless `--grouping-key` set one.
+    """
+    problems: list[PlegDoctorError] = []
+    if textfile is None and target is None:
+        return problems
+    from pleg_doctor.render import prom
+
+    metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
+    if textfile is not None:
+        try:
+            prom.write_textfile(textfile, metrics)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    if target is not None:
+        try:
+            target = dataclasses.replace(target, grouping={"node": run.node, **target.grouping})
+            prom.push(target, metrics, timeout=timeout)
+        except prom.MetricsDeliveryError as exc:
+            problems.append(exc)
+    return problems
+
+
+def wants_npd(args: Sequence[str]) -> bool:
+    """Whether a command line that click could not parse asked for `-o npd`."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return False
+        if arg in ("-o", "--output") and args[index + 1 : index + 2] == ["npd"]:
+            return True
+        if arg in ("-onpd", "--output=npd"):
+            return True
+    return False
+
+
 class _NagiosCommand(click.Command):
     """`check`: click's own errors (bad usage) also print the Nagios UNKNOWN line on stdout.
 
     Nagios reads only stdout and the exit code; `main()` still prints the error on stderr and
-    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL).
+    exits 3, as for every command (usage errors are UNKNOWN, never click's 2 = CRITICAL). With
+    `-o npd` the line is node-problem-detector's and the exit 2, its Unknown.
     """
 
     def make_context(
@@ -308,9 +393,18 @@ class _NagiosCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
+        given = list(args)  # click's parser consumes `args` as it goes
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
+            if wants_npd(given):
+                from pleg_doctor.render.npd import UNKNOWN_EXIT, npd_unknown_line
+
+                sys.stdout.write(npd_unknown_line(exc.format_message()) + "\n")
+                sys.stdout.flush()
+                exc.show()
+                # SystemExit, not click's Exit: click returns that one's code instead of exiting.
+                sys.exit(UNKNOWN_EXIT)
             from pleg_doctor.render.check import unknown_line
 
             sys.stdout.write(unknown_line(exc.format_message()) + "\n")
@@ -319,7 +413,7 @@ class _NagiosCommand(click.Command):
 
 
 @click.command(cls=_NagiosCommand, context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Check the bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
 @click.option(
@@ -360,13 +454,13 @@ class _NagiosCommand(click.Command):
     metavar="FILE",
     help="File holding a bearer token for --pushgateway.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["nagios", "json"]),
+@metrics_timeout_option()
+@output_format_option(
+    "One Nagios status line with perfdata, the diagnose document (schema pleg-doctor/v1) as "
+    "JSON or YAML, or a node-problem-detector plugin's message (80 bytes) and exit code (0 OK, "
+    "1 NonOK, 2 Unknown).",
+    choices=("nagios", "json", "yaml", "npd"),
     default="nagios",
-    show_default=True,
-    help="One Nagios status line with perfdata, or the diagnose JSON (schema pleg-doctor/v1).",
 )
 @cause_options
 @common_options
@@ -382,6 +476,7 @@ def check(
     pushgateway_user: str | None,
     pushgateway_password_file: str | None,
     pushgateway_token_file: str | None,
+    metrics_timeout: float | None,
     output: str,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -396,28 +491,40 @@ def check(
     and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
     pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
 
+    -o npd is for a node-problem-detector custom plugin: one message line of at most 80 bytes
+    (verdict, headroom, top cause) and NPD's exit codes: 0 ok, 1 warning or critical, 2 unknown
+    and every error (a failed textfile or push is only reported on stderr there).
+
     \b
     Example:
       pleg-doctor check --kubelet 127.0.0.1 --state /var/lib/pleg-doctor/state.json \\
           --textfile /var/lib/node_exporter/textfile_collector
       pleg-doctor check --kubelet $NODE_IP --pushgateway http://pushgateway:9091
       pleg-doctor check before.prom after.prom
+      pleg-doctor check --kubelet $NODE_IP -o npd --state /var/lib/pleg-doctor/npd-state.json
     """
     console.setup_logging(debug)
     from pleg_doctor.render.check import check_line, unknown_line
 
+    npd = output == "npd"
+
     def say_unknown(reason: str) -> None:
-        # -o json keeps stdout for JSON only: errors then go to stderr alone, as with diagnose.
-        if output != "json":
+        # -o json/yaml keeps stdout for the document only: errors then go to stderr alone, as
+        # with diagnose.
+        if npd:
+            from pleg_doctor.render.npd import npd_unknown_line
+
+            sys.stdout.write(npd_unknown_line(reason) + "\n")
+        elif output == "nagios":
             sys.stdout.write(unknown_line(reason) + "\n")
-            sys.stdout.flush()
+        sys.stdout.flush()
 
     try:
-        from pleg_doctor.render import prom
-
         grouping = parse_grouping_key(grouping_key)
-        target: prom.PushTarget | None = None
+        target: PushTarget | None = None
         if pushgateway is not None:
+            from pleg_doctor.render import prom
+
             target = prom.PushTarget(
                 url=prom.pushgateway_url(pushgateway),
                 job=job or prom.DEFAULT_JOB,
@@ -438,37 +545,45 @@ def check(
         sources = pipeline.build_sources(options)
         run = run_check(
             sources,
-            diagnose=lambda snapshots: pipeline.diagnose_snapshots(
+            diagnose=lambda snapshots, facts: pipeline.diagnose_snapshots(
                 snapshots,
                 sources,
                 runtime_request_timeout=runtime_request_timeout,
                 select=select,
                 ignore=ignore,
+                scrape=facts,
             ),
-            state_path=Path(state) if state is not None else None,
+            blocked=lambda blocked: pipeline.blocked_report(
+                blocked,
+                sources,
+                runtime_request_timeout=runtime_request_timeout,
+                select=select,
+                ignore=ignore,
+                node_view=pipeline.node_view_reader(options),
+            ),
+            patience=metrics_timeout,
+            state_path=_path(state),
             state_max_age=state_max_age,
             node_label=grouping.get("node"),
         )
         for warning in run.warnings:
             console.warn(warning)
-        metrics = prom.CheckMetrics(node=run.node, report=run.report, ran_at=run.ran_at)
-        problems: list[PlegDoctorError] = []
-        if textfile is not None:
-            try:
-                prom.write_textfile(Path(textfile), metrics)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
-        if target is not None:
-            try:
-                target = dataclasses.replace(target, grouping={"node": run.node, **grouping})
-                prom.push(target, metrics, timeout=options.timeout)
-            except prom.MetricsDeliveryError as exc:
-                problems.append(exc)
+        problems = deliver(
+            run,
+            textfile=_path(textfile),
+            target=target,
+            timeout=options.timeout,
+        )
     except PlegDoctorError as exc:
         say_unknown(exc.message)
+        if npd:
+            console.fail(str(exc), debug=debug, code=_npd_unknown_exit())
         raise
     except Exception as exc:
         say_unknown(f"internal error: {type(exc).__name__}: {exc}")
+        if npd:
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+            console.fail(message, debug=debug, code=_npd_unknown_exit())
         raise
 
     report = run.report
@@ -477,9 +592,16 @@ def check(
         say_unknown(run.error.message)
         console.error(str(run.error))
         if debug:
+            import traceback
+
             traceback.print_exception(type(run.error), run.error, run.error.__traceback__)
-    elif output == "json":
-        pipeline.emit(report, "json")
+    elif npd:
+        from pleg_doctor.render.npd import npd_line
+
+        sys.stdout.write(npd_line(report) + "\n")
+        sys.stdout.flush()
+    elif output != "nagios":
+        pipeline.emit(report, output)
     else:
         problem = problems[0].message if problems else None
         sys.stdout.write(check_line(report, problem=problem) + "\n")
@@ -491,6 +613,18 @@ def check(
     if report is not None and report.verdict == "unknown":
         for reason in report.reasons:
             console.error(reason)
+    if npd:
+        # The node condition is what NPD delivers: a failed textfile or push (stderr, above)
+        # must not turn a PLEG verdict into Unknown.
+        from pleg_doctor.render.npd import npd_exit_code
+
+        sys.exit(npd_exit_code(report))
     if report is None or problems or report.verdict == "unknown":
         sys.exit(int(ExitCode.UNKNOWN))
     sys.exit(report.exit_code)
+
+
+def _npd_unknown_exit() -> int:
+    from pleg_doctor.render.npd import UNKNOWN_EXIT
+
+    return UNKNOWN_EXIT

@@ -28,6 +28,7 @@ from pathlib import Path
 from pleg_doctor.core.exposition import Sample
 from pleg_doctor.core.report import rfc3339
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
+from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.scrape import Scrape
 
 STATE_SCHEMA = "pleg-doctor/state-v1"
@@ -104,7 +105,7 @@ def encode_state(saved: SavedScrape, *, written_at: float) -> str:
 def decode_state(text: str) -> SavedScrape:
     """Parse a state file's text; raises `StateProblem` for anything but a valid v1 state."""
     try:
-        document = json.loads(text)
+        document = json_document(text)
     except ValueError as exc:
         raise StateProblem("not JSON") from exc
     if not isinstance(document, dict):

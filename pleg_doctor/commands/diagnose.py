@@ -16,12 +16,15 @@ import click
 from pleg_doctor.commands import console, pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
-    Duration,
     Timestamp,
+    check_journal_options,
     common_options,
+    journal_options,
+    metrics_timeout_option,
     output_options,
     source_options,
     source_options_from,
+    window_option,
 )
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exitcodes import ExitCode
@@ -33,19 +36,16 @@ if TYPE_CHECKING:
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
-@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.argument("files", nargs=-1, metavar="[FILE|NODE]...")
 @click.option("--demo", is_flag=True, help="Diagnose a bundled real kubelet dump (v1.21.2, EKS).")
 @source_options
-@click.option(
-    "--window",
-    type=Duration(),
-    help="With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.",
-)
+@window_option("With a live source: two scrapes this far apart (e.g. 30s), diagnosed as a window.")
 @click.option(
     "--at",
     type=Timestamp(),
     help="Capture time of a dump that has no capture header (RFC 3339 or Unix seconds).",
 )
+@metrics_timeout_option("130s")
 @output_options
 @click.option(
     "--explain",
@@ -59,18 +59,7 @@ if TYPE_CHECKING:
     metavar="FILE",
     help="Kubelet log (journalctl output, klog, .gz; repeatable): its culprits join the causes.",
 )
-@click.option(
-    "--journal",
-    is_flag=True,
-    help="On the node: read `journalctl -u kubelet` (see --since) and add its culprits.",
-)
-@click.option(
-    "--since",
-    default="-2h",
-    show_default=True,
-    metavar="TIME",
-    help="With --journal: how far back to read (journalctl --since).",
-)
+@journal_options
 @click.option(
     "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
 )
@@ -80,11 +69,14 @@ def diagnose(
     demo: bool,
     window: float | None,
     at: dt.datetime | None,
+    metrics_timeout: float,
     output: str,
     explain: bool,
     log_files: tuple[str, ...],
     journal: bool,
-    since: str,
+    since: str | None,
+    unit: str | None,
+    journal_timeout: float,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     runtime_request_timeout: float,
@@ -96,16 +88,18 @@ def diagnose(
 
     FILE is a saved kubelet /metrics dump (text or OpenMetrics, .gz ok, - for stdin). Two or
     more dumps of one node are diagnosed as a window between the earliest and the latest. A live
-    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice.
+    source (--kubelet, --node) is scraped once (lifetime counters) or, with --window, twice. A
+    NODE that is no file here is read as --node NODE (`kubectl pleg-doctor diagnose NODE`).
 
     \b
     Example:
       pleg-doctor diagnose --demo
       pleg-doctor diagnose a.prom b.prom            # two dumps = a window
       pleg-doctor diagnose --node worker-3 --window 30s
-      pleg-doctor diagnose --kubelet 10.0.0.7 --token-file /var/run/secrets/token -o json
+      pleg-doctor diagnose --kubelet 10.0.0.7 --kubelet-token-file /var/run/secrets/token -o json
     """
     console.setup_logging(debug)
+    check_journal_options(journal=journal, since=since, unit=unit)
     options = source_options_from(files, demo, source)
     sources = pipeline.build_sources(options)
     if at is not None and (len(sources) > 1 or options.is_live):
@@ -114,16 +108,40 @@ def diagnose(
         raise UsageError(
             "--window needs a live source (--kubelet or --node); for dumps give two files"
         )
-    snapshots = pipeline.scrape(sources, window=window, at=at)
-    report = pipeline.diagnose_snapshots(
-        snapshots,
-        sources,
-        runtime_request_timeout=runtime_request_timeout,
-        select=select,
-        ignore=ignore,
-    )
+    from pleg_doctor.sources.live import MetricsBlocked
+
+    try:
+        snapshots, facts = pipeline.scrape_live(
+            sources, window=window, at=at, patience=metrics_timeout, progress=True
+        )
+    except MetricsBlocked as blocked:
+        # /metrics never answered while the kubelet did: that is the evidence to report.
+        report = pipeline.blocked_report(
+            blocked,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            node_view=pipeline.node_view_reader(options),
+        )
+    else:
+        report = pipeline.diagnose_snapshots(
+            snapshots,
+            sources,
+            runtime_request_timeout=runtime_request_timeout,
+            select=select,
+            ignore=ignore,
+            scrape=facts,
+        )
     if log_files or journal:
-        report = with_kubelet_log(report, log_files, journal=journal, since=since)
+        report = with_kubelet_log(
+            report,
+            log_files,
+            journal=journal,
+            since=since or "-2h",
+            unit=unit or "kubelet",
+            journal_timeout=journal_timeout,
+        )
     if options.node is not None:
         report = with_node_view(
             report,
@@ -150,11 +168,19 @@ def diagnose(
     sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else int(code))
 
 
-def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, since: str) -> Report:
+def with_kubelet_log(
+    report: Report,
+    files: Sequence[str],
+    *,
+    journal: bool,
+    since: str = "-2h",
+    unit: str = "kubelet",
+    journal_timeout: float = 60.0,
+) -> Report:
     """The report with the kubelet log (`--logs FILE...` or `--journal`) joined in.
 
-    The log is read with the year of the report's capture time (klog and journald print none),
-    else this year; `join_kubelet_log` does the joining.
+    klog and journald print no year: it is assumed so that no line falls after the report's
+    capture time (else now); `join_kubelet_log` does the joining.
     """
     from pleg_doctor.logs import JournalReader, LogReader, analyze_logs
 
@@ -162,17 +188,18 @@ def with_kubelet_log(report: Report, files: Sequence[str], *, journal: bool, sin
         raise UsageError("give --logs FILE or --journal, not both")
     reader: JournalReader | LogReader
     if journal:
-        reader = JournalReader(since=since)
+        reader = JournalReader(unit=unit, since=since, timeout=journal_timeout)
     else:
         reader = LogReader(list(files))
         reader.check()
     captured = report.window.last.captured_at
-    year = (
-        dt.datetime.fromtimestamp(captured, tz=dt.timezone.utc).year
+    reference = (
+        dt.datetime.fromtimestamp(captured, tz=dt.timezone.utc)
         if captured is not None
-        else dt.datetime.now().year
+        else dt.datetime.now().astimezone()
     )
-    return join_kubelet_log(report, analyze_logs(reader, default_year=year))
+    result = analyze_logs(reader, default_year=reference.year, not_after=reference)
+    return join_kubelet_log(report, result)
 
 
 def join_kubelet_log(report: Report, result: LogsResult) -> Report:
@@ -184,8 +211,25 @@ def join_kubelet_log(report: Report, result: LogsResult) -> Report:
     """
     import dataclasses
 
-    from pleg_doctor.logs import culprit_findings, merge_findings
+    from pleg_doctor.logs import culprit_findings, log_mismatch, merge_findings, time_notes
 
+    window = report.window
+    start = (window.first or window.last).captured_at
+    if window.is_lifetime:
+        start = window.last.process_start_seconds or start
+    mismatch = log_mismatch(result, node=report.node, start=start, end=window.last.captured_at)
+    if mismatch is not None:
+        # Another host's or another time's culprits must not become this node's causes; how
+        # its times were read (an assumed year) stays, since it may be why they do not meet.
+        console.warn(f"kubelet log not joined: {mismatch}")
+        return dataclasses.replace(
+            report,
+            notes=(
+                *report.notes,
+                f"warning: kubelet log not joined: {mismatch}; its culprits are not this report's",
+                *(f"kubelet log: {note}" for note in time_notes(result.notes)),
+            ),
+        )
     periods = result.unhealthy_periods
     summary = (
         f"kubelet log ({result.lines_read:,} lines, {result.kubelet_lines:,} from the kubelet): "

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import sys
 
 import click
 
-from pleg_doctor.commands import console
+from pleg_doctor.commands import console, pipeline
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
     Timestamp,
     common_options,
+    exit_zero_option,
     output_options,
+    top_option,
 )
-from pleg_doctor.exitcodes import ExitCode
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -24,9 +24,9 @@ from pleg_doctor.exitcodes import ExitCode
     "--prometheus",
     "prometheus_url",
     required=True,
-    metavar="URL",
-    help="Base URL of a Prometheus-compatible API: Prometheus or Thanos Query "
-    "(http://host:9090), Mimir (.../prometheus), VictoriaMetrics (http://host:8428).",
+    metavar="HOST[:PORT]|URL",
+    help="A Prometheus-compatible API: Prometheus or Thanos Query (host:9090, or "
+    "http://host:9090), Mimir (https://.../prometheus), VictoriaMetrics (http://host:8428).",
 )
 @click.option(
     "--selector",
@@ -50,12 +50,7 @@ from pleg_doctor.exitcodes import ExitCode
     type=Timestamp(),
     help="Evaluate as of this moment (RFC 3339 or Unix seconds), e.g. after an incident.",
 )
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help="List only the N worst nodes (the summary still counts every node).",
-)
+@top_option
 @click.option(
     "--prometheus-token", metavar="TOKEN", help="Bearer token (prefer --prometheus-token-file)."
 )
@@ -81,7 +76,7 @@ from pleg_doctor.exitcodes import ExitCode
     type=Duration(),
     default="30s",
     show_default=True,
-    help="Per API call (also the query's server-side timeout).",
+    help="Deadline of each API call, all of it (also the query's server-side timeout).",
 )
 @click.option(
     "--recorded",
@@ -92,9 +87,7 @@ from pleg_doctor.exitcodes import ExitCode
     "(auto: when rules for this --selector and --range are loaded) instead of computing them.",
 )
 @output_options
-@click.option(
-    "--exit-zero", is_flag=True, help="Exit 0 whatever the verdicts (scripts that want JSON)."
-)
+@exit_zero_option
 @common_options
 def fleet(
     prometheus_url: str,
@@ -132,6 +125,8 @@ def fleet(
     """
     console.setup_logging(debug)
     from pleg_doctor.core.fleet import diagnose_fleet
+    from pleg_doctor.render.fleet import render_fleet_table
+    from pleg_doctor.render.json import write_fleet_json
     from pleg_doctor.sources.prometheus.source import PrometheusSource, parse_header
 
     source = PrometheusSource(
@@ -167,23 +162,15 @@ def fleet(
             ignore=ignore,
             recorded=data.recorded,
         )
-        if output == "json":
-            from pleg_doctor.render.json import write_fleet_json
-
-            write_fleet_json(report, sys.stdout, top=top)
-        else:
-            from pleg_doctor.render.fleet import render_fleet_table
-
-            sys.stdout.write(
-                render_fleet_table(
-                    report,
-                    top=top,
-                    color=console.wants_color(sys.stdout),
-                    width=console.terminal_width(sys.stdout),
-                )
-            )
-        sys.stdout.flush()
+        # -o json is written a node at a time (`write_fleet_json`); -o yaml is the same
+        # document through the document renderer.
+        pipeline.emit_ranked(
+            report,
+            output=output,
+            top=top,
+            exit_zero=exit_zero,
+            table=render_fleet_table,
+            write_json=write_fleet_json,
+        )
     finally:
         gc.enable()
-    code = report.exit_code
-    sys.exit(0 if exit_zero and code != ExitCode.UNKNOWN else code)

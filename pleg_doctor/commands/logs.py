@@ -8,35 +8,20 @@ import sys
 import click
 
 from pleg_doctor.commands import console
-from pleg_doctor.commands.options import CONTEXT_SETTINGS, Duration, common_options
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    check_journal_options,
+    common_options,
+    journal_options,
+    output_format_option,
+)
 from pleg_doctor.errors import UsageError
 from pleg_doctor.exitcodes import ExitCode
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
-@click.option(
-    "--journal",
-    is_flag=True,
-    help="Read `journalctl -u kubelet` on this node (root or the systemd-journal group).",
-)
-@click.option(
-    "--since",
-    metavar="TIME",
-    help="With --journal: journalctl --since (default -2h; e.g. -30min, '2026-11-27 10:00').",
-)
-@click.option(
-    "--unit",
-    metavar="UNIT",
-    help="With --journal: the systemd unit (default kubelet; k3s, k3s-agent, ...).",
-)
-@click.option(
-    "--journal-timeout",
-    type=Duration(),
-    default="60s",
-    show_default=True,
-    help="With --journal: give up on journalctl after this long.",
-)
+@journal_options
 @click.option(
     "--year",
     type=click.IntRange(1970, 9999),
@@ -49,14 +34,7 @@ from pleg_doctor.exitcodes import ExitCode
     help="Processes that read a large plain file (64 MiB and more) in parallel. "
     "Default: the CPUs, at most 4.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A readable report, or JSON (schema pleg-doctor/logs-v1).",
-)
+@output_format_option("A readable report, or the document of schema pleg-doctor/logs-v1.")
 @click.option(
     "--exit-zero", is_flag=True, help="Exit 0 whatever the verdict (scripts that want JSON)."
 )
@@ -97,8 +75,7 @@ def logs(
 
     if journal and files:
         raise UsageError("give log FILEs or --journal, not both")
-    if not journal and (since is not None or unit is not None):
-        raise UsageError("--since and --unit apply to --journal")
+    check_journal_options(journal=journal, since=since, unit=unit)
     if not journal and not files:
         raise UsageError(
             "no log given",
@@ -118,11 +95,11 @@ def logs(
     else:
         reader = LogReader(files, jobs=jobs)
         reader.check()
-    result = analyze_logs(reader, default_year=now.year, year=year, utc_offset_minutes=offset)
-    if output == "json":
-        from pleg_doctor.render.logs import render_logs_json
-
-        sys.stdout.write(render_logs_json(result))
+    result = analyze_logs(
+        reader, default_year=now.year, year=year, utc_offset_minutes=offset, not_after=now
+    )
+    if output != "table":
+        console.write_document(result.to_dict(), output)
     else:
         from pleg_doctor.render.logs import render_logs_table
 

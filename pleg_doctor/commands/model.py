@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -12,7 +13,9 @@ from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
     KnobChange,
+    KubeletVersion,
     common_options,
+    output_format_option,
     runtime_timeout_option,
 )
 from pleg_doctor.errors import UsageError
@@ -31,7 +34,7 @@ from pleg_doctor.errors import UsageError
     "changes",
     multiple=True,
     type=KnobChange(),
-    help="Change one knob of the starting point, e.g. pods=300 (repeatable).",
+    help="Change one knob of the starting point, e.g. pods=300 (repeatable; the same as --pods 300).",
 )
 @click.option(
     "--pods", type=click.FloatRange(min=0), default=30, show_default=True, help="Pods on the node."
@@ -108,18 +111,20 @@ from pleg_doctor.errors import UsageError
 )
 @click.option(
     "--kubelet-version",
+    type=KubeletVersion(),
     default="v1.33",
     show_default=True,
-    help="Kubelet version (constants by era).",
+    help="Kubelet version (constants by era), e.g. v1.28 or 1.28.3.",
 )
 @click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
+    "--max-pods",
+    type=click.FloatRange(min=1),
+    default=110,
     show_default=True,
-    help="Output format.",
+    help="The kubelet's --max-pods: pods at threshold beyond it say so (kubelet metrics do not "
+    "carry it).",
 )
+@output_format_option("A readable table, or the document of schema pleg-doctor/model-v1.")
 @common_options
 def model(
     from_files: tuple[str, ...],
@@ -132,18 +137,22 @@ def model(
 
     Predicts the relist duration, the worst "PLEG last seen active" age, the headroom against
     the threshold, the hung CRI calls one relist absorbs and the pods at which the node would
-    cross the threshold, plus how headroom moves as pods grow. Start from numbers given here, or
-    from a node's dumps (--from) and change one knob (--set pods=300).
+    cross the threshold, plus how headroom moves as pods grow. Start from the defaults (a 30-pod
+    node) or from a node's dumps (--from), and change knobs: --pods 300 and --set pods=300 are
+    the same change. Every knob you give is taken as given; list latencies and pods inspected
+    per relist that you do not give follow the pods. The table says what changed and how.
 
     \b
     Example:
       pleg-doctor model --pods 250 --churn 5 --container-status 40ms
       pleg-doctor model --hung-calls 1 --runtime-request-timeout 2m
-      pleg-doctor model --from node.prom --set pods=300 -o json
+      pleg-doctor model --from node.prom --pods 300 -o json
     """
     console.setup_logging(debug)
     from pleg_doctor.core import whatif
 
+    given = given_knobs(click.get_current_context(), knobs)
+    wanted = merge_changes(given, changes)
     if from_files:
         from pleg_doctor.core.window import window_from_snapshots
         from pleg_doctor.sources.files import FileSource
@@ -151,33 +160,21 @@ def model(
 
         snapshots = [snapshot_from_dump(FileSource(path).fetch()) for path in from_files]
         try:
-            scenario = whatif.scenario_from_window(window_from_snapshots(snapshots))
+            start = whatif.scenario_from_window(window_from_snapshots(snapshots))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     else:
-        scenario = whatif.Scenario(
-            pods=knobs["pods"],
-            containers_per_pod=knobs["containers_per_pod"],
-            exited_per_pod=knobs["exited_per_pod"],
-            sandboxes_per_pod=knobs["sandboxes_per_pod"],
-            churn=knobs["churn"],
-            list_podsandbox_seconds=knobs["list_podsandbox"],
-            list_containers_seconds=knobs["list_containers"],
-            podsandbox_status_seconds=knobs["podsandbox_status"],
-            container_status_seconds=knobs["container_status"],
-            hung_calls=knobs["hung_calls"],
-            runtime_request_timeout_seconds=knobs["runtime_request_timeout"],
-            evented=knobs["evented"],
-            kubelet_version=knobs["kubelet_version"],
-        )
-    if changes:
-        scenario = whatif.with_changes(scenario, dict(changes))
-    answer = whatif.evaluate_scenario(scenario)
-    from pleg_doctor.render.model import render_whatif, render_whatif_json
-
-    if output == "json":
-        sys.stdout.write(render_whatif_json(answer))
+        start = whatif.Scenario()
+    scenario, moved = whatif.apply_changes(start, wanted)
+    for flag in ("evented", "kubelet_version"):
+        if flag in given or not from_files:
+            scenario = dataclasses.replace(scenario, **{flag: knobs[flag]})
+    answer = whatif.evaluate_scenario(scenario, start=tuple(from_files), changes=moved)
+    if output != "table":
+        console.write_document(answer.to_dict(), output)
     else:
+        from pleg_doctor.render.model import render_whatif
+
         sys.stdout.write(
             render_whatif(
                 answer,
@@ -186,3 +183,49 @@ def model(
             )
         )
     sys.exit(0)
+
+
+NUMERIC_KNOBS = (
+    "pods",
+    "containers_per_pod",
+    "exited_per_pod",
+    "sandboxes_per_pod",
+    "churn",
+    "list_podsandbox",
+    "list_containers",
+    "podsandbox_status",
+    "container_status",
+    "hung_calls",
+    "runtime_request_timeout",
+    "max_pods",
+)
+"""The options that set a numeric knob of `core.whatif.KNOBS` (the same names)."""
+
+
+def given_knobs(ctx: click.Context, knobs: dict[str, Any]) -> dict[str, Any]:
+    """The knob options given on the command line (or the environment), not their defaults."""
+    from click.core import ParameterSource
+
+    return {
+        name: value
+        for name, value in knobs.items()
+        if ctx.get_parameter_source(name)
+        in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+
+
+def merge_changes(given: dict[str, Any], sets: tuple[tuple[str, float], ...]) -> dict[str, float]:
+    """One meaning per knob: `--pods 300` and `--set pods=300` are the same change; two
+    different values for one knob are a usage error (which one did you mean?)."""
+    merged: dict[str, float] = {}
+    said: dict[str, str] = {}
+    for name in NUMERIC_KNOBS:
+        if name in given:
+            merged[name] = float(given[name])
+            said[name] = f"--{name.replace('_', '-')} {given[name]:g}"
+    for knob, value in sets:
+        if knob in merged and merged[knob] != value:
+            raise UsageError(f"{said[knob]} and --set {knob}={value:g} disagree: give {knob} once")
+        merged[knob] = value
+        said.setdefault(knob, f"--set {knob}={value:g}")
+    return merged

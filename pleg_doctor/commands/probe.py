@@ -7,7 +7,12 @@ import sys
 import click
 
 from pleg_doctor.commands import console
-from pleg_doctor.commands.options import CONTEXT_SETTINGS, Duration, common_options
+from pleg_doctor.commands.options import (
+    CONTEXT_SETTINGS,
+    Duration,
+    common_options,
+    output_format_option,
+)
 
 
 @click.command("probe-runtime", context_settings=CONTEXT_SETTINGS)
@@ -47,13 +52,8 @@ from pleg_doctor.commands.options import CONTEXT_SETTINGS, Duration, common_opti
     show_default=True,
     help="Answered calls to list, slowest first (hung and failed ones are always listed).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A readable report, or JSON (schema pleg-doctor/probe-v1, every call).",
+@output_format_option(
+    "A readable report, or the document of schema pleg-doctor/probe-v1 (every call)."
 )
 @common_options
 def probe_runtime(
@@ -92,10 +92,8 @@ def probe_runtime(
         parallel=parallel,
         slow_seconds=slow,
     )
-    if output == "json":
-        from pleg_doctor.render.probe import render_probe_json
-
-        sys.stdout.write(render_probe_json(report))
+    if output != "table":
+        console.write_document(report.to_dict(), output)
     else:
         from pleg_doctor.render.probe import render_probe_table
 

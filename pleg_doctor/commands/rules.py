@@ -11,7 +11,9 @@ from pleg_doctor.commands import console
 from pleg_doctor.commands.options import (
     CONTEXT_SETTINGS,
     Duration,
+    KubeletDuration,
     common_options,
+    output_format_option,
     runtime_timeout_option,
 )
 from pleg_doctor.errors import UsageError
@@ -41,14 +43,10 @@ def _label(text: str) -> tuple[str, str]:
     help="The window of every increase() (as fleet --range); at least 1m, whole seconds.",
 )
 @runtime_timeout_option
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    type=click.Choice(["rules", "prometheusrule"]),
+@output_format_option(
+    "A Prometheus rule file, or a prometheus-operator PrometheusRule object.",
+    choices=("rules", "prometheusrule"),
     default="rules",
-    show_default=True,
-    help="A Prometheus rule file, or a prometheus-operator PrometheusRule object.",
 )
 @click.option(
     "--name", default="pleg-doctor", show_default=True, help="PrometheusRule: metadata.name."
@@ -134,7 +132,7 @@ def _given_options() -> list[str]:
 
 
 def _option_text(param: click.Option, value: object) -> str:
-    if isinstance(param.type, Duration) and isinstance(value, float):
+    if isinstance(param.type, (Duration, KubeletDuration)) and isinstance(value, float):
         from pleg_doctor.core.fleet import human_duration
 
         return human_duration(value)

@@ -41,17 +41,36 @@ class Distribution:
     over_top_mean_measured: float | None = None
     """The over-top mean as Prometheus computed it from all the buckets, when this holds only
     some of them (`measured_histogram`); `over_top_mean_seconds` returns it."""
+    has_sum: bool = True
+    """False when the data had no `_sum` (a trimmed dump, a relabeled scrape): `sum_seconds` is
+    then 0 by default, not a measurement, and nothing may be computed from it."""
 
     @property
     def mean_seconds(self) -> float | None:
-        """`sum / count`, or None without observations."""
-        return self.sum_seconds / self.count if self.count > 0 else None
+        """`sum / count`, or None without observations, without a `_sum`, or when it is not a
+        finite number."""
+        if not self.has_sum or not self.count > 0:
+            return None
+        mean = self.sum_seconds / self.count
+        return mean if math.isfinite(mean) else None
+
+    @property
+    def total(self) -> float:
+        """The observations the buckets rank against: the `+Inf` bucket, else `_count`.
+
+        Prometheus' `histogram_quantile` ranks against the `+Inf` bucket, not `_count`: the two
+        are separate series, and `increase()` over a range extrapolates each on its own, so
+        they can disagree.
+        """
+        if self.buckets and math.isinf(self.buckets[-1][0]):
+            return self.buckets[-1][1]
+        return self.count
 
     def count_above(self, bound: float) -> float | None:
         """Observations greater than the bucket bound `bound` (None if no such bucket)."""
         for le, cumulative in self.buckets:
             if le == bound:
-                return max(0.0, self.count - cumulative)
+                return max(0.0, self.total - cumulative)
         return None
 
     def count_between(self, low: float, high: float) -> float | None:
@@ -71,11 +90,15 @@ class Distribution:
     def quantile(self, q: float) -> float | None:
         """The `q` quantile, Prometheus `histogram_quantile` semantics, or the summary's own value.
 
-        Linear interpolation inside the bucket; a quantile falling in `+Inf` returns the largest
-        finite bound (as Prometheus does), so callers must also look at `count_above`.
+        Linear interpolation inside the bucket, ranked against the `+Inf` bucket (`total`); a
+        quantile falling in `+Inf` returns the largest finite bound (as Prometheus does), so
+        callers must also look at `count_above`. Without a `+Inf` bucket Prometheus answers NaN:
+        None here.
         """
         if self.buckets:
-            return _histogram_quantile(q, self.buckets, self.count)
+            if not math.isinf(self.buckets[-1][0]):
+                return None
+            return _histogram_quantile(q, self.buckets, self.total)
         for quantile, value in self.quantiles:
             if math.isclose(quantile, q) and not math.isnan(value):
                 return value
@@ -99,7 +122,7 @@ class Distribution:
         if self.over_top_mean_measured is not None:
             return self.over_top_mean_measured
         top = self.top_finite_bucket
-        if top is None:
+        if top is None or not self.has_sum:
             return None
         above = self.count_above(top)
         if not above:
@@ -133,6 +156,7 @@ class Distribution:
             sum_seconds=max(0.0, self.sum_seconds - earlier.sum_seconds),
             buckets=buckets,
             quantiles=self.quantiles,
+            has_sum=self.has_sum and earlier.has_sum,
         )
 
     def plus(self, other: Distribution) -> Distribution:
@@ -143,6 +167,7 @@ class Distribution:
             sum_seconds=self.sum_seconds + other.sum_seconds,
             buckets=tuple((le, c + other_buckets.get(le, 0.0)) for le, c in self.buckets),
             quantiles=other.quantiles or self.quantiles,
+            has_sum=self.has_sum and other.has_sum,
         )
 
 

@@ -29,8 +29,11 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 
-from pleg_doctor.core.streams import GzipProblem, decompressed
-from pleg_doctor.errors import ExpositionError
+from pleg_doctor.core.limits import GZIP_FLOOR_BYTES, Limits
+from pleg_doctor.core.streams import GzipBomb, GzipProblem, decompressed
+from pleg_doctor.errors import ExpositionError, LimitError
+
+DEFAULT_LIMITS = Limits()
 
 # NOTE: prefixes, not names: the exact-name lookup below does the real filtering; these only decide
 # which lines are worth splitting at all. cAdvisor series (`container_*`) never match.
@@ -145,6 +148,10 @@ _FAMILIES: tuple[tuple[str, str, str, float], ...] = (
 )
 
 
+FAMILY_METRICS: dict[str, str] = {family: base for base, family, _, _ in reversed(_FAMILIES)}
+"""Canonical family key → the exposed base name (the first listed for the family)."""
+
+
 def _build_name_table() -> dict[bytes, tuple[str, str, float]]:
     """Exposed sample name → (family, part, scale), including the OpenMetrics `_total` aliases."""
     table: dict[bytes, tuple[str, str, float]] = {}
@@ -172,14 +179,25 @@ _NAME_RE = re.compile(rb"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 
-def iter_lines(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+def iter_lines(
+    chunks: Iterable[bytes], name: str, *, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[bytes]:
     """Split a stream of byte chunks (gzip or plain, detected by magic bytes) into lines.
 
     Decompression is streaming (`zlib` with gzip framing, concatenated members allowed), so a
     100 MB `.gz` dump never sits in memory whole.
     """
+    for _, lines in _blocks(chunks, name, limits):
+        yield from lines
+
+
+def _blocks(
+    chunks: Iterable[bytes], name: str, limits: Limits
+) -> Iterator[tuple[bytes, list[bytes]]]:
+    """`(block, lines)`: each decompressed piece (with the line the last one cut in front) and
+    its whole lines; the unfinished last line is carried into the next piece."""
     carry = b""
-    for chunk in _decompressed(chunks, name):
+    for chunk in _decompressed(chunks, name, limits):
         if not chunk:
             continue
         if carry:
@@ -188,15 +206,17 @@ def iter_lines(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
         carry = lines.pop()
         if len(carry) > _CHUNK_LIMIT_LINE:
             raise ExpositionError(f"{name}: a line longer than 1 MiB: not metrics text")
-        yield from lines
+        yield chunk, lines
     if carry:
-        yield carry
+        yield carry, [carry]
 
 
-def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+def _decompressed(chunks: Iterable[bytes], name: str, limits: Limits) -> Iterator[bytes]:
     """`streams.decompressed`, with a damaged or cut-off gzip stream as an `ExpositionError`."""
     try:
-        yield from decompressed(chunks)
+        yield from decompressed(chunks, max_ratio=limits.gzip_ratio, floor_bytes=GZIP_FLOOR_BYTES)
+    except GzipBomb as exc:
+        raise limits.gzip_error(name, exc.compressed_bytes, exc.decompressed_bytes) from None
     except GzipProblem as exc:
         if exc.kind == "truncated":
             raise ExpositionError(
@@ -205,59 +225,103 @@ def _decompressed(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
         raise ExpositionError(f"{name}: not a valid gzip stream ({exc.detail})") from exc
 
 
-def parse_exposition(chunks: Iterable[bytes], *, name: str) -> ParsedDump:
+class _LineError(Exception):
+    """A malformed line; `parse_exposition` adds the name and the line number (found only then,
+    so the loop over lines does not count them one by one)."""
+
+
+def parse_exposition(
+    chunks: Iterable[bytes], *, name: str, limits: Limits = DEFAULT_LIMITS
+) -> ParsedDump:
     """Parse one dump, keeping only the PLEG-relevant families.
 
     `chunks` is the dump's bytes in any chunking, plain or gzip; `name` is used in messages.
-    Raises `ExpositionError` (only that) for anything that is not metrics text: empty input,
-    binary data, HTML or JSON bodies, a malformed kept line (the message gives its number).
+    Raises `ExpositionError` for anything that is not metrics text: empty input, binary data,
+    HTML or JSON bodies, a malformed kept line (the message gives its number); and
+    `LimitError` past `limits` (kept lines and bytes, gzip ratio).
+
+    Blank lines cost no Python step (a block's lines are filtered in C) and lines are counted
+    per block, so 1 GB of newlines is only as slow as reading it.
     """
     samples: list[Sample] = []
     header: CaptureHeader | None = None
     is_openmetrics = False
-    lineno = 0
+    lines_before = 0  # lines in the blocks before this one
     kept = 0
+    kept_bytes = 0
+    max_kept, max_kept_bytes = limits.samples, limits.kept_bytes
     sniffed = False  # the first non-blank line was checked for binary, HTML, JSON
     sample_checked = False  # the first line that is not a comment was checked as a sample
     table = _NAME_TABLE
     prefixes = KEPT_PREFIXES
-    for raw in iter_lines(chunks, name):
-        lineno += 1
+    for block, lines in _blocks(chunks, name, limits):
         if not sample_checked:
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            if not sniffed:
-                _sniff(stripped, name)
-                sniffed = True
-            if not stripped.startswith(b"#"):
-                # A Markdown file or a log starts with `#` too: the first line that is not a
-                # comment must be a sample for the whole input to be exposition text.
-                if not _looks_like_sample(stripped):
-                    raise ExpositionError(
-                        f"{name}: line {lineno} is not a metric sample: {_show(stripped)}",
-                    )
-                sample_checked = True
-        if raw.startswith(prefixes):
-            kept += 1
-            sample = _parse_sample_line(raw, table, name, lineno)
-            if sample is not None:
-                samples.append(sample)
-        elif raw.startswith(b"#"):
-            if raw.startswith(CAPTURE_HEADER_PREFIX):
-                header = _parse_capture_header(raw, name, lineno)
-            elif raw.startswith(b"# EOF"):
-                is_openmetrics = True
-    if lineno == 0 or not sniffed:
+            for index, raw in enumerate(lines):
+                stripped = raw.strip()
+                if not stripped:
+                    continue
+                if not sniffed:
+                    _sniff(stripped, name)
+                    sniffed = True
+                if not stripped.startswith(b"#"):
+                    # A Markdown file or a log starts with `#` too: the first line that is not
+                    # a comment must be a sample for the whole input to be exposition text.
+                    if not _looks_like_sample(stripped):
+                        raise ExpositionError(
+                            f"{name}: line {lines_before + index + 1} is not a metric sample: "
+                            f"{_show(stripped)}",
+                        )
+                    sample_checked = True
+                    break
+        raw = b""
+        try:
+            for raw in filter(None, lines):  # blank lines filtered in C
+                if raw.startswith(prefixes):
+                    kept += 1
+                    kept_bytes += len(raw)
+                    if kept > max_kept or kept_bytes > max_kept_bytes:
+                        raise _kept_too_much(limits, name, kept, max_kept)
+                    sample = _parse_sample_line(raw, table)
+                    if sample is not None:
+                        samples.append(sample)
+                elif raw.startswith(b"#"):
+                    if raw.startswith(CAPTURE_HEADER_PREFIX):
+                        if header is not None or lines_before or not block.startswith(raw):
+                            raise _LineError(
+                                "a capture header is valid only as the first line "
+                                "(two dumps in one file, or a forged header?)"
+                            )
+                        header = _parse_capture_header(raw)
+                    elif raw.startswith(b"# EOF"):
+                        is_openmetrics = True
+        except _LineError as exc:
+            lineno = lines_before + _line_index(block, raw) + 1
+            raise ExpositionError(f"{name}: line {lineno}: {exc}") from None
+        lines_before += len(lines)
+    if lines_before == 0 or not sniffed:
         raise ExpositionError(f"{name}: empty: no metrics in it")
     return ParsedDump(
         name=name,
         samples=tuple(samples),
         header=header,
         is_openmetrics=is_openmetrics,
-        lines_total=lineno,
+        lines_total=lines_before,
         lines_kept=kept,
     )
+
+
+def _kept_too_much(limits: Limits, name: str, kept: int, max_kept: int) -> LimitError:
+    if kept > max_kept:
+        return limits.error("samples", f"{name}: more than {max_kept:,} PLEG-relevant lines")
+    return limits.error("kept_bytes", f"{name}: PLEG-relevant lines too long in total")
+
+
+def _line_index(block: bytes, line: bytes) -> int:
+    """The index of `line` among the lines of `block` (its first occurrence as a whole line;
+    every line of a block but a final carry ends with a newline)."""
+    if block.startswith(line + b"\n") or block == line:
+        return 0
+    return block.count(b"\n", 0, block.find(b"\n" + line + b"\n") + 1)
 
 
 # What may follow `[` in a JSON array; `[build-system]` (TOML) or `[Unit]` (INI) is not JSON.
@@ -318,25 +382,80 @@ def _show(line: bytes) -> str:
     return repr(text + ("…" if len(line) > 80 else ""))
 
 
-def _parse_capture_header(raw: bytes, name: str, lineno: int) -> CaptureHeader:
-    """Read `key=value` pairs after `# pleg-doctor capture:`; unknown keys are ignored."""
-    text = raw[len(CAPTURE_HEADER_PREFIX) :].decode("utf-8", "replace")
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes node name: a DNS-1123 subdomain (lowercase letters, digits, `-`, `.`)."""
+
+_HEADER_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/@!$&'()*+,;=?[]"
+)
+"""What a header value holds as is; anything else (space, `%`, control, non-ASCII) is `%XX`."""
+
+_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+CAPTURE_HEADER_KEYS = ("captured_at", "node", "source")
+
+
+def is_node_name(text: str) -> bool:
+    """True for a valid Kubernetes node name (a DNS-1123 subdomain)."""
+    return _NODE_NAME.fullmatch(text) is not None
+
+
+def capture_header_line(*, captured_at: dt.datetime, node: str | None, source: str) -> bytes:
+    """The `# pleg-doctor capture: captured_at=... node=... source=...` line, newline included.
+
+    Each value is percent-encoded outside URL-safe characters, so no value (a node name from a
+    dump's label, a URL) can add a field, forge `captured_at` or start a new line; a `node` that
+    is not a valid node name is left out (the dump's `kubelet_node_name` still says it).
+    """
+    stamp = captured_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    fields = [("captured_at", stamp.replace("+00:00", "Z"))]
+    if node and is_node_name(node):
+        fields.append(("node", node))
+    fields.append(("source", source))
+    text = " ".join(f"{key}={_percent_encoded(value)}" for key, value in fields)
+    return CAPTURE_HEADER_PREFIX + b" " + text.encode("ascii") + b"\n"
+
+
+def _percent_encoded(value: str) -> str:
+    return "".join(
+        char if char in _HEADER_SAFE else "".join(f"%{b:02X}" for b in char.encode("utf-8"))
+        for char in value
+    )
+
+
+def _parse_capture_header(raw: bytes) -> CaptureHeader:
+    """Read the `key=value` fields after `# pleg-doctor capture:`, strictly.
+
+    Every word must be `key=value` and each key appear once (a repeated key is how a forged
+    value would win); values are percent-decoded; `captured_at` must be RFC 3339 and `node` a
+    valid node name. Unknown keys are ignored (a later version may add fields).
+    """
     fields: dict[str, str] = {}
-    for token in text.split():
-        key, sep, value = token.partition("=")
-        if sep:
-            fields[key] = value
+    for token in raw[len(CAPTURE_HEADER_PREFIX) :].split():
+        key, sep, value = token.partition(b"=")
+        name = key.decode("ascii", "replace")
+        if not sep or not key:
+            raise _LineError(f"capture header has a word that is not key=value: {_show(token)}")
+        if name in fields:
+            raise _LineError(f"capture header repeats {name!r}")
+        try:
+            fields[name] = _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), value).decode(
+                "utf-8"
+            )
+        except UnicodeDecodeError:
+            raise _LineError(f"capture header's {name} is not UTF-8") from None
     captured_at: dt.datetime | None = None
     if "captured_at" in fields:
         captured_at = parse_rfc3339(fields["captured_at"])
         if captured_at is None:
-            raise ExpositionError(
-                f"{name}: line {lineno}: capture header has a bad captured_at "
-                f"{fields['captured_at']!r} (want RFC 3339, e.g. 2026-11-27T10:00:00Z)"
+            raise _LineError(
+                f"capture header has a bad captured_at {fields['captured_at'][:40]!r} "
+                "(want RFC 3339, e.g. 2026-11-27T10:00:00Z)"
             )
-    return CaptureHeader(
-        captured_at=captured_at, node=fields.get("node") or None, source=fields.get("source")
-    )
+    node = fields.get("node") or None
+    if node is not None and not is_node_name(node):
+        raise _LineError(f"capture header has a bad node {node[:80]!r}: not a node name")
+    return CaptureHeader(captured_at=captured_at, node=node, source=fields.get("source"))
 
 
 def parse_rfc3339(text: str) -> dt.datetime | None:
@@ -353,9 +472,7 @@ def parse_rfc3339(text: str) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def _parse_sample_line(
-    raw: bytes, table: dict[bytes, tuple[str, str, float]], name: str, lineno: int
-) -> Sample | None:
+def _parse_sample_line(raw: bytes, table: dict[bytes, tuple[str, str, float]]) -> Sample | None:
     """Parse one kept line, or return None when its exact name is not one the model uses."""
     brace = raw.find(b"{")
     space = raw.find(b" ")
@@ -364,7 +481,7 @@ def _parse_sample_line(
     elif space != -1:
         metric = raw[:space]
     else:
-        raise ExpositionError(f"{name}: line {lineno}: no value: {_show(raw)}")
+        raise _LineError(f"no value: {_show(raw)}")
     entry = table.get(metric)
     if entry is None:
         return None
@@ -372,14 +489,14 @@ def _parse_sample_line(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ExpositionError(f"{name}: line {lineno}: not UTF-8 text") from exc
+        raise _LineError("not UTF-8 text") from exc
     labels: dict[str, str] = {}
     rest_at = len(metric)
     if brace != -1 and (space == -1 or brace < space):
         close = _closing_brace(text, brace)
         if close == -1:
-            raise ExpositionError(f"{name}: line {lineno}: unclosed label set: {_show(raw)}")
-        labels = _parse_labels(text[brace + 1 : close], name, lineno, raw)
+            raise _LineError(f"unclosed label set: {_show(raw)}")
+        labels = _parse_labels(text[brace + 1 : close], raw)
         rest_at = close + 1
     rest = text[rest_at:]
     hash_at = rest.find(" # ")  # OpenMetrics exemplar
@@ -387,25 +504,21 @@ def _parse_sample_line(
         rest = rest[:hash_at]
     fields = rest.split()
     if not fields or len(fields) > 2:
-        raise ExpositionError(f"{name}: line {lineno}: bad value: {_show(raw)}")
+        raise _LineError(f"bad value: {_show(raw)}")
     try:
         value = float(fields[0])
     except ValueError as exc:
-        raise ExpositionError(
-            f"{name}: line {lineno}: value {fields[0][:40]!r} is not a number"
-        ) from exc
+        raise _LineError(f"value {fields[0][:40]!r} is not a number") from exc
     bound: float | None = None
     if part == "bucket" or part == "quantile":
         key = "le" if part == "bucket" else "quantile"
         bound_text = labels.pop(key, None)
         if bound_text is None:
-            raise ExpositionError(f"{name}: line {lineno}: {part} without a {key} label")
+            raise _LineError(f"{part} without a {key} label")
         try:
             bound = float(bound_text)
         except ValueError as exc:
-            raise ExpositionError(
-                f"{name}: line {lineno}: {key}={bound_text[:40]!r} is not a number"
-            ) from exc
+            raise _LineError(f"{key}={bound_text[:40]!r} is not a number") from exc
         if part == "bucket":
             scale = 1.0
     if scale != 1.0:
@@ -414,9 +527,17 @@ def _parse_sample_line(
 
 
 def _closing_brace(text: str, start: int) -> int:
-    """Index of the `}` closing the label set opened at `start`, honouring quoted values."""
-    if '"' not in text or "\\" not in text:
-        return text.find("}", start)
+    """Index of the `}` closing the label set opened at `start`, honouring quoted values.
+
+    A `}` inside a quoted value (`node="a}b"`) is legal. Without backslashes a `}` closes the
+    set when an even number of quotes precede it (one C-speed count per kept line); with them,
+    the characters are walked.
+    """
+    if "\\" not in text:
+        close = text.find("}", start)
+        while close != -1 and text.count('"', start, close) % 2:
+            close = text.find("}", close + 1)
+        return close
     in_quotes = False
     escaped = False
     for index in range(start + 1, len(text)):
@@ -432,7 +553,7 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _parse_labels(body: str, name: str, lineno: int, raw: bytes) -> dict[str, str]:
+def _parse_labels(body: str, raw: bytes) -> dict[str, str]:
     """Parse `a="x",b="y"` (trailing comma allowed), with the exposition format's escapes."""
     labels: dict[str, str] = {}
     if "\\" not in body:
@@ -441,14 +562,14 @@ def _parse_labels(body: str, name: str, lineno: int, raw: bytes) -> dict[str, st
         while position < stripped_end:
             match = _LABEL_RE.match(body, position)
             if match is None:
-                raise ExpositionError(f"{name}: line {lineno}: bad label set: {_show(raw)}")
+                raise _LineError(f"bad label set: {_show(raw)}")
             labels[match.group(1)] = match.group(2)
             position = match.end()
         return labels
-    return _parse_labels_escaped(body, name, lineno, raw)
+    return _parse_labels_escaped(body, raw)
 
 
-def _parse_labels_escaped(body: str, name: str, lineno: int, raw: bytes) -> dict[str, str]:
+def _parse_labels_escaped(body: str, raw: bytes) -> dict[str, str]:
     labels: dict[str, str] = {}
     index = 0
     length = len(body)
@@ -459,13 +580,13 @@ def _parse_labels_escaped(body: str, name: str, lineno: int, raw: bytes) -> dict
             break
         equals = body.find("=", index)
         if equals == -1 or equals + 1 >= length or body[equals + 1] != '"':
-            raise ExpositionError(f"{name}: line {lineno}: bad label set: {_show(raw)}")
+            raise _LineError(f"bad label set: {_show(raw)}")
         key = body[index:equals].strip()
         index = equals + 2
         value_chars: list[str] = []
         while True:
             if index >= length:
-                raise ExpositionError(f"{name}: line {lineno}: unterminated label value")
+                raise _LineError("unterminated label value")
             char = body[index]
             if char == "\\" and index + 1 < length:
                 value_chars.append(_ESCAPES.get(body[index + 1], "\\" + body[index + 1]))

@@ -22,11 +22,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pleg_doctor.core.causes import Finding, merge
 from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
 from pleg_doctor.core.window import Window
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.endpoints import ScrapeFacts
 
 SEVERITY_RANK: dict[str, int] = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
 """Position of each verdict in the fleet ranking, worst first (see the module docstring)."""
@@ -46,24 +50,20 @@ class FleetNode:
     whatever the data says."""
     notes: tuple[str, ...] = ()
     """What the fleet source adds to the report's notes (e.g. too few scrapes in the range)."""
+    findings: tuple[Finding, ...] = ()
+    """Causes the source itself saw rather than read in metrics; ranked with the rules'
+    findings."""
+    scrape: ScrapeFacts | None = None
+    """How the node's endpoints answered a live scrape (`scan`), as for `diagnose`: the report's
+    `scrape`, and `runtime_hung` when its `/metrics` blocked while `/healthz` answered."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FleetReport:
-    """Every node's report, ranked worst first, and where the data came from."""
+class RankedReports:
+    """Many nodes' reports, ranked worst first, and what they add up to (`fleet`, `scan`)."""
 
-    prometheus: str
-    """The Prometheus-compatible API the data came from (no credentials)."""
-    selector: str
-    """The label matchers every query used."""
-    evaluated_at: float
-    """Unix seconds the instant queries were evaluated at (Prometheus' clock, or `--at`)."""
-    range_seconds: float
-    """The window of `increase()` (`--range`): every node's counters cover it."""
     reports: tuple[Report, ...]
     """Ranked worst first (`rank_reports`)."""
-    recorded: bool = False
-    """The histograms' measurements came from the recording rules of `pleg-doctor rules`."""
 
     @property
     def worst(self) -> Report | None:
@@ -92,21 +92,45 @@ class FleetReport:
                 counts[cause] = counts.get(cause, 0) + 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
+    def summary(self) -> dict[str, Any]:
+        """The JSON `summary`: counts by verdict and by top cause, over every node."""
+        return {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()}
+
+    def nodes(self, *, top: int | None = None) -> list[dict[str, Any]]:
+        """The JSON `nodes`: each node's object of schema v1, worst first, the first `top`."""
+        shown = self.reports if top is None else self.reports[:top]
+        return [report.to_dict() for report in shown]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FleetReport(RankedReports):
+    """Every node's report, ranked worst first, and where the data came from."""
+
+    prometheus: str
+    """The Prometheus-compatible API the data came from (no credentials)."""
+    selector: str
+    """The label matchers every query used."""
+    evaluated_at: float
+    """Unix seconds the instant queries were evaluated at (Prometheus' clock, or `--at`)."""
+    range_seconds: float
+    """The window of `increase()` (`--range`): every node's counters cover it."""
+    recorded: bool = False
+    """The histograms' measurements came from the recording rules of `pleg-doctor rules`."""
+
     def to_dict(self, *, top: int | None = None) -> dict[str, Any]:
         """The fleet JSON (schema `pleg-doctor/v1`); `top` keeps only the first N nodes.
 
         The summary always counts the whole fleet, also when `top` shortens `nodes`.
         """
-        shown = self.reports if top is None else self.reports[:top]
         return {
             "schema": SCHEMA,
             "prometheus": self.prometheus,
             "selector": self.selector,
             "evaluated_at": rfc3339(self.evaluated_at),
-            "range_seconds": _seconds(self.range_seconds),
+            "range_seconds": seconds_value(self.range_seconds),
             "recording_rules": self.recorded,
-            "summary": {"by_verdict": self.by_verdict(), "by_top_cause": self.by_top_cause()},
-            "nodes": [report.to_dict() for report in shown],
+            "summary": self.summary(),
+            "nodes": self.nodes(top=top),
         }
 
 
@@ -119,7 +143,8 @@ def human_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _seconds(value: float) -> float | int:
+def seconds_value(value: float) -> float | int:
+    """Seconds as the JSON shows them: an int when whole, else 3 decimals."""
     return int(value) if float(value).is_integer() else round(value, 3)
 
 
@@ -151,6 +176,7 @@ def diagnose_node(
         runtime_request_timeout_seconds=runtime_request_timeout_seconds,
         select=select,
         ignore=ignore,
+        scrape=node.scrape,
     )
     if node.unknown_reason is not None:
         # The JSON has no `reasons`: the reason also leads the notes ("what could not be judged
@@ -163,7 +189,15 @@ def diagnose_node(
         )
     if node.notes:
         report = dataclasses.replace(report, notes=(*report.notes, *node.notes))
+    if node.findings:
+        report = dataclasses.replace(report, causes=merge_causes(node.findings, report.causes))
     return report
+
+
+def merge_causes(seen: Sequence[Finding], scored: Sequence[Finding]) -> tuple[Finding, ...]:
+    """`seen` (by the source) and `scored` (by the rules) ranked together, one finding per id
+    (`causes.merge`: the higher score wins, with the evidence and next steps of both)."""
+    return merge(scored, seen)
 
 
 def diagnose_fleet(

@@ -296,9 +296,18 @@ class Div(Expr):
 
 
 _PICK: dict[str, Callable[[list[float]], float]] = {"max": max, "min": min}
+
+
+def _finite_or_itself(apply: Callable[[float], int]) -> Callable[[float], float]:
+    """`apply` on a finite number; ±Inf and NaN stay what they are, as in PromQL."""
+    return lambda value: float(apply(value)) if math.isfinite(value) else value
+
+
 _FUNCTIONS: dict[str, Callable[[float], float]] = {
-    "floor": lambda value: float(math.floor(value)),
-    "ceil": lambda value: float(math.ceil(value)),
+    "floor": _finite_or_itself(math.floor),
+    "ceil": _finite_or_itself(math.ceil),
+    # PromQL's `round(v)` is `floor(v + 0.5)` (ties up), not Python's ties-to-even `round`.
+    "round": _finite_or_itself(lambda value: math.floor(value + 0.5)),
 }
 
 
@@ -399,6 +408,12 @@ class Ceil(_Function):
     name = "ceil"
 
 
+class Round(_Function):
+    """`round(x)`: the nearest whole number, ties up (`floor(x + 0.5)`, as PromQL rounds)."""
+
+    name = "round"
+
+
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -464,6 +479,11 @@ def lt(left: Expr | float, right: Expr | float) -> Cmp:
     return Cmp(_expr(left), "<", _expr(right))
 
 
+def le(left: Expr | float, right: Expr | float) -> Cmp:
+    """`left <= right`."""
+    return Cmp(_expr(left), "<=", _expr(right))
+
+
 def eq(left: Expr | float, right: Expr | float) -> Cmp:
     """`left == right`."""
     return Cmp(_expr(left), "==", _expr(right))
@@ -493,6 +513,32 @@ class Where(Expr):
 
     def _inputs(self) -> frozenset[str]:
         return self.value.inputs() | self.condition.inputs()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Unless(Expr):
+    """`value` where `other` has no value (`value unless other`)."""
+
+    value: Expr
+    other: Expr
+
+    def _precedence(self) -> int:
+        return _AND
+
+    def _compile(self) -> Compiled:
+        inner, other = self.value.compiled, self.other.compiled
+
+        def run(env: Env) -> float | None:
+            return inner(env) if other(env) is None else None
+
+        return run
+
+    def _expand(self, names: Names) -> str:
+        value = _wrap(self.value, names, _AND)
+        return f"{value} unless {_wrap(self.other, names, _AND + 1)}"
+
+    def _inputs(self) -> frozenset[str]:
+        return self.value.inputs() | self.other.inputs()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

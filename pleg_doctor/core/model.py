@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pleg_doctor.core import terms
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
@@ -129,6 +129,11 @@ class RelistCosts:
     hung_call_seconds: float | None = None
     """What one hung call costs; None means `τ`. With DefBuckets (≤1.19) the runtime histogram
     only says "over 10 s", so the cost is estimated from `_sum` instead (§3.3)."""
+    edge_seconds_per_relist: float = 0.0
+    """Status-call time of the relists in progress at the window's edges, per relist: added for
+    the one running at the start (its duration is in the window, its earlier calls are not),
+    subtracted for the one running at the end (its calls are in, its duration is not yet). See
+    `window_edges` and docs/model.md "Window edges and failed relists"."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -141,15 +146,17 @@ class Prediction:
     """`N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs`: the serial `updateCache` loop (§1.5)."""
     hung_seconds: float
     """`H·τ`."""
+    edge_seconds: float
+    """The window-edge correction per relist (`RelistCosts.edge_seconds_per_relist`)."""
     relist_seconds: float
-    """`D = G + inspection + H·τ`."""
+    """`D = G + inspection + edges + H·τ`."""
     terms: dict[str, float]
     """Named terms for `--explain` and the JSON `model.terms`."""
 
     @property
     def per_pod_total_seconds(self) -> float:
-        """`G + inspection`: the load-proportional part (no hung calls)."""
-        return self.getpods_seconds + self.inspection_seconds
+        """`G + inspection + edges`: everything but the hung calls."""
+        return self.getpods_seconds + self.inspection_seconds + self.edge_seconds
 
 
 def _cost_model(
@@ -193,18 +200,23 @@ def _prediction_from(env: Env) -> Prediction:
     getpods = _known(env[terms.GETPODS.name])
     inspection = _known(env[terms.INSPECTION.name])
     hung = _known(env[terms.HUNG_TERM.name])
+    edges = _known(env[terms.WINDOW_EDGES.name])
+    named = {
+        "getpods": getpods,
+        "per_pod_lists": _known(env[terms.PER_POD_LISTS.name]),
+        "podsandbox_status": _known(env[terms.SANDBOX_STATUS.name]),
+        "container_status": _known(env[terms.CONTAINER_STATUS.name]),
+        "hung_calls": hung,
+    }
+    if edges:
+        named["window_edges"] = edges
     return Prediction(
         getpods_seconds=getpods,
         inspection_seconds=inspection,
         hung_seconds=hung,
+        edge_seconds=edges,
         relist_seconds=_known(env[terms.PREDICTED_RELIST.name]),
-        terms={
-            "getpods": getpods,
-            "per_pod_lists": _known(env[terms.PER_POD_LISTS.name]),
-            "podsandbox_status": _known(env[terms.SANDBOX_STATUS.name]),
-            "container_status": _known(env[terms.CONTAINER_STATUS.name]),
-            "hung_calls": hung,
-        },
+        terms=named,
     )
 
 
@@ -239,7 +251,13 @@ def hung_calls_tolerated(
         "getpods_seconds": getpods_seconds,
         "inspection_seconds": inspection_seconds,
     }
-    return int(_known(terms.HUNG_CALLS_TOLERATED.evaluate(env)))
+    return _whole(terms.HUNG_CALLS_TOLERATED.evaluate(env))
+
+
+def _whole(value: float | None) -> int:
+    """A whole-number figure of the formulas; 0 for one that is not a finite number (figures
+    no kubelet gives: the verdict says so)."""
+    return int(value) if value is not None and math.isfinite(value) else 0
 
 
 def pods_at_threshold(
@@ -279,7 +297,8 @@ def pods_at_threshold(
         share = budget / linear
     else:
         share = (-linear + math.sqrt(linear * linear + 4 * quadratic * budget)) / (2 * quadratic)
-    return math.floor(running_pods * share)
+    pods = running_pods * share
+    return math.floor(pods) if math.isfinite(pods) else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -315,6 +334,17 @@ class ModelResult:
     full_relist_seconds: float | None
     pod_relist_seconds_per_relist: float = 0.0
     """1.36 per-pod relists: seconds they hold the relist lock per global relist (mean)."""
+    peak_age_seconds: float | None = None
+    """The largest last-seen age at any scrape of the window (= the age now for one scrape)."""
+    peak_age_captured_at: float | None = None
+    """When that scrape was taken (Unix seconds); None when the server measured the peak."""
+    explanations: tuple[str, ...] = ()
+    """What the modelled calls cannot show by themselves, in words: relists in progress at the
+    window's edges, relists that failed at the CRI timeout, timeouts of other callers."""
+    headroom_warning_seconds: float | None = None
+    """Headroom under this is a warning (`terms.HEADROOM_WARNING`: `T/2` for the generic PLEG)."""
+    headroom_low: bool = False
+    """The headroom is under it (`terms.HEADROOM_LOW`, the rules' `headroom_low` signal)."""
     """A relist that inspects every pod, as the first one after a kubelet restart does
     (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
@@ -342,7 +372,7 @@ def _op_env(op: OpStats | None, timeout_seconds: float) -> dict[str, float | Non
         timeouts = latency.count_above(DEF_BUCKETS_TOP_SECONDS)
     env: dict[str, float | None] = {
         "op_count": latency.count if latency is not None else None,
-        "op_sum_seconds": latency.sum_seconds if latency is not None else None,
+        "op_sum_seconds": latency.sum_seconds if latency is not None and latency.has_sum else None,
         "op_timeouts": timeouts,
         # Only DefBuckets say "over 10 s" without saying how long: exponential buckets put the
         # timed-out calls in (119.2, 298], which took τ.
@@ -365,8 +395,9 @@ def hung_call_seconds(op: OpStats | None, timeout_seconds: float) -> float:
     return cost if cost is not None else timeout_seconds
 
 
-def _mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
-    """`terms.ANSWERED_MEAN`: the mean latency of the calls of `op` that were answered."""
+def mean_without_timeouts(op: OpStats | None, timeout_seconds: float) -> float | None:
+    """Mean latency of `op`'s answered calls: the timed-out ones taken out (None without data,
+    or without a `_sum`): `terms.ANSWERED_MEAN`."""
     return terms.ANSWERED_MEAN.evaluate(_op_env(op, timeout_seconds))
 
 
@@ -386,6 +417,18 @@ def _relist_op_inputs(window: Window, tau: float) -> dict[str, float | None]:
         cost = op_env[terms.HUNG_CALL.name]
         timeout_seconds += count * (cost if cost is not None else tau)
     env["relist_ops"] = float(sum(1 for name in RELIST_OPS if name in ops))
+    # A latency exposed without its `_sum` has no mean: no prediction is built on a guess.
+    env["relist_ops_without_sum"] = float(
+        sum(
+            1
+            for name in RELIST_OPS
+            if (op := ops.get(name)) is not None
+            and op.latency is not None
+            and not op.latency.has_sum
+        )
+    )
+    list_errors = [op.errors for name in LIST_OPS if (op := ops.get(name)) is not None]
+    env["list_errors"] = sum(list_errors) if list_errors else None
     env["relist_timeouts"] = sum(timeouts.values())
     env["relist_timeout_seconds"] = timeout_seconds
     env["list_timeouts"] = sum(timeouts[name] for name in LIST_OPS)
@@ -399,8 +442,8 @@ def relist_costs(window: Window, constants: PlegConstants) -> RelistCosts | None
     return _costs_from(env)
 
 
-def _costs_from(env: Env) -> RelistCosts | None:
-    values = dict(env)
+def _costs_from(values: dict[str, float | None]) -> RelistCosts | None:
+    """The cost model's inputs (`terms.COSTS`) evaluated into `values`, as `RelistCosts`."""
     for formula in terms.COSTS:
         values[formula.name] = formula.evaluate(values)
     if values[terms.COST_LIST_PODSANDBOX.name] is None:
@@ -415,6 +458,7 @@ def _costs_from(env: Env) -> RelistCosts | None:
         container_status_calls_per_relist=_known(values[terms.COST_CONTAINER_CALLS.name]),
         hung_calls_per_relist=_known(values[terms.COST_HUNG_CALLS.name]),
         hung_call_seconds=values[terms.COST_HUNG_SECONDS.name],
+        edge_seconds_per_relist=_known(values[terms.COST_EDGES.name]),
     )
 
 
@@ -422,7 +466,8 @@ def formula_inputs(window: Window, constants: PlegConstants) -> dict[str, float 
     """The inputs of `terms`' formulas for `window`, by name: what the rules' PromQL measures.
 
     `None` is "absent", as a series the rules read would be. Window-only inputs (the over-10 s
-    mean, the window's length) are absent for a single scrape's lifetime counters.
+    mean, the window's length, the age at the window's start) are absent for a single scrape's
+    lifetime counters.
     """
     last = window.last
     relist = window.relist_duration
@@ -435,13 +480,14 @@ def formula_inputs(window: Window, constants: PlegConstants) -> dict[str, float 
     evented_fallback = constants.mode == "evented" and bool(
         constants.evented_fallen_back or (not lifetime and window.evented_errors)
     )
+    top = relist.top_finite_bucket if relist is not None else None
     env: dict[str, float | None] = {
         "relist_threshold_seconds": constants.relist_threshold_seconds,
         "relist_period_seconds": constants.relist_period_seconds,
         "runtime_request_timeout_seconds": tau,
         "window_seconds": None if lifetime else window.seconds,
         "relists": relist.count if relist is not None else None,
-        "relist_sum_seconds": relist.sum_seconds if relist is not None else None,
+        "relist_sum_seconds": relist.sum_seconds if relist is not None and relist.has_sum else None,
         "relists_over_top": relist.count_above(DEF_BUCKETS_TOP_SECONDS)
         if relist is not None
         else None,
@@ -452,8 +498,19 @@ def formula_inputs(window: Window, constants: PlegConstants) -> dict[str, float 
         "relist_recent_p99_seconds": recent
         if recent is not None and not math.isnan(recent)
         else None,
-        "pod_relist_sum_seconds": pod.sum_seconds if pod is not None and pod.count > 0 else None,
+        "pod_relist_sum_seconds": pod.sum_seconds
+        if pod is not None and pod.count > 0 and pod.has_sum
+        else None,
         "last_seen_age_seconds": age,
+        "edge_start_age_seconds": _edge_start_age(window, constants),
+        "scrape_age_peak_seconds": _scrape_age_peak(window, constants)[0],
+        "quiet_seconds": window.quiet_seconds,
+        # The hung-call bound reads the relist histogram at its own top finite bucket (10 s).
+        "hung_bound_top_seconds": top,
+        "hung_bound_relists": relist.count_above(top)
+        if relist is not None and top is not None
+        else None,
+        "hung_bound_mean_seconds": relist.over_top_mean_seconds() if relist is not None else None,
         "discard_events": window.discard_events,
         "evented_fallback": 1.0 if evented_fallback else 0.0,
     }
@@ -494,7 +551,7 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         env["predicted_relist_for_age_seconds"] = env[terms.PREDICTED_RELIST.name]
     else:
         env["predicted_relist_for_age_seconds"] = env[terms.PREDICTED_RELIST_WORST.name]
-        hung_worst = round(env[terms.HUNG_WORST.name] or 0.0)
+        hung_worst = _whole(env[terms.HUNG_WORST.name])
     # 1.36: per-pod relist requests share `relistLock` with the global relist (ANCHORS.md §4.1),
     # so the time they hold it per global relist delays the next relist start and the health clock.
     for formula in terms.AGES:
@@ -510,6 +567,9 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         if prediction is not None
         else None
     )
+    peak = env[terms.PEAK_AGE.name]
+    _, earlier_at = _scrape_age_peak(window, constants)
+    peak_at = window.last.captured_at if peak is not None and peak == age else earlier_at
     return ModelResult(
         constants=constants,
         costs=costs,
@@ -525,12 +585,173 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
         predicted_worst_age_seconds=env[terms.PREDICTED_WORST_AGE.name],
         worst_age_seconds=env[terms.WORST_AGE.name],
         headroom_seconds=env[terms.HEADROOM.name],
-        hung_calls_tolerated=round(tolerated) if tolerated is not None else None,
+        hung_calls_tolerated=_whole(tolerated) if tolerated is not None else None,
         hung_calls_worst_relist=hung_worst,
         full_relist_seconds=full_relist_seconds(costs, window.last) if costs is not None else None,
         pod_relist_seconds_per_relist=_known(env[terms.LOCK_WAIT.name]),
         pods_at_threshold=pods_limit,
+        peak_age_seconds=peak,
+        peak_age_captured_at=peak_at,
+        explanations=explain_relists(window, constants, costs, env),
+        headroom_warning_seconds=env[terms.HEADROOM_WARNING.name],
+        headroom_low=terms.HEADROOM_LOW.holds(env),
     )
+
+
+class HungCalls(NamedTuple):
+    """The relist operations' timed-out calls of a window, and how many were inside relists.
+
+    NamedTuples for this and `WindowEdges`: immutable intermediate results, cheaper to define
+    than dataclasses on the start-up path of every `check`.
+    """
+
+    by_operation: dict[str, float]
+    """Timeout-sized calls per relist operation (`op_timeouts`)."""
+    call_seconds: float | None
+    """What one of them cost (`hung_call_seconds`, weighted), None without any."""
+    in_relists: float
+    """How many the relists can hold (`terms.RELIST_HUNG_CALLS`)."""
+
+    @property
+    def total(self) -> float:
+        """All timeout-sized calls of the relist operations, whoever made them."""
+        return sum(self.by_operation.values())
+
+
+def hung_accounting(window: Window, timeout_seconds: float) -> HungCalls:
+    """Count the timed-out relist-operation calls of `window` and book them to relists
+    (`terms.RELIST_HUNG_CALLS`: the relists over the top bucket bound them)."""
+    ops = window.runtime_ops
+    counts = {op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}
+    constants = PlegConstants(
+        mode="generic",
+        relist_period_seconds=GENERIC_RELIST_PERIOD_SECONDS,
+        relist_threshold_seconds=GENERIC_RELIST_THRESHOLD_SECONDS,
+        runtime_request_timeout_seconds=timeout_seconds,
+    )
+    env = formula_inputs(window, constants)
+    total = env["relist_timeouts"] or 0.0
+    cost = _known(env["relist_timeout_seconds"]) / total if total else None
+    in_relists = terms.RELIST_HUNG_CALLS.evaluate(env)
+    return HungCalls(
+        by_operation=counts,
+        call_seconds=cost,
+        in_relists=in_relists if in_relists is not None else max(0.0, total),
+    )
+
+
+class WindowEdges(NamedTuple):
+    """The relists in progress at a window's two edges, from the health clock's age there.
+
+    Runtime-operation counters count a call when it returns; the relist histogram counts a
+    relist when it ends. `kubelet_pleg_last_seen_seconds` is the start of the latest relist whose
+    `GetPods` succeeded, so the age at an edge is how long the relist in progress has been
+    running: past what a loop without status calls reaches (`G + P + G`, the previous relist's
+    `GetPods`, the period and the next `GetPods`) and the gauge's 1 s truncation, that much of
+    its status-call time lies on the other side of the edge from its duration
+    (`terms.EDGE_START`, `terms.EDGE_END`).
+    """
+
+    start_age_seconds: float | None
+    end_age_seconds: float | None
+    start_seconds: float
+    """Status-call time of the relist in progress at the start (its duration is inside)."""
+    end_seconds: float
+    """Status-call time of the relist in progress at the end (its duration is not yet)."""
+
+
+def window_edges(env: Env) -> WindowEdges:
+    """The status-call time of the relists in progress at the window's edges, from an evaluated
+    cost model's `env` (`_costs_from`, `formula_inputs`)."""
+    return WindowEdges(
+        start_age_seconds=env["edge_start_age_seconds"],
+        end_age_seconds=env["last_seen_age_seconds"],
+        start_seconds=env[terms.EDGE_START.name] or 0.0,
+        end_seconds=env[terms.EDGE_END.name] or 0.0,
+    )
+
+
+CRI_NAMES = {
+    "list_podsandbox": "ListPodSandbox",
+    "list_containers": "ListContainers",
+    "podsandbox_status": "PodSandboxStatus",
+    "container_status": "ContainerStatus",
+}
+"""The CRI method behind each relist `operation_type`."""
+
+
+def explain_relists(
+    window: Window, constants: PlegConstants, costs: RelistCosts | None, env: Env
+) -> tuple[str, ...]:
+    """Say in words what the per-call model cannot explain about the window's relists.
+
+    Relists in progress at the window's edges (counted on one side, their calls on the other),
+    relists that failed at the CRI timeout (a hung `GetPods` call: the health clock did not
+    move), relists that waited on a hung status call, and timed-out calls of other callers.
+    `env` is the evaluated model (`evaluate`).
+    """
+    if costs is None:
+        return ()
+    tau = constants.runtime_request_timeout_seconds
+    lines: list[str] = []
+    if not window.is_lifetime:
+        edges = window_edges(env)
+        # A stalled edge moves nothing (its relist sits in one call, counted where it returns):
+        # the failed or hung relists below say what happened there.
+        if edges.start_age_seconds is not None and edges.start_seconds >= 1.0:
+            lines.append(
+                f"a relist was in progress at the window's start (age "
+                f"{edges.start_age_seconds:.0f} s): its duration is counted in the window, "
+                f"≈ {edges.start_seconds:.0f} s of its status calls came before it"
+            )
+        if edges.end_age_seconds is not None and edges.end_seconds >= 1.0:
+            lines.append(
+                f"a relist was in progress at the window's end (age "
+                f"{edges.end_age_seconds:.0f} s): its ≈ {edges.end_seconds:.0f} s of status "
+                "calls are counted, its duration is not yet"
+            )
+    hung = hung_accounting(window, tau)
+    if hung.total <= 0:
+        return tuple(lines)
+    relist = window.relist_duration
+    mean = relist.over_top_mean_seconds() if relist is not None else None
+    lists = {op: n for op, n in hung.by_operation.items() if op in LIST_OPS and n > 0}
+    status = {op: n for op, n in hung.by_operation.items() if op in STATUS_OPS and n > 0}
+    held = round(hung.in_relists)
+    took = f"after ≈ {mean:.0f} s" if mean is not None else "at the deadline"
+    if mean is not None and mean < 0.5 * tau:
+        held = 0  # DefBuckets' "over 10 s" calls in relists of ≈ 10 s: not the CRI timeout
+    if held and lists:
+        names = " and ".join(CRI_NAMES[op] for op in lists)
+        lines.append(
+            f"{held} relist(s) failed {took} in {names} (the {tau:.0f} s CRI timeout): "
+            "GetPods failed, so the health clock did not move"
+        )
+    elif held and status:
+        names = " and ".join(CRI_NAMES[op] for op in status)
+        lines.append(
+            f"{held} relist(s) took {took.removeprefix('after ')}, waiting on a hung {names} "
+            f"call each (the {tau:.0f} s CRI timeout): the pod is inspected again every relist"
+        )
+    others = hung.total - hung.in_relists
+    if others >= 1:
+        ops = " and ".join(CRI_NAMES[op] for op, n in hung.by_operation.items() if n > 0)
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS) if relist is not None else None
+        which = (
+            f"the {hung.total:.0f} timed-out {ops} call(s)"
+            if others >= hung.total
+            else f"{others:.0f} of the {hung.total:.0f} timed-out {ops} calls"
+        )
+        lines.append(
+            f"{which} were not a relist's ({over or 0:.0f} relist(s) over 10 s "
+            f"{_where(window)}): other callers (the /metrics container-log collector, "
+            "housekeeping, garbage collection) list sandboxes and containers too"
+        )
+    return tuple(lines)
+
+
+def _where(window: Window) -> str:
+    return "since the kubelet started" if window.is_lifetime else "in the window"
 
 
 def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
@@ -572,6 +793,47 @@ def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | No
     return lower, upper
 
 
+def _edge_start_age(window: Window, constants: PlegConstants) -> float | None:
+    """The health clock's age at the window's first scrape (none for a single scrape, whose
+    lifetime window starts with the kubelet, and none under EventedPLEG)."""
+    first = window.first
+    if (
+        first is None
+        or constants.mode == "evented"
+        or first.captured_at is None
+        or first.last_seen_seconds is None
+    ):
+        return None
+    return first.captured_at - first.last_seen_seconds
+
+
+def _scrape_age_peak(window: Window, constants: PlegConstants) -> tuple[float | None, float | None]:
+    """`(age, captured_at)` of the earlier scrape of the window with the largest last-seen age
+    over the stall floor (`terms.EARLIER_AGE_PEAK`; None under EventedPLEG, whose gauge carries
+    no staleness). Fleet windows carry the server's measurement instead (no scrape time).
+
+    Below the floor, ages are the healthy loop's jitter between 0 and `D + P` plus the gauge's
+    1 s truncation, which the predicted worst age already covers.
+    """
+    if constants.mode == "evented":
+        return None, None
+    if window.scrape_age_peak_seconds is not None:
+        return window.scrape_age_peak_seconds, None
+    last_captured = window.last.captured_at
+    peak: float | None = None
+    peak_at: float | None = None
+    for captured, seen in window.last_seen_by_scrape:
+        age = captured - seen
+        earlier = last_captured is None or captured < last_captured
+        if earlier and age > STALL_AGE_FLOOR_SECONDS and (peak is None or age > peak):
+            peak, peak_at = age, captured
+    return peak, peak_at
+
+
+STALL_AGE_FLOOR_SECONDS = terms.STALL_AGE_FLOOR_SECONDS
+"""A healthy loop refreshes the health clock every `D + P` (≈ 1 s): older ages mean a stall."""
+GAUGE_TRUNCATION_SECONDS = terms.GAUGE_TRUNCATION_SECONDS
+"""`kubelet_pleg_last_seen_seconds` holds whole seconds (`relistTime.Unix()`)."""
 SUMMARY_WINDOW_SECONDS = 600.0
 """client_golang summaries keep a 10-minute sliding window (PLEG-MODEL.md §3.1)."""
 

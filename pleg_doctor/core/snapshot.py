@@ -16,35 +16,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pleg_doctor.core.distribution import Distribution, OpStats
-from pleg_doctor.core.versions import infer_version, parse_version
+from pleg_doctor.core.exposition import FAMILY_METRICS
+from pleg_doctor.core.values import JudgedSample, RejectedValue, rejection, show_value
+from pleg_doctor.core.versions import VersionRange, infer_version_range, parse_version
 
 
-class SampleLike(Protocol):
+class SampleLike(JudgedSample, Protocol):
     """The shape of `exposition.Sample` (kept structural so the core never imports an edge)."""
-
-    @property
-    def family(self) -> str:
-        """Canonical family key."""
-        ...
-
-    @property
-    def part(self) -> str:
-        """value, bucket, sum, count or quantile."""
-        ...
 
     @property
     def labels(self) -> Mapping[str, str]:
         """Labels without le/quantile."""
-        ...
-
-    @property
-    def value(self) -> float:
-        """Value in base units."""
-        ...
-
-    @property
-    def bound(self) -> float | None:
-        """le or quantile, as a float."""
         ...
 
 
@@ -67,6 +49,8 @@ class Snapshot:
     """(major, minor), from build info or inferred from metric names (PLEG-MODEL.md §8)."""
     version_inferred: bool
     """True when `version` was inferred from metric names, not read from build info."""
+    version_range: VersionRange | None = None
+    """The versions the metric names allow, when inferred (`version` is its lower bound)."""
     relist_duration: Distribution | None
     """Seconds histogram (≥1.14) when present, else the µs summary scaled to seconds."""
     relist_duration_summary: Distribution | None
@@ -93,6 +77,13 @@ class Snapshot:
     last_gc_seconds: float | None
     runtime_buckets: str | None
     """`exponential` (≥1.20), `default` (DefBuckets, ≤1.19) or None without a runtime histogram."""
+    rejected: tuple[RejectedValue, ...] = ()
+    """Sample values set aside as no kubelet could expose them (NaN, ±Inf, out of range; see
+    `core.values`): the fields they would have filled are absent, and the notes say so."""
+
+    def rejected_family(self, family: str) -> RejectedValue | None:
+        """The first value of `family` (e.g. `last_seen`) that was set aside, if any."""
+        return next((r for r in self.rejected if r.family == family), None)
 
     @property
     def has_pleg_metrics(self) -> bool:
@@ -134,7 +125,12 @@ def build_snapshot(
     "Capture header"). Never the file's mtime: dumps get copied.
     """
     by_family: dict[str, list[SampleLike]] = {}
+    rejected: list[RejectedValue] = []
     for sample in samples:
+        why = rejection(sample)
+        if why is not None:
+            rejected.append(RejectedValue(sample.family, metric_name(sample), sample.value, why))
+            continue
         by_family.setdefault(sample.family, []).append(sample)
 
     def gauge(family: str) -> float | None:
@@ -175,10 +171,12 @@ def build_snapshot(
         if kubelet_version:
             break
     version = parse_version(kubelet_version) if kubelet_version else None
-    version_inferred = False
+    version_range: VersionRange | None = None
+    runtime_buckets = _bucket_kind(by_family.get("runtime_ops_hist", ()))
     if version is None:
-        version = infer_version(by_family)
-        version_inferred = version is not None
+        version_range = infer_version_range(by_family, runtime_buckets=runtime_buckets)
+        version = version_range.low if version_range is not None else None
+    version_inferred = version_range is not None
 
     evented_gate: bool | None = None
     for sample in by_family.get("feature_enabled", ()):
@@ -213,6 +211,7 @@ def build_snapshot(
         kubelet_version=kubelet_version,
         version=version,
         version_inferred=version_inferred,
+        version_range=version_range,
         relist_duration=relist_hist or relist_summary,
         relist_duration_summary=relist_summary,
         relist_interval=interval,
@@ -234,8 +233,21 @@ def build_snapshot(
         process_start_seconds=process_start,
         process_cpu_seconds=gauge("process_cpu"),
         last_gc_seconds=last_gc,
-        runtime_buckets=_bucket_kind(by_family.get("runtime_ops_hist", ())),
+        runtime_buckets=runtime_buckets,
+        rejected=tuple(rejected),
     )
+
+
+def metric_name(sample: SampleLike) -> str:
+    """The exposed name of `sample`, for people: `kubelet_running_pods`, `..._bucket{le="10"}`."""
+    base = FAMILY_METRICS.get(sample.family, sample.family)
+    if sample.part == "value":
+        return base
+    if sample.part == "quantile":
+        return f'{base}{{quantile="{show_value(sample.bound or 0.0)}"}}'
+    if sample.part == "bucket":
+        return f'{base}_bucket{{le="{show_value(sample.bound or 0.0)}"}}'
+    return f"{base}_{sample.part}"
 
 
 # Go forces a GC at least every 2 minutes (runtime.forcegcperiod), so a scrape lies within about
@@ -259,7 +271,7 @@ def _bound_capture_time(
 
 def _distribution(samples: Iterable[SampleLike]) -> Distribution | None:
     count: float | None = None
-    total = 0.0
+    total: float | None = None
     buckets: list[tuple[float, float]] = []
     quantiles: list[tuple[float, float]] = []
     for sample in samples:
@@ -278,7 +290,11 @@ def _distribution(samples: Iterable[SampleLike]) -> Distribution | None:
     buckets.sort()
     quantiles.sort()
     return Distribution(
-        count=count, sum_seconds=total, buckets=tuple(buckets), quantiles=tuple(quantiles)
+        count=count,
+        sum_seconds=total or 0.0,
+        buckets=tuple(buckets),
+        quantiles=tuple(quantiles),
+        has_sum=total is not None,
     )
 
 

@@ -26,11 +26,24 @@ class GzipProblem(Exception):
         self.detail = detail
 
 
-def decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
+class GzipBomb(Exception):
+    """The gzip stream expands past `max_ratio` times its compressed size (and the floor)."""
+
+    def __init__(self, *, compressed_bytes: int, decompressed_bytes: int) -> None:
+        super().__init__(f"{compressed_bytes} bytes expand to over {decompressed_bytes}")
+        self.compressed_bytes = compressed_bytes
+        self.decompressed_bytes = decompressed_bytes
+
+
+def decompressed(
+    chunks: Iterable[bytes], *, max_ratio: float | None = None, floor_bytes: int = 0
+) -> Iterator[bytes]:
     """`chunks` as they are, or gunzipped when they start with the gzip magic bytes.
 
     Raises `GzipProblem` after yielding what could be read; callers decide whether that is an
-    error (a metrics dump) or a note (a log read up to the damage).
+    error (a metrics dump) or a note (a log read up to the damage). With `max_ratio`, raises
+    `GzipBomb` as soon as the output passes `max_ratio` times the compressed bytes read so far
+    and `floor_bytes`: 1 MB of gzipped newlines expands to 1 GB, which no dump or log does.
     """
     iterator = iter(chunks)
     first = b""
@@ -45,12 +58,19 @@ def decompressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
         return
     decoder = zlib.decompressobj(wbits=31)
     mid_member = False  # True while a member has started and not reached its end
+    compressed = produced = 0
     try:
         for data in _prepend(first, iterator):
+            compressed += len(data)
             while data:
                 mid_member = True
                 out = decoder.decompress(data, GUNZIP_PIECE)
                 if out:
+                    produced += len(out)
+                    if max_ratio is not None and produced > max(
+                        floor_bytes, max_ratio * compressed
+                    ):
+                        raise GzipBomb(compressed_bytes=compressed, decompressed_bytes=produced)
                     yield out
                 if decoder.eof:
                     # Concatenated gzip members (`cat a.gz b.gz`): start a new decoder.

@@ -35,11 +35,14 @@ from pleg_doctor.core.formulas import (
     Max,
     Min,
     Param,
+    Round,
+    Unless,
     Var,
     Where,
     eq,
     ge,
     gt,
+    le,
     lt,
 )
 
@@ -51,6 +54,13 @@ WINDOW = Param("window_seconds")
 TOP_BUCKET = Param("top_bucket_seconds")
 """The histogram's largest finite bucket bound (10 s for DefBuckets)."""
 
+GENERIC_RELIST_PERIOD_SECONDS = 1.0
+"""`P` of the generic PLEG outside EventedPLEG (`genericPlegRelistPeriod`, docs/model.md
+"Constants"): the warning limit on the headroom counts from it."""
+GAUGE_TRUNCATION_SECONDS = 1.0
+"""`kubelet_pleg_last_seen_seconds` holds whole seconds (`relistTime.Unix()`)."""
+HUNG_CALLS_CAP = 1e6
+"""Hung calls per relist beyond any kubelet's: the whole-number figures stay finite."""
 STALL_AGE_FLOOR_SECONDS = 10.0
 """A healthy loop refreshes the health clock every `D + P` (≈ 1 s): ages beyond this floor (or
 three relist cycles) mean no relist has completed (`pkg/kubelet/pleg/generic.go` `Healthy`)."""
@@ -107,11 +117,12 @@ ANSWERED_MEAN = Formula(
     "op_answered_seconds",
     Either(
         Max((OP_SUM - _OP_TIMEOUTS * Var("op_hung_call_seconds")) / (OP_COUNT - _OP_TIMEOUTS), 0.0),
-        Where(Like(OP_COUNT, 0.0), gt(OP_COUNT, 0.0)),
+        Where(Like(OP_SUM, 0.0), gt(OP_COUNT, 0.0)),
     ),
     "L_op = (sum − timeouts·hung) / (count − timeouts), at least 0",
 )
-"""`L_op`: the mean latency of the calls that were answered (timed-out calls taken out)."""
+"""`L_op`: the mean latency of the calls that were answered (timed-out calls taken out); none
+without a `_sum` (docs/model.md "Estimating the terms": no mean is made up)."""
 
 # --- 2. per node: the cost model ---------------------------------------------------------------
 RELISTS = Var("relists")
@@ -131,10 +142,15 @@ def _modelled(value: Expr) -> Expr:
     return Where(Where(value, _COSTS_KNOWN), gt(RELISTS, 0.0))
 
 
+_SUMS_KNOWN = le(Either(Var("relist_ops_without_sum"), _ZERO), 0.0)
+"""Every relist operation's latency has its `_sum`: without one there is no mean, and no
+prediction is built on a guess."""
+
+
 def _latency(name: str) -> Formula:
     return Formula(
         f"{name}_seconds",
-        _modelled(Either(Var(f"{name}_answered_seconds"), _ZERO)),
+        _modelled(Where(Either(Var(f"{name}_answered_seconds"), _ZERO), _SUMS_KNOWN)),
         f"L of {name} (0 when not called)",
     )
 
@@ -162,15 +178,91 @@ COST_PODS = Formula(
     Var("podsandbox_status_calls_per_relist") / SANDBOXES_PER_POD,
     "N = N·S̄ / S̄",
 )
+_RELIST_TIMEOUTS = Var("relist_timeouts")
+_PER_HUNG = Either(Var("relist_timeout_seconds") / _RELIST_TIMEOUTS, Like(THRESHOLD, TAU))
+"""What one timed-out relist call cost, on average (`τ` without any)."""
+_OVER_TOP = Var("hung_bound_relists")
+"""Relists above the relist histogram's top finite bucket (10 s): the only ones long enough to
+hold a hung call; absent without buckets."""
+_BOUNDED = gt(_PER_HUNG, Var("hung_bound_top_seconds"))
+"""A hung call is longer than the top bucket: the relists over it bound the hung calls."""
+RELIST_HUNG_CALLS = Formula(
+    "relist_hung_calls",
+    Either(
+        Where(
+            Where(
+                Where(
+                    Min(
+                        _RELIST_TIMEOUTS,
+                        _OVER_TOP * Round(Var("hung_bound_mean_seconds") / _PER_HUNG),
+                    ),
+                    gt(Var("hung_bound_mean_seconds"), 0.0),
+                ),
+                gt(_OVER_TOP, 0.0),
+            ),
+            _BOUNDED,
+        ),
+        Where(Where(_ZERO, ge(_OVER_TOP, 0.0)), _BOUNDED),
+        _RELIST_TIMEOUTS,
+    ),
+    "H_relist = min(timeouts, relists over 10 s × round(their mean / τ))",
+)
+"""The timed-out relist-operation calls that happened inside relists (docs/model.md "Failed
+relists and other callers' timeouts"): other callers (the `/metrics` container-log collector,
+housekeeping, garbage collection) list sandboxes and containers too, and a hung call makes its
+relist last at least the call; so the relists over the top bucket, each holding
+`round(their mean / one hung call)` calls, bound them. No relist over the top bucket: none.
+Without a top bucket below a hung call's cost (no buckets, or a CRI timeout under 10 s), every
+timeout is booked."""
 COST_HUNG_CALLS = Formula(
     "hung_calls_per_relist",
-    _modelled(Either(Var("relist_timeouts"), _ZERO) / RELISTS),
-    "H = timeout-sized relist calls / R",
+    _modelled(Either(Var("relist_hung_calls"), _ZERO) / RELISTS),
+    "H = hung relist calls / R",
 )
 COST_HUNG_SECONDS = Formula(
     "hung_call_seconds",
     _modelled(Var("relist_timeout_seconds") / Var("relist_timeouts")),
     "what the window's timed-out relist calls took, each (none without timeouts: τ)",
+)
+
+_G_COST = Var(COST_LIST_PODSANDBOX.name) + Var(COST_LIST_CONTAINERS.name)
+EDGE_SKIP = Formula(
+    "edge_skip_seconds",
+    _G_COST + PERIOD + _G_COST + GAUGE_TRUNCATION_SECONDS,
+    "G + P + G + 1 s: the age a loop with no status call to make reaches",
+)
+"""The previous relist's `GetPods`, the period and the next relist's own `GetPods`, plus the
+gauge's whole seconds: only age beyond this is a status call of the relist in progress."""
+
+
+def _edge(age: Expr, name: str, where: str) -> Formula:
+    """Status-call time of the relist in progress at one edge of the window (docs/model.md "The
+    relists in progress at a window's edges"): the age there past `EDGE_SKIP`, none in a stall
+    (an age past `τ`, or past 10 s while list calls failed: the relist sits in one call,
+    counted whole where it returns), 0 without an age."""
+    moved = Where(Max(age - Var(EDGE_SKIP.name), 0.0), le(age, TAU))
+    return Formula(
+        name,
+        Either(
+            Where(moved, le(Either(Var("list_errors"), _ZERO), 0.0)),
+            Where(moved, le(age, STALL_AGE_FLOOR_SECONDS)),
+            _ZERO,
+        ),
+        f"max(0, age at the window's {where} − (G + P + G + 1 s)); 0 in a stall",
+    )
+
+
+EDGE_START_AGE = Var("edge_start_age_seconds")
+"""`now − kubelet_pleg_last_seen_seconds` at the window's first scrape (the rules: the same with
+`offset <window>`); absent for a single scrape, before 1.18 and under EventedPLEG."""
+EDGE_START = _edge(EDGE_START_AGE, "edge_start_seconds", "start")
+"""Its duration is inside the window, its earlier status calls are not: added."""
+EDGE_END = _edge(Var("last_seen_age_seconds"), "edge_end_seconds", "end")
+"""Its status calls are inside the window, its duration is not yet: taken off."""
+COST_EDGES = Formula(
+    "edge_seconds_per_relist",
+    _modelled((Var(EDGE_START.name) - Var(EDGE_END.name)) / RELISTS),
+    "(edge at the start − edge at the end) / R",
 )
 COSTS = (
     COST_LIST_PODSANDBOX,
@@ -180,8 +272,13 @@ COSTS = (
     COST_SANDBOX_CALLS,
     COST_CONTAINER_CALLS,
     COST_PODS,
+    RELIST_HUNG_CALLS,
     COST_HUNG_CALLS,
     COST_HUNG_SECONDS,
+    EDGE_SKIP,
+    EDGE_START,
+    EDGE_END,
+    COST_EDGES,
 )
 """From the window's counts to the cost model's inputs, named as `model.RelistCosts` names its
 fields (the model builds `RelistCosts` with these)."""
@@ -217,22 +314,36 @@ INSPECTION = Formula(
 )
 """The serial per-pod loop of the relist (`updateCache` for each pod with events)."""
 HUNG_TERM = Formula("hung_calls_term_seconds", H_PER_RELIST * HUNG_COST, "H·τ")
+WINDOW_EDGES = Formula(
+    "window_edges_seconds",
+    Max(Var("edge_seconds_per_relist"), -1.0 * Var("inspection_seconds")),
+    "edges, never taking the inspection below 0",
+)
+"""The window-edge correction per relist (JSON term `window_edges`): status-call time moved
+across the window's edges; a window cannot have spent less than nothing on inspections."""
 PREDICTED_RELIST = Formula(
     "predicted_relist_seconds",
-    Var("getpods_seconds") + Var("inspection_seconds") + Var("hung_calls_term_seconds"),
-    "D = G + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + H·τ",
+    Var("getpods_seconds")
+    + Var("inspection_seconds")
+    + Var("window_edges_seconds")
+    + Var("hung_calls_term_seconds"),
+    "D = G + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + edges + H·τ",
 )
 """The mean relist the cost model predicts (the JSON's `model.predicted_relist_seconds`)."""
 HUNG_WORST = Formula(
     "hung_calls_worst_relist",
-    Max(Ceil(H_PER_RELIST - HUNG_TOLERANCE), 1.0) * Flag(gt(H_PER_RELIST, 0.0)),
+    Max(Ceil(Min(H_PER_RELIST, HUNG_CALLS_CAP) - HUNG_TOLERANCE), 1.0)
+    * Flag(gt(H_PER_RELIST, 0.0)),
     "⌈H⌉, at least 1 when any relist call timed out in the window",
 )
 """In a window, any timeout means at least one relist carried it whole."""
 PREDICTED_RELIST_WORST = Formula(
     "predicted_relist_worst_seconds",
-    Var("getpods_seconds") + Var("inspection_seconds") + Var("hung_calls_worst_relist") * HUNG_COST,
-    "G + N·cost + ⌈H⌉·τ",
+    Var("getpods_seconds")
+    + Var("inspection_seconds")
+    + Var("window_edges_seconds")
+    + Var("hung_calls_worst_relist") * HUNG_COST,
+    "G + N·cost + edges + ⌈H⌉·τ",
 )
 """A relist that carries the window's hung calls whole (what the ages of a window read)."""
 HUNG_CALLS_TOLERATED = Formula(
@@ -251,6 +362,7 @@ PREDICTION = (
     CONTAINER_STATUS,
     INSPECTION,
     HUNG_TERM,
+    WINDOW_EDGES,
     PREDICTED_RELIST,
     HUNG_WORST,
     PREDICTED_RELIST_WORST,
@@ -316,23 +428,57 @@ STALLED = Formula(
     Flag(gt(Either(Var("stalled_for_seconds"), _ZERO), 0.0)),
     "1 when a relist hangs, else 0",
 )
+QUIET = Var("quiet_seconds")
+"""The longest run of scrapes with no relist completed between them: from the scrapes of a dump
+window; in fleet mode and the rules, the whole window when no relist completed in it."""
+QUIET_WHOLE_WINDOW = Formula(
+    "quiet_seconds",
+    Where(Like(RELISTS, WINDOW), eq(RELISTS, 0.0)),
+    "the window, when no relist completed in it",
+)
+"""How fleet mode and the rules see a run without relists: only whole windows (PromQL cannot
+measure the longest run of unchanged samples; docs/rules.md "What the rules approximate")."""
+EARLIER_AGE_PEAK = Var("scrape_age_peak_seconds")
+"""The largest last-seen age above the stall floor (10 s) at the window's scrapes: from each
+dump of a window; in fleet mode and the rules, `max_over_time` of the age over the window."""
+PEAK_AGE = Formula(
+    "worst_last_seen_age_seconds",
+    Max(LAST_SEEN_AGE, EARLIER_AGE_PEAK),
+    "max(age now, the largest age over 10 s at a scrape of the window)",
+)
+"""What the verdict judges (the JSON's `relist.worst_last_seen_age_seconds`): ages below the
+stall floor at earlier scrapes are the healthy loop's jitter, which the prediction covers."""
 WORST_AGE = Formula(
     "worst_age_seconds",
-    Max(LAST_SEEN_AGE, Var("stalled_for_seconds"), Var("predicted_worst_age_seconds")),
-    "max(age now, stalled for, predicted worst age)",
+    Max(
+        LAST_SEEN_AGE,
+        Var("stalled_for_seconds"),
+        Var("predicted_worst_age_seconds"),
+        Var(PEAK_AGE.name),
+        QUIET,
+    ),
+    "max(age now, stalled for, predicted worst age, worst age at a scrape, longest quiet run)",
 )
 HEADROOM = Formula("headroom_seconds", THRESHOLD - Var("worst_age_seconds"), "T − worst age")
+HEADROOM_WARNING = Formula(
+    "headroom_warning_seconds",
+    THRESHOLD * 0.5,
+    "T/2: half the threshold",
+)
+"""Below this headroom the node is warned about (docs/model.md "Verdict")."""
 
 AGES = (RELIST_MEAN, TAIL, LOCK_WAIT, PREDICTED_WORST_AGE, STALL_LIMIT, STALLED_FOR, STALLED)
 """The ages, in order (`predicted_relist_for_age_seconds` is the model's choice, see above)."""
-VERDICT_FIGURES = (WORST_AGE, HEADROOM)
+VERDICT_FIGURES = (PEAK_AGE, WORST_AGE, HEADROOM, HEADROOM_WARNING)
 
-# The verdict's conditions (`report._verdict`), critical first.
-PAST_THRESHOLD = gt(LAST_SEEN_AGE, THRESHOLD)
-STALLED_PAST_THRESHOLD = gt(Var("stalled_for_seconds"), THRESHOLD)
-STEADY_STATE_CROSSES = gt(Var("predicted_worst_age_seconds"), THRESHOLD)
-HEADROOM_LOW = lt(Var("headroom_seconds"), THRESHOLD * 0.5)
-RELIST_HANGING = gt(Var("stalled"), 0.0)
+# The verdict's conditions (`report._verdict`), critical first: at or past the threshold.
+PAST_THRESHOLD = ge(Var(PEAK_AGE.name), THRESHOLD)
+STALLED_PAST_THRESHOLD = ge(Max(Var("stalled_for_seconds"), QUIET), THRESHOLD)
+STEADY_STATE_CROSSES = ge(Var("predicted_worst_age_seconds"), THRESHOLD)
+HEADROOM_LOW = lt(Var("headroom_seconds"), Var(HEADROOM_WARNING.name))
+"""The one headroom warning of the CLI (`report._verdict`) and the rules (`headroom_low`)."""
+RELIST_HANGING = gt(Unless(Var("stalled"), LAST_SEEN_AGE), 0.0)
+"""A stall is a warning only when no last-seen age bounds it (with one, the age is judged)."""
 RELIST_P99_OVER_TOP = ge(RELISTS_OVER_TOP / RELISTS, P99_SHARE)
 LIST_TIMEOUTS = gt(Var("list_timeouts"), 0.0)
 STATUS_TIMEOUTS = gt(Var("status_timeouts"), 0.0)

@@ -1,15 +1,17 @@
-"""What-if with the reference PLEG model: `pleg-doctor model` (issue 6, PLEG-MODEL.md §6).
+"""What-if with the reference PLEG model: `pleg-doctor model` (docs/model.md#what-if).
 
 A scenario is the model's inputs in the kubelet's own terms (pods, containers per pod, pods
 changing per relist, per-call CRI latencies, hung calls, CRI timeout, EventedPLEG, version). It
-can be written by hand or measured from a node's dumps (`scenario_from_window`), then changed one
-knob at a time (`with_changes`). `evaluate_scenario` answers with the predicted relist duration,
-the worst last-seen age, the headroom, the hung calls a relist absorbs, the pods at which the
-threshold is crossed, and a curve of how the worst age moves as pods grow.
+starts from the defaults (`Scenario()`, a 30-pod node) or from a node's dumps
+(`scenario_from_window`), and knobs are changed from there (`apply_changes`): every knob the user
+gives is taken as given, and what the user does not give follows the pods. `evaluate_scenario`
+answers with the predicted relist duration, the worst last-seen age, the headroom, the hung calls
+a relist absorbs, the pods at which the threshold is crossed (and whether that is beyond the
+node's max pods), and a curve of how the worst age moves as pods grow.
 
-Scaling rule (the same as `model.pods_at_threshold`, PLEG-MODEL.md §7 row 5): when the pods on the
-node change, list latencies scale with the number of sandboxes and containers listed, and the pods
-changing per relist scale with the pods; per-call status latencies do not change.
+Scaling rule (the same as `model.pods_at_threshold`, docs/model.md#pods-at-threshold): when the
+pods on the node change, list latencies scale with the number of sandboxes and containers listed,
+and the pods changing per relist scale with the pods; per-call status latencies do not change.
 
 Pure: no I/O.
 """
@@ -36,10 +38,14 @@ from pleg_doctor.core.model import (
 from pleg_doctor.core.versions import parse_version
 from pleg_doctor.core.window import Window
 
+DEFAULT_MAX_PODS = 110.0
+"""The kubelet's default `maxPods` (`pkg/kubelet/apis/config/v1beta1/defaults.go`,
+`SetDefaults_KubeletConfiguration`)."""
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """The inputs of one what-if (PLEG-MODEL.md §6.1 symbols)."""
+    """The inputs of one what-if (the terms of docs/model.md#terms)."""
 
     pods: float = 30.0
     """Pods on the node (with a sandbox)."""
@@ -61,6 +67,9 @@ class Scenario:
     evented: bool = False
     """EventedPLEG gate on (generic relist at 300 s / 600 s)."""
     kubelet_version: str = "v1.33"
+    max_pods: float = DEFAULT_MAX_PODS
+    """The kubelet's `--max-pods` (`maxPods`): pods at threshold beyond it cannot be reached by
+    adding pods alone. Kubelet metrics do not carry it; 110 is the kubelet's default."""
 
     def costs(self) -> RelistCosts:
         """The cost-model inputs of this scenario."""
@@ -98,7 +107,22 @@ KNOBS: Mapping[str, str] = {
     "container_status": "container_status_seconds",
     "hung_calls": "hung_calls",
     "runtime_request_timeout": "runtime_request_timeout_seconds",
+    "max_pods": "max_pods",
 }
+
+SCALED_WITH_PODS = ("list_podsandbox", "list_containers", "churn")
+"""Knobs that follow the pods when the pods change and they are not given themselves."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Change:
+    """One knob moved from the starting point."""
+
+    knob: str
+    before: float
+    after: float
+    scaled: bool
+    """True: not given, scaled with the pods (× `after / before`); False: given as is."""
 
 
 def with_changes(scenario: Scenario, changes: Mapping[str, float]) -> Scenario:
@@ -117,6 +141,19 @@ def with_changes(scenario: Scenario, changes: Mapping[str, float]) -> Scenario:
         )
     fields: dict[str, Any] = {KNOBS[name]: value for name, value in changes.items()}
     return dataclasses.replace(updated, **fields)
+
+
+def apply_changes(
+    scenario: Scenario, changes: Mapping[str, float]
+) -> tuple[Scenario, tuple[Change, ...]]:
+    """`with_changes`, and what moved: each given knob, and each one scaled with the pods."""
+    updated = with_changes(scenario, changes)
+    moved = []
+    for knob, field in KNOBS.items():
+        before, after = getattr(scenario, field), getattr(updated, field)
+        if knob in changes or before != after:
+            moved.append(Change(knob=knob, before=before, after=after, scaled=knob not in changes))
+    return updated, tuple(moved)
 
 
 def scenario_from_window(window: Window) -> Scenario:
@@ -180,11 +217,32 @@ class WhatIf:
     hung_calls_tolerated: int
     pods_at_threshold: int | None
     curve: tuple[CurvePoint, ...]
+    start: tuple[str, ...] = ()
+    """The dumps the scenario was measured from; empty when it started from the defaults."""
+    changes: tuple[Change, ...] = ()
+    """What moved from the starting point (`apply_changes`)."""
+
+    @property
+    def beyond_max_pods(self) -> bool:
+        """The threshold is crossed only past the node's max pods: pods alone cannot get there."""
+        return (
+            self.pods_at_threshold is not None and self.pods_at_threshold > self.scenario.max_pods
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON object, schema `pleg-doctor/model-v1` (all numbers finite)."""
         return {
             "schema": "pleg-doctor/model-v1",
+            "start": {"dumps": list(self.start)} if self.start else {"dumps": None},
+            "changes": [
+                {
+                    "knob": c.knob,
+                    "from": round(c.before, 9),
+                    "to": round(c.after, 9),
+                    "scaled_with_pods": c.scaled,
+                }
+                for c in self.changes
+            ],
             "inputs": {name: getattr(self.scenario, field) for name, field in KNOBS.items()}
             | {"evented": self.scenario.evented, "kubelet_version": self.scenario.kubelet_version},
             "constants": {
@@ -199,6 +257,7 @@ class WhatIf:
             "headroom_seconds": round(self.headroom_seconds, 6),
             "hung_calls_tolerated": self.hung_calls_tolerated,
             "pods_at_threshold": self.pods_at_threshold,
+            "pods_at_threshold_beyond_max_pods": self.beyond_max_pods,
             "terms": {k: round(v, 6) for k, v in self.prediction.terms.items()},
             "curve": [
                 {
@@ -211,8 +270,11 @@ class WhatIf:
         }
 
 
-def evaluate_scenario(scenario: Scenario) -> WhatIf:
-    """Run the model on a scenario (PLEG-MODEL.md §6.2)."""
+def evaluate_scenario(
+    scenario: Scenario, *, start: tuple[str, ...] = (), changes: tuple[Change, ...] = ()
+) -> WhatIf:
+    """Run the model on a scenario (docs/model.md#relist-duration); `start` and `changes` say
+    where it came from, for the answer to state."""
     constants = scenario.constants()
     prediction = predict_relist(scenario.costs(), constants)
     hung_worst = math.ceil(scenario.hung_calls - 1e-9) if scenario.hung_calls > 0 else 0
@@ -232,6 +294,8 @@ def evaluate_scenario(scenario: Scenario) -> WhatIf:
         ),
         pods_at_threshold=limit,
         curve=_curve(scenario, limit),
+        start=start,
+        changes=changes,
     )
 
 

@@ -51,6 +51,25 @@ class Window:
     """The counters are Prometheus `increase()`s, each extrapolated to the window's edges on its
     own: two counters of the same events (relists, timed-out calls) can disagree by a few
     percent. Deltas between dumps are exact."""
+    last_seen_by_scrape: tuple[tuple[float, float], ...] = ()
+    """`(captured_at, kubelet_pleg_last_seen_seconds)` of every scrape of the window that has
+    both, in time order: the health clock's age at each scrape, so the worst age inside the
+    window is seen, not only the age at its end."""
+    quiet_seconds: float | None = None
+    """The longest run of consecutive scrapes between which no relist completed (the relist
+    count did not move), seconds; None when every pair of scrapes saw a relist or it is unknown."""
+    notes: tuple[str, ...] = ()
+    """What building the window left out: dumps of other nodes, dumps of the same moment."""
+    scrape_age_peak_seconds: float | None = None
+    """Fleet mode: the largest last-seen age over the stall floor (10 s) at the window's
+    scrapes, as the server measured it (`max_over_time`, as the recording rules do); dump
+    windows list their scrapes in `last_seen_by_scrape` instead."""
+
+    @property
+    def degenerate(self) -> bool:
+        """The dumps did not make the window asked for (left out, same moment, a restart): the
+        diagnosis must not claim more headroom than the last dump alone gives."""
+        return bool(self.notes) or self.restarted
 
     @property
     def is_lifetime(self) -> bool:
@@ -81,6 +100,7 @@ def lifetime_window(snapshot: Snapshot) -> Window:
         evented_errors=snapshot.evented_errors,
         started_containers=snapshot.started_containers,
         process_cpu_seconds=snapshot.process_cpu_seconds,
+        last_seen_by_scrape=_last_seen_points([snapshot]),
     )
 
 
@@ -120,27 +140,84 @@ def window_between(snapshots: Sequence[Snapshot]) -> Window:
         evented_errors=delta.evented_errors,
         started_containers=delta.started_containers,
         process_cpu_seconds=delta.process_cpu_seconds,
+        last_seen_by_scrape=_last_seen_points(snapshots),
+        quiet_seconds=_quiet_seconds(snapshots),
     )
 
 
+def _last_seen_points(snapshots: Sequence[Snapshot]) -> tuple[tuple[float, float], ...]:
+    return tuple(
+        (s.captured_at, s.last_seen_seconds)
+        for s in snapshots
+        if s.captured_at is not None and s.last_seen_seconds is not None
+    )
+
+
+def _quiet_seconds(snapshots: Sequence[Snapshot]) -> float | None:
+    """The longest run of consecutive scrapes with no relist completed between them.
+
+    A restart between two scrapes ends a run (the new process relists from scratch).
+    """
+    longest: float | None = None
+    run = 0.0
+    for earlier, later in itertools.pairwise(snapshots):
+        before, after = earlier.relist_duration, later.relist_duration
+        start, end = earlier.captured_at, later.captured_at
+        if (
+            before is None
+            or after is None
+            or after.count != before.count
+            or _is_restart(earlier, later)
+            or start is None
+            or end is None
+        ):
+            run = 0.0
+            continue
+        run += end - start
+        longest = run if longest is None else max(longest, run)
+    return longest
+
+
 def window_from_snapshots(snapshots: Sequence[Snapshot]) -> Window:
-    """One snapshot → lifetime window; several of one node → the window between them."""
+    """One snapshot → lifetime window; several → the window between them, in time order.
+
+    Dumps of another node than the latest dump's are left out, and so are dumps captured at the
+    same moment as another (two copies of one scrape make no window); the window's `notes` say
+    so. What is left of one dump is diagnosed as a single scrape.
+    """
     if len(snapshots) == 1:
         return lifetime_window(snapshots[0])
-    nodes = {s.node for s in snapshots if s.node is not None}
-    if len(nodes) > 1:
-        raise UsageError(
-            f"the dumps come from different nodes ({', '.join(sorted(nodes))}): "
-            "a window needs dumps of one node",
-            hint="diagnose each node's dumps separately",
-        )
     if any(s.captured_at is None for s in snapshots):
         raise UsageError(
             "cannot order the dumps in time: a dump has no capture time",
             hint="capture with `pleg-doctor capture`, which records it",
         )
     ordered = sorted(snapshots, key=lambda s: s.captured_at or 0.0)
-    return window_between(ordered)
+    notes: list[str] = []
+    node = ordered[-1].node
+    others = sorted({s.node for s in ordered if s.node is not None and s.node != node})
+    if node is not None and others:
+        ordered = [s for s in ordered if s.node in (node, None)]
+        notes.append(
+            f"the dumps come from different nodes ({', '.join(others)} besides {node}): a window "
+            f"needs dumps of one node, so only the {len(ordered)} of {node}, the latest, are "
+            "diagnosed; diagnose each node's dumps separately"
+        )
+    kept: list[Snapshot] = []
+    for snapshot in ordered:
+        if kept and kept[-1].captured_at == snapshot.captured_at:
+            kept[-1] = snapshot
+        else:
+            kept.append(snapshot)
+    if len(kept) < len(ordered):
+        notes.append(
+            f"{len(ordered) - len(kept)} dump(s) captured at the same moment as another (the "
+            "same scrape twice): left out, a window needs time between its dumps"
+        )
+    if len(kept) == 1:
+        notes.append("no time between the dumps: diagnosed as a single scrape")
+        return dataclasses.replace(lifetime_window(kept[0]), notes=tuple(notes))
+    return dataclasses.replace(window_between(kept), notes=tuple(notes))
 
 
 def _is_restart(earlier: Snapshot, later: Snapshot) -> bool:

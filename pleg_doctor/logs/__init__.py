@@ -25,8 +25,10 @@ from pleg_doctor.logs.evidence import (
     CauseEvidence,
     culprit_findings,
     evidence_for_causes,
+    log_mismatch,
     merge_findings,
 )
+from pleg_doctor.logs.notes import time_notes
 from pleg_doctor.logs.parse import NEVER_SECONDS, parse_go_duration
 from pleg_doctor.logs.reader import JournalReader, LogReader
 from pleg_doctor.logs.result import SCHEMA, LogsResult
@@ -46,7 +48,9 @@ __all__ = [
     "analyze_logs",
     "culprit_findings",
     "evidence_for_causes",
+    "log_mismatch",
     "merge_findings",
     "parse_go_duration",
     "rfc3339",
+    "time_notes",
 ]

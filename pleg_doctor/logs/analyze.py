@@ -7,13 +7,15 @@ resolved once at the end; the notes (`notes.build_notes`) are written last, from
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from pleg_doctor.logs.clock import Clock
 from pleg_doctor.logs.culprits import CulpritTracker
 from pleg_doctor.logs.notes import build_notes
-from pleg_doctor.logs.parse import Probe, ScanStats, parse_record, scan
+from pleg_doctor.logs.parse import Probe, ScanStats, node_of, parse_record, scan
 from pleg_doctor.logs.result import LogsResult
 from pleg_doctor.logs.timeline import Occurrences, Timeline
 
@@ -36,20 +38,28 @@ def analyze_logs(
     default_year: int,
     year: int | None = None,
     utc_offset_minutes: int | None = None,
+    not_after: dt.datetime | None = None,
     extra_notes: Sequence[str] = (),
 ) -> LogsResult:
     """Read a kubelet log in one pass: bytes in chunks of any size (already decompressed), or a
     `LogReader` / `JournalReader` (files, stdin, `.gz`, journalctl; big files in parallel).
 
-    `default_year` is used when neither `year` (`--year`) nor the log states one (the CLI passes
-    the current year; the notes then say it was assumed). `utc_offset_minutes` is the node's
-    offset when known (`--journal` on the node itself). The reader's notes and `extra_notes` are
-    appended to the notes.
+    When neither `year` (`--year`) nor the log states the year, it is assumed (and the notes say
+    so): the latest year that does not put the log's last line after `not_after` (the CLI passes
+    now, or the capture time of the metrics the log joins), else `default_year`.
+    `utc_offset_minutes` is the node's offset when known (`--journal` on the node itself). The
+    reader's notes and `extra_notes` are appended to the notes.
     """
     stats = ScanStats()
-    clock = Clock(default_year=default_year, year=year, utc_offset_minutes=utc_offset_minutes)
+    clock = Clock(
+        default_year=default_year,
+        year=year,
+        utc_offset_minutes=utc_offset_minutes,
+        not_after=not_after,
+    )
     timeline = Timeline(year_hint=clock.year_hint)
     culprits = CulpritTracker()
+    nodes: Counter[str] = Counter()
     items = source.scan(stats) if isinstance(source, LogSource) else scan(source, stats)
     for item in items:
         if isinstance(item, Probe):
@@ -65,6 +75,9 @@ def analyze_logs(
             continue
         timeline.feed(record, t)
         culprits.feed(record, t)
+        node = node_of(record)
+        if node is not None:
+            nodes[node] += 1
     summary = timeline.finish(clock.to_time)
     found, runtime, culprit_notes = culprits.finish(clock.to_time)
     first, last = timeline.first_time, timeline.last_time
@@ -90,6 +103,7 @@ def analyze_logs(
         year_origin=clock.year_origin,
         utc_offset_minutes=clock.offset_minutes,
         notes=(),
+        node_names=tuple(name for name, _ in nodes.most_common()),
     )
     notes = build_notes(result, stats=stats, clock=clock, culprit_notes=culprit_notes)
     reader_notes = source.notes if isinstance(source, LogSource) else []

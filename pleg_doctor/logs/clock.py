@@ -6,10 +6,13 @@ klog and journald print no year and no UTC offset; only JSON records (epoch ms),
 times are kept in a provisional frame while streaming (`Clock`): seconds in 366-day years counted
 from the first record's year, with a year added whenever the month jumps back by more than six
 (December → January), and resolved once at the end: `--year`, else a year the log states, else
-the current year (the caller's, `default_year`; the core reads no clock), which the notes then
-say was assumed. Output times are the node's local time as logged, with the UTC offset when it is
-known (JSON: UTC; `--journal`: the node's own offset; a stated offset), else without one
-(`rfc3339`).
+an assumed year, which the notes then say was assumed. The assumed year is the latest that does
+not put the log's last line after `not_after` (the moment the log was read, or the capture time
+of the metrics it joins; the caller's, since this module reads no clock): "Dec 28" read on
+November 29 is last December, and a log spanning New Year read in January starts the year
+before. Without `not_after` it is `default_year`. Output times are the node's local time as
+logged, with the UTC offset when it is known (JSON: UTC; `--journal`: the node's own offset; a
+stated offset), else without one (`rfc3339`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from typing import Literal
 from pleg_doctor.logs.parse import LocalTime, Probe, Record
 
 _YEAR_SECONDS = 366 * 86400
+FUTURE_SLACK = dt.timedelta(days=1)
+"""How far after `not_after` the last line may be before its assumed year is taken back by one.
+
+A log's local times carry no UTC offset: a node 14 hours ahead of the reader logs "tomorrow"
+morning. A day covers every offset; a wrong year is 11 months off or more.
+"""
 _DAYS_BEFORE = (0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335)
 """Days before each month in a leap year (the provisional frame's years all have 366 days)."""
 
@@ -43,8 +52,12 @@ class Clock:
         default_year: int,
         year: int | None = None,
         utc_offset_minutes: int | None = None,
+        not_after: dt.datetime | None = None,
     ) -> None:
         self._default_year = default_year
+        self._not_after = not_after
+        self._latest_local: float | None = None
+        self._assumed: tuple[float, int] | None = None
         self._given_year = year
         self._given_offset = utc_offset_minutes
         self._k = 0
@@ -77,7 +90,10 @@ class Clock:
     def local(self, local: LocalTime) -> float:
         """Provisional seconds of a klog time."""
         self._saw_local = True
-        return _provisional(self._year_index(local.month), local.month, local.day, local.seconds)
+        t = _provisional(self._year_index(local.month), local.month, local.day, local.seconds)
+        if self._latest_local is None or t > self._latest_local:
+            self._latest_local = t
+        return t
 
     def epoch(self, seconds: float) -> float | None:
         """Provisional seconds of a Unix time (JSON `ts`), shifted to the node's offset if known."""
@@ -124,7 +140,27 @@ class Clock:
             return self._given_year
         if self._hint_year0 is not None:
             return self._hint_year0
-        return self._default_year
+        return self._assumed_year0()
+
+    def _assumed_year0(self) -> int:
+        """The latest year 0 that keeps the last local line within a day of `not_after`."""
+        latest = self._latest_local
+        if self._not_after is None or latest is None:
+            return self._default_year
+        if self._assumed is not None and self._assumed[0] == latest:
+            return self._assumed[1]
+        reference = self._not_after
+        offset = self.offset_minutes
+        if reference.tzinfo is not None:
+            if offset is not None:
+                reference = reference.astimezone(dt.timezone(dt.timedelta(minutes=offset)))
+            reference = reference.replace(tzinfo=None)
+        year0 = reference.year - math.floor(latest / _YEAR_SECONDS)
+        last, _ = _calendar(latest, year0)
+        if last > reference + FUTURE_SLACK:
+            year0 -= 1
+        self._assumed = (latest, year0)
+        return year0
 
     @property
     def year_origin(self) -> Literal["given", "log", "assumed"]:
@@ -132,6 +168,11 @@ class Clock:
         if self._given_year is not None:
             return "given"
         return "log" if self._hint_year0 is not None else "assumed"
+
+    @property
+    def has_reference(self) -> bool:
+        """An assumed year is bounded by `not_after` (else it is `default_year`)."""
+        return self._not_after is not None
 
     @property
     def year_source(self) -> str | None:
@@ -156,25 +197,33 @@ class Clock:
 
     def to_time(self, t: float) -> dt.datetime:
         """Resolve provisional seconds into a datetime (aware when the offset is known)."""
-        k = math.floor(t / _YEAR_SECONDS)
-        rest = t - k * _YEAR_SECONDS
-        day_index = min(365, int(rest // 86400))
-        seconds = rest - day_index * 86400
-        month = 12
-        for index, before in enumerate(_DAYS_BEFORE):
-            if before > day_index:
-                month = index
-                break
-        day = day_index - _DAYS_BEFORE[month - 1] + 1
-        year = max(1, min(9999, self.year0 + k))
-        if month == 2 and day == 29 and not _is_leap(year):
-            day = 28
+        moment, clamped = _calendar(t, self.year0)
+        if clamped:
             self.feb29_clamped = True
-        moment = dt.datetime(year, month, day) + dt.timedelta(seconds=seconds)
         offset = self.offset_minutes
         if offset is None:
             return moment
         return moment.replace(tzinfo=dt.timezone(dt.timedelta(minutes=offset)))
+
+
+def _calendar(t: float, year0: int) -> tuple[dt.datetime, bool]:
+    """Provisional seconds → naive local datetime with year 0 = `year0`; and whether a February
+    29 fell in a non-leap year (clamped to the 28th)."""
+    k = math.floor(t / _YEAR_SECONDS)
+    rest = t - k * _YEAR_SECONDS
+    day_index = min(365, int(rest // 86400))
+    seconds = rest - day_index * 86400
+    month = 12
+    for index, before in enumerate(_DAYS_BEFORE):
+        if before > day_index:
+            month = index
+            break
+    day = day_index - _DAYS_BEFORE[month - 1] + 1
+    year = max(1, min(9999, year0 + k))
+    clamped = month == 2 and day == 29 and not _is_leap(year)
+    if clamped:
+        day = 28
+    return dt.datetime(year, month, day) + dt.timedelta(seconds=seconds), clamped
 
 
 def _is_leap(year: int) -> bool:

@@ -20,9 +20,11 @@ Scores are what the log alone supports; `merge_findings` combines them with the 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 
-from pleg_doctor.core.causes.base import Evidence, Finding
+from pleg_doctor.core.causes.base import Evidence, Finding, ranking_key
+from pleg_doctor.core.printable import shell_command
 from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
 from pleg_doctor.logs.parse import cut
@@ -98,18 +100,18 @@ def _culprit_evidence(culprit: Culprit) -> Evidence:
 
 
 def _steps_for(culprits: Sequence[Culprit]) -> list[str]:
+    """Commands naming the culprits; every id and name from the log is a quoted shell word
+    (`printable.shell_command`), so a hostile pod name stays one argument."""
     steps: list[str] = []
     for culprit in culprits[:3]:
         if culprit.kind == "container" and culprit.id:
-            steps.append(f"timeout 10 crictl inspect {culprit.id}")
+            steps.append(shell_command("timeout", "10", "crictl", "inspect", culprit.id))
         elif culprit.kind == "sandbox" and culprit.id:
-            steps.append(f"timeout 10 crictl inspectp {culprit.id}")
+            steps.append(shell_command("timeout", "10", "crictl", "inspectp", culprit.id))
         elif culprit.kind == "pod" and culprit.pod:
             namespace, _, name = culprit.pod.partition("/")
-            steps.append(
-                f"crictl pods --namespace {namespace} --name {name} -q | "
-                "xargs -r -n1 timeout 10 crictl inspectp"
-            )
+            pods = shell_command("crictl", "pods", "--namespace", namespace, "--name", name, "-q")
+            steps.append(f"{pods} | xargs -r -n1 timeout 10 crictl inspectp")
     return list(dict.fromkeys(steps))
 
 
@@ -306,7 +308,7 @@ def culprit_findings(result: LogsResult) -> tuple[Finding, ...]:
 def merge_findings(
     metric_findings: Sequence[Finding], log_findings: Sequence[Finding]
 ) -> tuple[Finding, ...]:
-    """Combine metric and log findings of the same cause id, ranked by `(-score, id)`.
+    """Combine metric and log findings of the same cause id, ranked as `rank` does.
 
     Evidence is concatenated (metrics first), next steps are the log's first (they name the
     container) then the metrics' without duplicates, the score is the higher of the two plus
@@ -325,4 +327,51 @@ def merge_findings(
             evidence=(*metric.evidence, *log.evidence),
             next_steps=tuple(dict.fromkeys((*log.next_steps, *metric.next_steps))),
         )
-    return tuple(sorted(merged.values(), key=lambda f: (-f.score, f.id)))
+    return tuple(sorted(merged.values(), key=ranking_key))
+
+
+UNKNOWN_OFFSET_SLACK = dt.timedelta(hours=15)
+"""A log without its UTC offset may be up to 14 hours off UTC (UTC-12 .. UTC+14), plus margin."""
+KNOWN_OFFSET_SLACK = dt.timedelta(minutes=5)
+"""With the offset known: clock skew between the node and the scraper, and log buffering."""
+
+
+def log_mismatch(
+    result: LogsResult, *, node: str | None, start: float | None, end: float | None
+) -> str | None:
+    """Why the log cannot be about this node at this time, or None when it can be.
+
+    The log names the node it comes from (a `node` field, a journald host): another node's log
+    would add that node's culprits to this one. A log whose time range does not come near the
+    metrics' (`start`..`end`, Unix seconds) describes another incident. A log that names no
+    node, or whose times are unknown, is given the benefit of the doubt.
+    """
+    names = result.node_names
+    if node is not None and names and node not in names and _short_host(node) not in names:
+        return f"the kubelet log is from {', '.join(names[:3])}, not {node}: another host's log"
+    if start is None or end is None or result.first_time is None or result.last_time is None:
+        return None
+    slack = KNOWN_OFFSET_SLACK if result.utc_offset_minutes is not None else UNKNOWN_OFFSET_SLACK
+    first, last = _epoch(result.first_time), _epoch(result.last_time)
+    if last < start - slack.total_seconds() or first > end + slack.total_seconds():
+        return (
+            f"the kubelet log covers {rfc3339(result.first_time)} to {rfc3339(result.last_time)},"
+            f" far from the metrics ({_utc(start)} to {_utc(end)}): another time's log"
+        )
+    return None
+
+
+def _short_host(node: str) -> str:
+    # journald prints the short host name; node names are often the FQDN (EC2, GCE).
+    return node.split(".", 1)[0]
+
+
+def _epoch(moment: dt.datetime) -> float:
+    """Unix seconds; a naive time (offset unknown) is read as UTC, the slack covers the rest."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
+def _utc(epoch: float) -> str:
+    return rfc3339(dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)) or ""

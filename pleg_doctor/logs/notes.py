@@ -8,6 +8,8 @@ assumption made (the year, the time zone, inferred links) is said here, one sent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pleg_doctor.logs.clock import Clock, rfc3339
 from pleg_doctor.logs.parse import NEVER_SECONDS, ScanStats
 from pleg_doctor.logs.result import LogsResult
@@ -22,17 +24,32 @@ def _span(occurrences: Occurrences) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """A Go-like duration for people: `3m8s`, `16h14m`, `never` (Go's maximum duration)."""
+    """A Go-like duration for people: `3m8s`, `16h14m`, `3d4h`, `never` (Go's maximum duration)."""
     if seconds >= NEVER_SECONDS * 0.999:
         return "never"
     whole = round(seconds)
+    days, whole = divmod(whole, 86400)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
     if hours:
         return f"{hours}h{minutes}m"
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{seconds:.1f}s"
+
+
+YEAR_ASSUMED = "the log does not state the year"
+YEAR_TAKEN = "year"
+LOCAL_TIMES = "times are the node's local time as logged"
+
+
+def time_notes(notes: Sequence[str]) -> tuple[str, ...]:
+    """The notes that say how the log's times were read (the year, the UTC offset): what a
+    reader needs when those times do not meet the metrics'."""
+    starts = (YEAR_ASSUMED, f"{YEAR_TAKEN} ", LOCAL_TIMES)
+    return tuple(note for note in notes if note.startswith(starts))
 
 
 def build_notes(
@@ -60,6 +77,13 @@ def build_notes(
         for period in incidents
         if period.never_succeeded
     )
+    jumps = timeline.clock_jumps
+    if jumps.count:
+        notes.append(
+            f"the log's clock went back {jumps.count} time(s) inside an unhealthy period "
+            f"(first at {rfc3339(jumps.first)}, {jumps.example}): each period is closed at the "
+            "jump, as what follows cannot extend what came before"
+        )
     open_periods = [p for p in incidents if p.end is None]
     if open_periods:
         period = open_periods[-1]
@@ -145,14 +169,18 @@ def build_notes(
         notes.append(f"{stats.oversized} line(s) longer than 16 MiB skipped")
     if clock.year_origin == "assumed" and clock.saw_local:
         notes.append(
-            f"the log does not state the year: assumed {result.year} (pass --year if it is older)"
+            f"{YEAR_ASSUMED}: assumed {result.year}"
+            + (
+                " for its first line, the latest year that puts no line in the future"
+                if clock.has_reference
+                else ""
+            )
+            + " (pass --year if it is older)"
         )
     elif clock.year_origin == "log" and clock.saw_local:
-        notes.append(f"year {result.year} taken from {clock.year_source}")
+        notes.append(f"{YEAR_TAKEN} {result.year} taken from {clock.year_source}")
     if clock.saw_local and result.utc_offset_minutes is None:
-        notes.append(
-            "times are the node's local time as logged; the log does not state the UTC offset"
-        )
+        notes.append(f"{LOCAL_TIMES}; the log does not state the UTC offset")
     if clock.feb29_clamped:
         notes.append("a February 29 fell in a non-leap year: pass the right --year")
     return notes

@@ -32,6 +32,8 @@ import re
 from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
+from pleg_doctor.sources.decode import json_document
+
 ANCHORS: tuple[bytes, ...] = (
     b"PLEG",  # health lines, GenericPLEG/Evented PLEG errors, SyncLoop (PLEG) links
     b"Ready",  # NodeNotReady / NodeReady events, "Node became not ready: {Type:Ready …"
@@ -41,6 +43,8 @@ ANCHORS: tuple[bytes, ...] = (
     b"vent channel is full",  # discarded PLEG events (generic and Evented PLEG)
     b"perationTimeout",  # pre-CRI dockertools timeouts (1.4)
     b"main sync loop",  # "Starting kubelet main sync loop": a kubelet (re)start
+    b'node="',  # structured klog naming the node ("Recording event message for node"): whose log
+    b'"node":"',  # the same in --logging-format=json
 )
 """Substrings at least one of which is in every line the analysis reads.
 
@@ -77,6 +81,11 @@ _KLOG_HEADER = re.compile(
 _KLOG_HEADER_BYTES = re.compile(
     rb"[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d+))? +\d+ [^ \]\n]+:\d+\] "
 )
+_JOURNAL_HOST = re.compile(
+    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+) "
+    r"(?P<host>[A-Za-z0-9][\w.-]*) [\w./-]+(?:\[\d+\])?: "
+)
+"""The host of a journald / syslog prefix (`Nov 29 15:18:57 worker-3 kubelet[6671]: `)."""
 _SYSLOG_PREFIX = re.compile(rb"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:)")
 _ISO_PREFIX = re.compile(
     r"^(?P<year>\d{4})-(?P<month>\d\d)-(?P<day>\d\d)[T ]\d\d:\d\d:\d\d(?:\.\d+)?"
@@ -424,6 +433,15 @@ def _is_continuation(line: bytes) -> bool:
 # --- records ---------------------------------------------------------------------------------
 
 
+def node_of(record: Record) -> str | None:
+    """The node a record names: its `node` field, else the host of its journald prefix."""
+    node = (record.fields or {}).get("node")
+    if node:
+        return node
+    match = _JOURNAL_HOST.match(record.line)
+    return match.group("host") if match else None
+
+
 def parse_record(raw: bytes) -> Record | None:
     """Decode one candidate line into a `Record`, or None when it is not a kubelet record."""
     line = raw.decode("utf-8", "replace")
@@ -539,7 +557,7 @@ def _json_record(line: str, at: int) -> Record | None:
     text = line[at:]
     data: Any
     try:
-        data = json.loads(text)
+        data = json_document(text)
     except ValueError:
         # Cut or wrapped beyond repair: take the scalar fields that are there.
         data = {}

@@ -33,7 +33,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from pleg_doctor.core.streams import GZIP_MAGIC, GzipProblem, decompressed
+from pleg_doctor.core.limits import GZIP_FLOOR_BYTES
+from pleg_doctor.core.streams import GZIP_MAGIC, GzipBomb, GzipProblem, decompressed
 from pleg_doctor.errors import SourceError
 from pleg_doctor.logs import parse
 from pleg_doctor.logs.parse import Probe, ScanStats
@@ -80,6 +81,8 @@ class LogReader:
         """Candidate records and time probes of every file, in order (see `parse.scan`)."""
         for path in self.paths:
             if path != "-" and self.jobs > 1 and _is_large_plain_file(path):
+                with _open(path) as handle:
+                    refuse_binary(handle.read(BINARY_SNIFF_BYTES), path)
                 yield from _scan_parallel(path, stats, self.jobs)
             else:
                 yield from parse.scan(self._chunks_of(path), stats)
@@ -109,14 +112,57 @@ class LogReader:
                 yield from self._decompressed(_read(handle, path), path)
 
     def _decompressed(self, chunks: Iterator[bytes], name: str) -> Iterator[bytes]:
-        """`streams.decompressed`; damaged gzip is read up to the damage and noted, not fatal."""
+        """`streams.decompressed`; damaged gzip is read up to the damage and noted, not fatal.
+
+        A gzip bomb is fatal: past the ratio bound the rest of the stream is no log.
+        """
+        from pleg_doctor.sources.limits import current
+
+        limits = current()
         try:
-            yield from decompressed(chunks)
+            first = True
+            for chunk in decompressed(
+                chunks, max_ratio=limits.gzip_ratio, floor_bytes=GZIP_FLOOR_BYTES
+            ):
+                if first:
+                    refuse_binary(chunk, name)
+                    first = False
+                yield chunk
+        except GzipBomb as exc:
+            raise limits.gzip_error(name, exc.compressed_bytes, exc.decompressed_bytes) from None
         except GzipProblem as exc:
             if exc.kind == "truncated":
                 self.notes.append(f"{name}: the gzip stream is cut off; read what it holds")
             else:
                 self.notes.append(f"{name}: the gzip data is damaged; read up to the damage")
+
+
+BINARY_SNIFF_BYTES = 64 * 1024
+"""How much of a log's start decides whether it is text."""
+
+BINARY_SHARE = 0.1
+"""Share of the sniffed bytes that may be NUL, control or not UTF-8 in a text log."""
+
+
+def refuse_binary(head: bytes, name: str) -> None:
+    """A `SourceError` when `head` (a log's first bytes, decompressed) is not text.
+
+    `/dev/urandom`, a systemd `.journal` file or a core dump would otherwise be read to their
+    end, which for a device never comes. Real logs have a few stray bytes at most (a NUL run
+    after a crash, an ANSI colour code, a Latin-1 word); a tenth of the sample is binary.
+    """
+    sample = head[:BINARY_SNIFF_BYTES]
+    if not sample:
+        return
+    text = sample.decode("utf-8", "replace")
+    odd = text.count("\ufffd") + sum(1 for c in text if c < " " and c not in "\t\n\r\f\x1b")
+    if odd > BINARY_SHARE * len(text):
+        hint = (
+            "a systemd journal file: read it with journalctl --file FILE -u kubelet"
+            if (sample.startswith(b"LPKSHHRH"))
+            else None
+        )
+        raise SourceError(f"{name}: binary data, not a log", hint=hint)
 
 
 def _is_large_plain_file(path: str) -> bool:

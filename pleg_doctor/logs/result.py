@@ -40,6 +40,9 @@ class LogsResult:
     year_origin: Literal["given", "log", "assumed"]
     utc_offset_minutes: int | None
     notes: tuple[str, ...]
+    node_names: tuple[str, ...] = ()
+    """The nodes the log names (a `node` field, a journald host), most often named first: whose
+    log it is, to check against the metrics' node."""
 
     @property
     def unhealthy_periods(self) -> tuple[UnhealthyPeriod, ...]:

@@ -42,6 +42,10 @@ ANCHOR_TOLERANCE_SECONDS = 1.0
 """Two anchors closer than this are the same relist (the two clocks are read µs apart)."""
 
 END_GAP_SECONDS = 10.0
+CLOCK_JUMP_SECONDS = 60.0
+"""A PLEG line this much earlier than the previous one of its period: the clock went back
+(NTP stepping, a VM resumed, a reset RTC). The period is closed at the jump: a period whose
+times run backwards would have a start after its end."""
 """Unhealthy lines repeat at most every 5 s; a longer silence while the log goes on means
 PLEG recovered (or the message was cut from the paste)."""
 
@@ -135,6 +139,9 @@ class TimelineSummary:
     failed`) and explicit fallbacks to generic relisting."""
     kubelet_starts: tuple[dt.datetime, ...]
     flapping: bool
+    clock_jumps: Occurrences = dataclasses.field(default_factory=Occurrences)
+    """Times the log's clock went back by more than `CLOCK_JUMP_SECONDS` inside a period (each
+    closed the period there)."""
 
     @property
     def incidents(self) -> tuple[UnhealthyPeriod, ...]:
@@ -158,6 +165,7 @@ class _Period:
     messages: int
     startup_hint: bool
     start_known: float | None
+    cut_by_clock_jump: bool = False
 
 
 @dataclasses.dataclass
@@ -207,6 +215,7 @@ class Timeline:
         self._down = _Count()
         self._down_startup = 0
         self._evented = _Count()
+        self._clock_jumps = _Count()
         self._starts: list[float] = []
         self._first: float | None = None
         self._last: float | None = None
@@ -304,6 +313,12 @@ class Timeline:
         never = age is None or age >= NEVER_SECONDS * 0.999
         anchor = None if never or age is None else t - age
         current = self._open
+        if current is not None and t < current.last_line - CLOCK_JUMP_SECONDS:
+            # The clock went back: what follows cannot extend what came before.
+            current.cut_by_clock_jump = True
+            self._clock_jumps.add(t, f"went back {current.last_line - t:.0f} s")
+            self._close()
+            current = None
         same = current is not None and (
             (never and current.anchor is None)
             or (
@@ -325,7 +340,9 @@ class Timeline:
             start = start_known if start_known is not None else t
         else:
             assert anchor is not None
-            start = anchor + threshold
+            # Unhealthy from the moment the age passed the threshold, and at the latest from
+            # this line (which says so, whatever age it states).
+            start = min(anchor + threshold, t)
         self._open = _Period(
             anchor=anchor,
             threshold=threshold,
@@ -382,7 +399,9 @@ class Timeline:
         last = self._last
         periods: list[UnhealthyPeriod] = []
         for p in self._periods:
-            ended = last is not None and last - p.last_line > END_GAP_SECONDS
+            ended = p.cut_by_clock_jump or (
+                last is not None and last - p.last_line > END_GAP_SECONDS
+            )
             never = p.anchor is None
             startup = False
             if never:
@@ -393,7 +412,7 @@ class Timeline:
                     startup = p.last_line - began < max(p.threshold, STARTUP_WINDOW_SECONDS)
             periods.append(
                 UnhealthyPeriod(
-                    start=to_time(min(p.start, p.first_line) if never else p.start),
+                    start=to_time(min(p.start, p.first_line)),
                     end=to_time(p.last_line) if ended else None,
                     max_age_seconds=p.max_age,
                     messages=p.messages,
@@ -426,4 +445,5 @@ class Timeline:
             evented_errors=self._evented.freeze(to_time),
             kubelet_starts=tuple(to_time(t) for t in self._starts),
             flapping=flapping,
+            clock_jumps=self._clock_jumps.freeze(to_time),
         )

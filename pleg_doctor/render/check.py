@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 
-from pleg_doctor.core.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.model import RELIST_OPS, ModelResult, op_timeouts
+from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.core.report import Report
 
 PREFIX = "PLEG"
@@ -52,12 +54,15 @@ def unknown_line(reason: str) -> str:
 def _summary(report: Report) -> str:
     """`headroom 58s of 180s; <first reason when not ok>; top cause <id> (<score>)`."""
     threshold = report.constants.relist_threshold_seconds
+    if report.scrape is not None and report.scrape.blocked:
+        # No metrics: what the endpoints said is the whole story, the cause named in it.
+        return "; ".join(report.reasons[:2]) or "no verdict"
     if report.verdict == "unknown":
         parts = list(report.reasons[:1]) or ["no verdict"]
     else:
         headroom = report.model.headroom_seconds
         parts = [
-            f"headroom {headroom:.0f}s of {threshold:.0f}s"
+            f"headroom {human_seconds(headroom, unit='s')} of {threshold:.0f}s"
             if headroom is not None
             else f"headroom unknown (threshold {threshold:.0f}s)"
         ]
@@ -87,7 +92,7 @@ def perfdata(report: Report) -> str:
             "headroom",
             model.headroom_seconds,
             "s",
-            f"{_number(threshold / 2)}:",
+            f"{_number(_headroom_warning(model, threshold))}:",
             "0:",
             "",
             threshold,
@@ -123,5 +128,12 @@ def _number(value: float) -> str:
 
 
 def _clean(text: str) -> str:
-    """One line, and no `|` before the performance data."""
-    return " ".join(text.replace("|", "/").split())
+    """One line, no `|` before the performance data, no control character (escaped)."""
+    return " ".join(escape_controls(text.replace("|", "/")).split())
+
+
+def _headroom_warning(model: ModelResult, threshold: float) -> float:
+    """The headroom below which the verdict warns (`terms.HEADROOM_WARNING`: `T/2` for the
+    generic PLEG), the performance data's warning range."""
+    limit = model.headroom_warning_seconds
+    return limit if limit is not None else threshold / 2

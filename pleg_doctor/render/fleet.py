@@ -1,4 +1,4 @@
-"""`pleg-doctor fleet`: the ranked node table (rich) and the fleet JSON.
+"""`pleg-doctor fleet` and `scan`: the ranked node table (rich) and the fleet JSON.
 
 The table is what an operator scans during an incident: one row per node, worst first (the
 ranking is already decided in `fleet.rank_reports`; nothing is re-sorted here), with the verdict,
@@ -10,14 +10,20 @@ The fleet JSON is `render/json.py`'s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, human_duration
+from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, RankedReports, human_duration
+from pleg_doctor.core.printable import escape_controls, shell_command
 from pleg_doctor.core.report import Report, rfc3339
-from pleg_doctor.render.table import VERDICT_STYLE, quantile_text, render_to_text
+from pleg_doctor.core.scan import ScanReport
+from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
+from pleg_doctor.render.text import Command, render_to_text
 
 NODE_CHARS = 40
 """Node names up to this length are never wrapped in the table."""
@@ -40,12 +46,35 @@ def render_fleet_table(
     width: int | None = None,
 ) -> str:
     """The fleet as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
-    return render_to_text([fleet_renderable(report, top=top)], color=color, width=width)
+    return render_to_text(fleet_renderable(report, top=top), color=color, width=width)
 
 
-def fleet_renderable(report: FleetReport, *, top: int | None = None) -> RenderableType:
-    """Header, summary, ranked table and the "more nodes" line."""
-    parts: list[RenderableType] = [summary_text(report)]
+def render_scan_table(
+    report: ScanReport,
+    *,
+    top: int | None = None,
+    color: bool = False,
+    width: int | None = None,
+    via: Sequence[str] = (),
+) -> str:
+    """`scan`'s table: the fleet's, under a header that says how the scan went. `via`: the
+    options that reach the same cluster (`--context prod`), added to the suggested commands."""
+    parts = ranked_renderable(report, header=scan_header(report), top=top, via=via)
+    return render_to_text(parts, color=color, width=width)
+
+
+def fleet_renderable(
+    report: FleetReport, *, top: int | None = None
+) -> list[RenderableType | Command]:
+    """Header, summary, ranked table, the "more nodes" line and the next steps."""
+    return ranked_renderable(report, header=fleet_header(report), top=top)
+
+
+def ranked_renderable(
+    report: RankedReports, *, header: Text, top: int | None = None, via: Sequence[str] = ()
+) -> list[RenderableType | Command]:
+    """`header`, the counts, the ranked table, the "more nodes" line and the next steps."""
+    parts: list[RenderableType | Command] = [header + counts_text(report)]
     shown = report.reports if top is None else report.reports[:top]
     parts.append(nodes_table(shown))
     hidden = len(report.reports) - len(shown)
@@ -62,11 +91,51 @@ def fleet_renderable(report: FleetReport, *, top: int | None = None) -> Renderab
                 style="dim",
             )
         )
-    return Group(*parts)
+    parts.extend(next_steps(report, via=via))
+    return parts
+
+
+MAX_NEXT_STEPS = 3
+"""Nodes in trouble given a `diagnose` command (the worst first)."""
+
+
+def next_steps(report: RankedReports, *, via: Sequence[str] = ()) -> list[RenderableType | Command]:
+    """`pleg-doctor diagnose` of the worst nodes in trouble: each command whole on its line."""
+    commands = [
+        diagnose_command(r.node, via=via)
+        for r in report.reports
+        if r.verdict in ("critical", "warning") and r.node
+    ][:MAX_NEXT_STEPS]
+    if not commands:
+        return []
+    return [Text("Next steps", style="bold"), *commands]
+
+
+def diagnose_command(node: str, *, via: Sequence[str] = ()) -> Command:
+    """The command that looks at one node closely: through the API server by its name (`via`
+    the options that reach its cluster, e.g. `--context prod`), or at the kubelet itself when
+    Prometheus named it by its `host:port` instance."""
+    cluster, _, name = node.rpartition("/")
+    host, _, port = name.rpartition(":")
+    # The node's name and cluster come from Prometheus' labels: every word is quoted for the
+    # shell, and the comment cannot start a line of its own.
+    if host and port.isdigit():
+        return Command(
+            shell_command("pleg-doctor", "diagnose", "--kubelet", name, "--window", "30s"),
+            indent=0,
+        )
+    comment = f"in cluster {' '.join(escape_controls(cluster).split())}" if cluster else ""
+    command = shell_command("pleg-doctor", "diagnose", "--node", name, "--window", "30s", *via)
+    return Command(command, indent=0, comment=comment)
 
 
 def summary_text(report: FleetReport) -> Text:
     """Where the data came from, then the counts by verdict and by top cause."""
+    return fleet_header(report) + counts_text(report)
+
+
+def fleet_header(report: FleetReport) -> Text:
+    """`PLEG fleet: N node(s) · Prometheus URL · at TIME · range 5m`, then the selector."""
     text = Text()
     total = len(report.reports)
     text.append(f"PLEG fleet: {total} node(s)", style="bold")
@@ -76,6 +145,34 @@ def summary_text(report: FleetReport) -> Text:
     )
     read = " · histograms measured by the recording rules" if report.recorded else ""
     text.append(f"selector {{{report.selector}}}{read}\n", style="dim")
+    return text
+
+
+def scan_header(report: ScanReport) -> Text:
+    """`PLEG scan: N node(s) · API server URL · at TIME · window 30s`, the selector, and the
+    scrapes that did not read metrics (blocked first: the ones that point at a hung runtime)."""
+    text = Text()
+    text.append(f"PLEG scan: {len(report.reports)} node(s)", style="bold")
+    text.append(f" · API server {report.apiserver} · at {rfc3339(report.scanned_at)}\n")
+    if report.window_seconds is not None:
+        how = f"two scrapes per node, window {human_duration(report.window_seconds)}"
+    else:
+        how = "one scrape per node: counters since each kubelet started (--window 30s: rates now)"
+    text.append(f"{how}\nselector {report.selector or '(every node)'}\n", style="dim")
+    scrapes = report.by_scrape()
+    text.append(f"scrapes: {scrapes['ok']} read")
+    for outcome in ("blocked", "refused", "unreachable", "error"):
+        if scrapes[outcome]:
+            text.append(" · ")
+            style = "bold red" if outcome == "blocked" else "yellow"
+            text.append(f"{scrapes[outcome]} {outcome}", style=style)
+    text.append("\n")
+    return text
+
+
+def counts_text(report: RankedReports) -> Text:
+    """The counts by verdict, then by top cause."""
+    text = Text()
     counts = report.by_verdict()
     first = True
     for verdict, count in counts.items():
@@ -123,7 +220,7 @@ def nodes_table(reports: tuple[Report, ...] | list[Report]) -> Table:
             str(rank),
             report.node or "—",
             verdict,
-            "—" if headroom is None else f"{headroom:.0f} s",
+            "—" if headroom is None else human_seconds(headroom),
             quantile_text(report.window.relist_duration, 0.99)
             if report.window.relist_duration
             else "—",

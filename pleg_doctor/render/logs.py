@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -13,7 +12,8 @@ from rich.text import Text
 
 from pleg_doctor.logs import LogsResult, evidence_for_causes, rfc3339
 from pleg_doctor.logs.notes import format_age
-from pleg_doctor.render.table import render_to_text
+from pleg_doctor.render.document import render_document
+from pleg_doctor.render.text import Command, render_to_text
 
 VERDICT_STYLE = {
     "ok": "bold green",
@@ -27,7 +27,7 @@ MAX_STEPS = 6
 
 def render_logs_json(result: LogsResult) -> str:
     """The `pleg-doctor/logs-v1` object; strict JSON (a NaN would be a bug, not output)."""
-    return json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(result.to_dict(), "json")
 
 
 def render_logs_table(result: LogsResult, *, color: bool = False, width: int | None = None) -> str:
@@ -35,8 +35,8 @@ def render_logs_table(result: LogsResult, *, color: bool = False, width: int | N
     return render_to_text(_renderables(result), color=color, width=width)
 
 
-def _renderables(result: LogsResult) -> list[RenderableType]:
-    parts: list[RenderableType] = [_headline(result)]
+def _renderables(result: LogsResult) -> list[RenderableType | Command]:
+    parts: list[RenderableType | Command] = [_headline(result)]
     periods = _periods(result)
     if periods is not None:
         parts.append(periods)
@@ -44,9 +44,7 @@ def _renderables(result: LogsResult) -> list[RenderableType]:
     culprits = _culprits(result)
     if culprits is not None:
         parts.append(culprits)
-    steps = _next_steps(result)
-    if steps is not None:
-        parts.append(steps)
+    parts.extend(_next_steps(result))
     if result.notes:
         parts.append(_bullets("Notes", [Text(note) for note in result.notes], "•"))
     return parts
@@ -180,15 +178,20 @@ def _culprits(result: LogsResult) -> RenderableType | None:
     return Group(*parts)
 
 
-def _next_steps(result: LogsResult) -> RenderableType | None:
+def _next_steps(result: LogsResult) -> list[RenderableType | Command]:
+    """The causes' next steps, each command whole on a line of its own (never wrapped)."""
     steps: list[str] = []
     for cause in evidence_for_causes(result).values():
         if cause.cause_id == "kubelet_restart":
             continue
         steps.extend(step for step in cause.next_steps if step not in steps)
     if not steps:
-        return None
-    return _bullets("Next steps", [Text(s, style="cyan") for s in steps[:MAX_STEPS]], "$")
+        return []
+    return [
+        Text("Next steps", style="bold"),
+        *(Command(step, indent=0) for step in steps[:MAX_STEPS]),
+        Text(""),
+    ]
 
 
 def _bullets(title: str, items: list[Text], mark: str) -> Group:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -11,64 +11,151 @@ from rich.text import Text
 
 from pleg_doctor.core.model import RELIST_OPS, op_timeouts
 from pleg_doctor.core.report import Report
-from pleg_doctor.core.whatif import WhatIf
-from pleg_doctor.render.table import headroom_bar, render_to_text
+from pleg_doctor.core.whatif import Change, WhatIf
+from pleg_doctor.render.document import render_document
+from pleg_doctor.render.table import headroom_bar
+from pleg_doctor.render.text import render_to_text
 
 PLOT_WIDTH = 40
 
 
 def _ms(seconds: float) -> str:
+    """A latency for people: `0.1 ms`, `3.4 ms`, `26 ms`, `1.23 s`, `12.3 s`, `120 s`."""
+    if seconds >= 100:
+        return f"{seconds:.0f} s"
     if seconds >= 10:
         return f"{seconds:.1f} s"
     if seconds >= 1:
         return f"{seconds:.2f} s"
-    return f"{seconds * 1000:.2f} ms"
+    ms = seconds * 1000
+    if ms == 0:
+        return "0 ms"
+    if ms < 0.05:
+        return "< 0.1 ms"
+    if ms >= 10:
+        return f"{ms:.0f} ms"
+    return f"{ms:.1f} ms"
+
+
+def number(value: float) -> str:
+    """A count for people: three significant digits, no exponent (`1.14`, `0.000095`, `12,380`)."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def per_relist(value: float) -> str:
+    """`0.000095 (one every 10,515 relists)`: a rate too small to read on its own."""
+    if 0 < value < 0.1:
+        return f"{number(value)} (one every {number(1 / value)} relists)"
+    return number(value)
+
+
+KNOB_LABELS = {
+    "pods": "pods",
+    "containers_per_pod": "running containers / pod",
+    "exited_per_pod": "exited containers / pod",
+    "sandboxes_per_pod": "sandboxes / pod",
+    "churn": "pods inspected / relist",
+    "list_podsandbox": "ListPodSandbox",
+    "list_containers": "ListContainers",
+    "podsandbox_status": "PodSandboxStatus",
+    "container_status": "ContainerStatus",
+    "hung_calls": "hung calls / relist",
+    "runtime_request_timeout": "CRI timeout",
+    "max_pods": "max pods",
+}
+LATENCY_KNOBS = ("list_podsandbox", "list_containers", "podsandbox_status", "container_status")
+
+
+def knob_value(knob: str, value: float) -> str:
+    """One knob's value as the table shows it (latencies in ms or s, counts as numbers)."""
+    if knob in LATENCY_KNOBS:
+        return _ms(value)
+    if knob == "runtime_request_timeout":
+        return f"{value:g} s"
+    return number(value)
+
+
+def change_line(change: Change) -> str:
+    """`pods 29 → 300 (given)`, `ListPodSandbox 11 ms → 114 ms (scaled ×10.3 with the pods)`."""
+    line = (
+        f"{KNOB_LABELS[change.knob]} {knob_value(change.knob, change.before)} → "
+        f"{knob_value(change.knob, change.after)}"
+    )
+    if not change.scaled:
+        return line + " (given)"
+    factor = change.after / change.before if change.before else 0.0
+    return line + f" (scaled ×{number(factor)} with the pods)"
 
 
 def render_whatif(answer: WhatIf, *, color: bool = False, width: int | None = None) -> str:
-    """The `model` table: inputs, answers, and headroom as pods grow (a small plot)."""
+    """The `model` table: where it started, what changed, inputs, answers, the curve."""
     parts: list[RenderableType] = []
     s = answer.scenario
     c = answer.constants
     inputs = Table.grid(padding=(0, 2))
-    inputs.add_column(style="bold")
+    inputs.add_column(style="bold", no_wrap=True)
     inputs.add_column()
+    start = (
+        f"measured from {', '.join(answer.start)}"
+        if answer.start
+        else "the defaults (a 30-pod node; see --help)"
+    )
+    inputs.add_row("start", start)
+    for index, change in enumerate(answer.changes):
+        inputs.add_row("changed" if index == 0 else "", change_line(change))
     for name, value in (
         (
             "pods",
-            f"{s.pods:g} (containers/pod {s.containers_per_pod:g} running + {s.exited_per_pod:g} exited, sandboxes/pod {s.sandboxes_per_pod:g})",
+            f"{number(s.pods)} (containers/pod {number(s.containers_per_pod)} running + "
+            f"{number(s.exited_per_pod)} exited, sandboxes/pod {number(s.sandboxes_per_pod)}; "
+            f"max pods {number(s.max_pods)})"
+            + (" — more than max pods (--max-pods)" if s.pods > s.max_pods else ""),
         ),
-        ("pods inspected / relist", f"{s.churn:g}"),
+        ("pods inspected / relist", per_relist(s.churn)),
         (
             "latency per call",
-            f"ListPodSandbox {_ms(s.list_podsandbox_seconds)} · ListContainers {_ms(s.list_containers_seconds)} · PodSandboxStatus {_ms(s.podsandbox_status_seconds)} · ContainerStatus {_ms(s.container_status_seconds)}",
+            f"ListPodSandbox {_ms(s.list_podsandbox_seconds)} · ListContainers "
+            f"{_ms(s.list_containers_seconds)} · PodSandboxStatus "
+            f"{_ms(s.podsandbox_status_seconds)} · ContainerStatus "
+            f"{_ms(s.container_status_seconds)}",
         ),
         (
             "hung calls / relist",
-            f"{s.hung_calls:g} (CRI timeout {s.runtime_request_timeout_seconds:g} s)",
+            f"{number(s.hung_calls)} (CRI timeout {s.runtime_request_timeout_seconds:g} s)",
         ),
         (
             "kubelet",
-            f"{s.kubelet_version} · {c.mode} PLEG · period {c.relist_period_seconds:g} s · threshold {c.relist_threshold_seconds:g} s",
+            f"{s.kubelet_version} · {c.mode} PLEG · period {c.relist_period_seconds:g} s · "
+            f"threshold {c.relist_threshold_seconds:g} s",
         ),
     ):
         inputs.add_row(name, value)
     parts += [Text("What-if", style="bold"), inputs, Text("")]
     answers = Table.grid(padding=(0, 2))
-    answers.add_column(style="bold")
+    answers.add_column(style="bold", no_wrap=True)
     answers.add_column()
     headroom_line = Text(f"{answer.headroom_seconds:.1f} s  ")
     headroom_line.append_text(headroom_bar(answer.headroom_seconds, c.relist_threshold_seconds))
+    limit = answer.pods_at_threshold
+    pods_limit = Text("—" if limit is None else f"{limit:,}")
+    if answer.beyond_max_pods:
+        pods_limit.append(
+            f" (beyond the node's max pods, {number(s.max_pods)}: pods alone cannot get there)",
+            style="dim",
+        )
     for label, shown in (
         ("predicted relist", Text(_ms(answer.prediction.relist_seconds))),
         ("GetPods (G)", Text(_ms(answer.prediction.getpods_seconds))),
         ("worst last-seen age", Text(f"{answer.worst_age_seconds:.2f} s")),
         ("headroom", headroom_line),
         ("hung calls tolerated", Text(str(answer.hung_calls_tolerated))),
-        (
-            "pods at threshold",
-            Text("—" if answer.pods_at_threshold is None else f"{answer.pods_at_threshold:,}"),
-        ),
+        ("pods at threshold", pods_limit),
     ):
         answers.add_row(label, shown)
     parts += [Text("Answer", style="bold"), answers, Text("")]
@@ -107,7 +194,7 @@ def curve_table(answer: WhatIf) -> Table:
 
 def render_whatif_json(answer: WhatIf) -> str:
     """`model -o json`."""
-    return json.dumps(answer.to_dict(), indent=2, allow_nan=False) + "\n"
+    return render_document(answer.to_dict(), "json")
 
 
 def explain_renderable(report: Report) -> RenderableType:
@@ -115,7 +202,7 @@ def explain_renderable(report: Report) -> RenderableType:
     model = report.model
     costs = model.costs
     prediction = model.prediction
-    parts: list[RenderableType] = [Text("Model arithmetic (PLEG-MODEL.md §6)", style="bold")]
+    parts: list[RenderableType] = [Text("Model arithmetic (docs/model.md)", style="bold")]
     if costs is None or prediction is None:
         parts.append(Text("  no runtime-operation metrics: the relist cost cannot be modelled\n"))
         return Group(*parts)
@@ -161,7 +248,7 @@ def explain_renderable(report: Report) -> RenderableType:
             f"…{{container_status}}: {calls('container_status')}",
         ),
         ("R", "relists", f"{relists:,.0f}", "kubelet_pleg_relist_duration_seconds_count"),
-        ("N", "Δpodsandbox_status / R", f"{n:.4f}", "pods inspected per relist (§6.3)"),
+        ("N", "Δpodsandbox_status / R", f"{n:.4f}", "pods inspected per relist (docs/model.md)"),
         (
             "N·C̄",
             "Δcontainer_status / R",

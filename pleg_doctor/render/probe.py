@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from rich import box
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.render.table import render_to_text
+from pleg_doctor.core.printable import shell_command
+from pleg_doctor.render.document import render_document
+from pleg_doctor.render.text import Command, render_to_text
 from pleg_doctor.sources.crictl import ProbeReport
 
 VERDICT_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold red"}
@@ -17,14 +17,14 @@ VERDICT_STYLE = {"ok": "bold green", "warning": "bold yellow", "critical": "bold
 
 def render_probe_json(report: ProbeReport) -> str:
     """The `pleg-doctor/probe-v1` object, strict JSON."""
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return render_document(report.to_dict(), "json")
 
 
 def render_probe_table(
     report: ProbeReport, *, top: int = 10, color: bool = False, width: int | None = None
 ) -> str:
     """Summary line, list calls, then every hung or failed call and the `top` slowest others."""
-    parts: list[RenderableType] = []
+    parts: list[RenderableType | Command] = []
     head = Text(f"RUNTIME PROBE {report.verdict.upper()}", style=VERDICT_STYLE[report.verdict])
     containers = sum(1 for c in report.calls if c.kind == "container")
     head.append(
@@ -77,8 +77,9 @@ def render_probe_table(
         parts.append(Text("Next steps", style="bold"))
         for call in hung[:5]:
             verb = "inspectp" if call.kind == "sandbox" else "inspect"
-            parts.append(Text(f"$ timeout 30 crictl {verb} {call.id}", style="cyan"))
+            command = shell_command("timeout", "30", "crictl", verb, call.id)
+            parts.append(Command(command, indent=0))
         parts.append(
-            Text("$ ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'   # D-state", style="cyan")
+            Command("ps -eo pid,stat,wchan:32,cmd | awk '$2 ~ /D/'", indent=0, comment="D-state")
         )
     return render_to_text(parts, color=color, width=width)

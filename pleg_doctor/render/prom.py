@@ -1,6 +1,6 @@
-"""`check --textfile` / `--pushgateway`: the metrics of CONTRACT.md, written with prometheus_client.
+"""`check --textfile` / `--pushgateway`: the pleg_doctor_* metrics of a run, written or pushed.
 
-The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
+The metrics (the README's "Cron and monitoring: check" lists them for users):
 
 * `pleg_doctor_headroom_seconds{node}`
 * `pleg_doctor_verdict{node,verdict}`: 1 for the current verdict, 0 for the three others
@@ -8,27 +8,31 @@ The metrics (CONTRACT.md "Metrics written by check --textfile / --pushgateway"):
 * `pleg_doctor_relist_seconds{node,stat}`: `mean`, `p50`, `p99`, `tail` (the long relists),
   `predicted` (the model), `interval` (mean time between relist starts)
 * `pleg_doctor_last_run_timestamp_seconds{node}`: when this check ran (local clock)
-* `pleg_doctor_up{node}`: 0 when the source failed
+* `pleg_doctor_up{node}`: 0 when the source failed, or its `/metrics` blocked
+* `pleg_doctor_scrape_blocked_seconds{node}` (live sources): how long `/metrics` did not answer
+  while `/healthz` did, 0 when it answered: why `up` is 0 although the kubelet is alive
 
 When the source failed there is no report: only `up` 0, `last_run` and `verdict{unknown}` 1 are
 written, so alerting sees the failure instead of the last good values going stale. A figure the
 data cannot give is left out (no sample) rather than written as NaN, which alert expressions
 compare as false without telling anyone.
 
-prometheus_client is imported inside the functions that need it: `pleg-doctor --version` and
-`diagnose` must not pay for it (ARCHITECTURE.md: render owns it; the core never imports it).
+The textfile is written here (`exposition`, byte for byte prometheus_client's text format, a
+test holds them together); prometheus_client is imported only to push, and so are `http.client`
+and `urllib`: cron runs `check --textfile` on every node every minute, and importing
+prometheus_client alone cost more than the rest of such a run (`benchmarks/bench_startup.py`).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
-import http.client
 import logging
-import urllib.error
-import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+import math
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeGuard
 
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.core.report import VERDICT_ORDER, Report
@@ -64,58 +68,155 @@ class CheckMetrics:
     """Unix seconds of the run, local clock: what staleness alerts compare with `time()`."""
 
 
-def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
-    """A fresh registry holding exactly the metrics of CONTRACT.md for one run."""
-    from prometheus_client import CollectorRegistry, Gauge
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Family:
+    """One metric family of a run: a gauge, its help, its label names and its samples."""
 
-    registry = CollectorRegistry()
+    name: str
+    documentation: str
+    labelnames: tuple[str, ...]
+    samples: tuple[tuple[tuple[str, ...], float], ...]
+    """(label values, value) in the order the samples are written."""
+
+
+def families(metrics: CheckMetrics) -> tuple[Family, ...]:
+    """Exactly the metrics of the module docstring for one run, in the order they are written.
+
+    A family without samples is still written (HELP and TYPE): alerting can tell "no cause
+    scored" from "this metric does not exist".
+    """
     node = metrics.node
     report = metrics.report
 
-    def gauge(name: str, doc: str, labels: Sequence[str]) -> Gauge:
-        return Gauge(name, doc, labelnames=("node", *labels), registry=registry)
+    def family(
+        name: str, doc: str, labels: Sequence[str], samples: Sequence[tuple[Sequence[str], float]]
+    ) -> Family:
+        return Family(
+            name=name,
+            documentation=doc,
+            labelnames=("node", *labels),
+            samples=tuple(((node, *values), value) for values, value in samples),
+        )
 
-    up = gauge("pleg_doctor_up", "1 when pleg-doctor could read and diagnose the source.", ())
-    up.labels(node).set(0 if report is None else 1)
-    gauge(
-        "pleg_doctor_last_run_timestamp_seconds",
-        "Unix time of the last pleg-doctor check run (local clock).",
-        (),
-    ).labels(node).set(metrics.ran_at)
     verdict_now = "unknown" if report is None else report.verdict
-    verdict = gauge(
-        "pleg_doctor_verdict",
-        "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
-        ("verdict",),
+    headroom = report.model.headroom_seconds if report is not None else None
+    scores = {finding.id: finding.score for finding in report.causes} if report else {}
+    stats = relist_stats(report) if report is not None else {}
+    scrape = report.scrape if report is not None else None
+    blocked = scrape is not None and scrape.blocked
+    scrape_blocked: tuple[Family, ...] = ()
+    if scrape is not None:
+        # Why up is 0 while the kubelet answers: its /metrics blocked (the runtime is likely
+        # hung). Written for live sources only, 0 when /metrics answered.
+        waited = (scrape.waited_seconds or 0.0) if blocked else 0.0
+        scrape_blocked = (
+            family(
+                "pleg_doctor_scrape_blocked_seconds",
+                "Seconds the kubelet's /metrics did not answer while its /healthz did (0: "
+                "answered).",
+                (),
+                [((), waited)],
+            ),
+        )
+    return (
+        family(
+            "pleg_doctor_up",
+            "1 when pleg-doctor could read and diagnose the source.",
+            (),
+            [((), 0 if report is None or blocked else 1)],
+        ),
+        *scrape_blocked,
+        family(
+            "pleg_doctor_last_run_timestamp_seconds",
+            "Unix time of the last pleg-doctor check run (local clock).",
+            (),
+            [((), metrics.ran_at)],
+        ),
+        family(
+            "pleg_doctor_verdict",
+            "1 for the current PLEG verdict (ok, warning, critical, unknown), 0 for the others.",
+            ("verdict",),
+            [((name,), 1 if name == verdict_now else 0) for name in VERDICT_ORDER],
+        ),
+        family(
+            "pleg_doctor_headroom_seconds",
+            "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
+            (),
+            [((), headroom)] if _finite(headroom) else [],
+        ),
+        family(
+            "pleg_doctor_cause_score",
+            "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
+            ("cause",),
+            [((cause,), scores.get(cause, 0.0)) for cause in CAUSE_IDS] if report else [],
+        ),
+        family(
+            "pleg_doctor_relist_seconds",
+            "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
+            ("stat",),
+            [((stat,), value) for stat, value in stats.items() if _finite(value)],
+        ),
     )
-    for name in VERDICT_ORDER:
-        verdict.labels(node, name).set(1 if name == verdict_now else 0)
-    headroom = gauge(
-        "pleg_doctor_headroom_seconds",
-        "PLEG threshold minus the worst last-seen age the data supports (now and predicted).",
-        (),
-    )
-    cause = gauge(
-        "pleg_doctor_cause_score",
-        "Score 0..1 of each likely cause of PLEG trouble (0 when not scored).",
-        ("cause",),
-    )
-    relist = gauge(
-        "pleg_doctor_relist_seconds",
-        "PLEG relist figures: mean, p50, p99, tail (long relists), predicted (model), interval.",
-        ("stat",),
-    )
-    if report is None:
-        return registry
-    if report.model.headroom_seconds is not None:
-        headroom.labels(node).set(report.model.headroom_seconds)
-    scores = {finding.id: finding.score for finding in report.causes}
-    for cause_id in CAUSE_IDS:
-        cause.labels(node, cause_id).set(scores.get(cause_id, 0.0))
-    for stat, value in relist_stats(report).items():
-        if value is not None:
-            relist.labels(node, stat).set(value)
+
+
+def _finite(value: float | None) -> TypeGuard[float]:
+    """A figure worth a sample: a NaN would compare false in every alert rule, silently."""
+    return value is not None and math.isfinite(value)
+
+
+def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
+    """A fresh prometheus_client registry holding `families(metrics)` (for the push)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    for family in families(metrics):
+        gauge = Gauge(
+            family.name, family.documentation, labelnames=family.labelnames, registry=registry
+        )
+        for values, value in family.samples:
+            gauge.labels(*values).set(value)
     return registry
+
+
+def exposition(metrics: CheckMetrics) -> bytes:
+    """`families(metrics)` in the Prometheus text format, byte for byte what prometheus_client's
+    `generate_latest` writes for the same gauges (a test holds the two together).
+
+    Written here rather than by prometheus_client because importing prometheus_client (with its
+    HTTP server and client modules) costs more than the whole rest of a cron `check --textfile`
+    run; the push still goes through prometheus_client.
+    """
+    lines: list[str] = []
+    for family in families(metrics):
+        help_text = family.documentation.replace("\\", "\\\\").replace("\n", "\\n")
+        lines.append(f"# HELP {family.name} {help_text}\n")
+        lines.append(f"# TYPE {family.name} gauge\n")
+        for values, value in family.samples:
+            labels = ",".join(
+                f'{name}="{_escape_label_value(text)}"'
+                for name, text in sorted(zip(family.labelnames, values, strict=True))
+            )
+            lines.append(f"{family.name}{{{labels}}} {go_float(value)}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _escape_label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def go_float(value: float) -> str:
+    """A sample value as Go (and prometheus_client's `floatToGoString`) writes it."""
+    number = float(value)
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if math.isnan(number):
+        return "NaN"
+    text = repr(number)
+    dot = text.find(".")
+    if number > 0 and dot > 6:
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
 
 
 def relist_stats(report: Report) -> dict[str, float | None]:
@@ -136,19 +237,19 @@ def relist_stats(report: Report) -> dict[str, float | None]:
 
 def render_textfile(metrics: CheckMetrics) -> str:
     """The text a textfile would hold (for tests and `--debug`)."""
-    from prometheus_client import generate_latest
-
-    return generate_latest(build_registry(metrics)).decode()
+    return exposition(metrics).decode()
 
 
 def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
-    """Write `DIRECTORY/pleg_doctor.prom`; prometheus_client writes a temporary file and renames it.
+    """Write `DIRECTORY/pleg_doctor.prom`: a temporary file next to it, then a rename.
 
-    The rename is atomic, so node_exporter never scrapes half a file. Raises
-    `MetricsDeliveryError` (with the path and the OS reason) when the directory is missing or not
-    writable.
+    The rename is atomic, so node_exporter never scrapes half a file (the same steps as
+    prometheus_client's `write_to_textfile`: `pleg_doctor.prom.<pid>.<thread>`, then
+    `rename(2)`). Raises `MetricsDeliveryError` (with the path and the OS reason) when the
+    directory is missing or not writable.
     """
-    from prometheus_client import write_to_textfile
+    import os
+    import threading
 
     path = directory / TEXTFILE_NAME
     if not directory.is_dir():
@@ -156,8 +257,16 @@ def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
             f"--textfile {directory}: no such directory",
             hint="create it, or point --textfile at node_exporter's --collector.textfile.directory",
         )
+    temporary = f"{path}.{os.getpid()}.{threading.current_thread().ident}"
     try:
-        write_to_textfile(str(path), build_registry(metrics))
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(exposition(metrics))
+            os.rename(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
     except OSError as exc:
         raise MetricsDeliveryError(
             f"--textfile {directory}: cannot write {TEXTFILE_NAME} "
@@ -191,6 +300,8 @@ class PushTarget:
 
 def pushgateway_url(text: str) -> str:
     """Validate `--pushgateway URL`: http(s), a host, no credentials (they would end up in logs)."""
+    import urllib.parse
+
     value = text.strip()
     if "://" not in value:
         value = f"http://{value}"  # what prometheus_client assumes too
@@ -245,88 +356,89 @@ def _read_secret(path: str, flag: str) -> str:
     return lines[0].strip()
 
 
-Handler = Callable[..., Callable[[], None]]
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+"""Grouping values that travel as they are; any other goes base64 (Pushgateway's `@base64`)."""
 
 
-def _handler(auth: PushAuth) -> Handler:
-    """A prometheus_client push handler adding the `Authorization` header of `auth`."""
-    from prometheus_client.exposition import basic_auth_handler, default_handler
+def push_path(job: str, grouping: Mapping[str, str]) -> str:
+    """`/metrics/job/<job>/<key>/<value>...`, every value a single safe path segment.
 
-    def handle(
-        url: str,
-        method: str,
-        timeout: float | None,
-        headers: list[tuple[str, str]],
-        data: bytes,
-    ) -> Callable[[], None]:
-        if auth.kind == "basic":
-            return basic_auth_handler(
-                url, method, timeout, headers, data, auth.username, auth.secret
-            )
-        if auth.kind == "bearer":
-            headers = [*headers, ("Authorization", f"Bearer {auth.secret}")]
-        return default_handler(url, method, timeout, headers, data)
+    A value that is empty, `.` or `..` (which a URL normalizes away: the gateway then redirects
+    and every push fails), or holds anything but letters, digits, `_`, `.` and `-`, travels as
+    `<key>@base64/<urlsafe base64>`, which the Pushgateway decodes (since 0.9). So a node name,
+    whatever it is, can neither break the URL nor move the push to another group.
+    """
+    parts = ["metrics", *_segment("job", job)]
+    for key in sorted(grouping):
+        parts.extend(_segment(key, grouping[key]))
+    return "/" + "/".join(parts)
 
-    return handle
+
+def _segment(key: str, value: str) -> tuple[str, str]:
+    if value not in ("", ".", "..") and _SAFE_SEGMENT.fullmatch(value):
+        return key, value
+    encoded = base64.urlsafe_b64encode(value.encode()).decode("ascii")
+    return f"{key}@base64", encoded or "="
+
+
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+"""The Content-Type of the text format `exposition` writes (what the Pushgateway parses)."""
 
 
 def push(target: PushTarget, metrics: CheckMetrics, *, timeout: float) -> None:
     """PUT the metrics to the gateway, replacing this node's group of the last run.
 
-    PUT (prometheus_client's `push_to_gateway`) replaces every metric of the group, so a cause
-    that stopped scoring does not linger. Raises `MetricsDeliveryError` with the URL and the
-    HTTP status or connection error; never with a credential (the URL cannot hold one).
+    PUT replaces every metric of the group, so a cause that stopped scoring does not linger.
+    The request goes through the project's request primitive (`sources/http/`): one deadline of
+    `timeout` seconds for the whole push (connect, send, answer), one retry on a connection
+    failure, TLS verified, no redirect followed. Raises `MetricsDeliveryError` with the URL and
+    the HTTP status or the failure; the gateway's answer is quoted with every secret redacted
+    (a gateway or a proxy may echo the `Authorization` header back) and control characters
+    escaped.
     """
-    from prometheus_client import push_to_gateway
 
-    grouping = dict(target.grouping)
+    from pleg_doctor.errors import SourceError
+    from pleg_doctor.sources.http.client import http_client
+    from pleg_doctor.sources.http.redaction import quote_outside
+    from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+
+    auth = target.auth
+    settings = HttpSettings(
+        token=auth.secret if auth.kind == "bearer" else None,
+        basic_auth=(auth.username or "", auth.secret or "") if auth.kind == "basic" else None,
+        credential_label=f"the --pushgateway-{'token' if auth.kind == 'bearer' else 'password'}-file"
+        if auth.kind != "none"
+        else None,
+    )
+    url = target.url + push_path(target.job, target.grouping)
     log.debug(
         "pushing to %s (job %s, grouping %s, auth %s)",
         target.url,
         target.job,
-        grouping,
-        target.auth.kind,
+        dict(target.grouping),
+        auth.kind,
     )
+    body = exposition(metrics)
     try:
-        push_to_gateway(
-            target.url,
-            job=target.job,
-            registry=build_registry(metrics),
-            grouping_key=grouping,
-            timeout=timeout,
-            handler=_handler(target.auth),
+        with http_client(
+            settings, wording=EndpointWording(endpoint="Pushgateway"), timeout=timeout
+        ) as client:
+            answer = client.put(url, body, content_type=TEXT_FORMAT, accept_errors=True)
+            secrets = client.secrets
+    except SourceError as exc:
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: {exc.message}",
+            hint=exc.hint or "is the Pushgateway running and reachable from here?",
+        ) from exc
+    if not 200 <= answer.status < 300:
+        said = quote_outside(answer.body, secrets, limit=200)
+        raise MetricsDeliveryError(
+            f"push to {target.url} failed: HTTP {answer.status} "
+            f"{quote_outside(answer.reason, secrets, limit=60)}".rstrip()
+            + (f": {said}" if said else ""),
+            hint=_http_hint(answer.status, auth),
         )
-    except urllib.error.HTTPError as exc:
-        raise MetricsDeliveryError(
-            f"push to {target.url} failed: HTTP {exc.code} {exc.reason}{_body(exc)}",
-            hint=_http_hint(exc.code, target.auth),
-        ) from exc
-    except urllib.error.URLError as exc:
-        raise MetricsDeliveryError(
-            f"push to {target.url} failed: {_reason(exc.reason)}",
-            hint="is the Pushgateway running and reachable from here?",
-        ) from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise MetricsDeliveryError(f"push to {target.url} failed: {_reason(exc)}") from exc
     log.debug("pushed to %s", target.url)
-
-
-def _body(exc: urllib.error.HTTPError) -> str:
-    """The gateway's first line of explanation (e.g. why it rejected the metrics), shortened."""
-    try:
-        text = exc.read(300).decode("utf-8", "replace").strip()
-    except (OSError, http.client.HTTPException):
-        return ""
-    first = text.splitlines()[0] if text else ""
-    return f": {first[:200]}" if first else ""
-
-
-def _reason(reason: object) -> str:
-    if isinstance(reason, TimeoutError):
-        return "timed out"
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return str(reason) or type(reason).__name__
 
 
 def _http_hint(code: int, auth: PushAuth) -> str | None:

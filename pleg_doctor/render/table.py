@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.core.distribution import Distribution
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import op_timeouts
 from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.render.text import Command
+from pleg_doctor.render.text import render_to_text as render_to_text
 
 VERDICT_STYLE = {
     "ok": "bold green",
@@ -25,39 +26,18 @@ VERDICT_STYLE = {
 BAR_WIDTH = 40
 
 
-def render_to_text(
-    parts: Sequence[RenderableType], *, color: bool = False, width: int | None = None
-) -> str:
-    """Print rich renderables into a string: 100 columns unless told, ANSI only when `color`.
-
-    Every text renderer goes through here, so tests pin the output the same way everywhere.
-    """
-    console = Console(
-        file=io.StringIO(),
-        width=width or 100,
-        color_system="standard" if color else None,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
-    for part in parts:
-        console.print(part)
-    return str(console.file.getvalue())  # type: ignore[attr-defined]
-
-
 def render_table(report: Report, *, color: bool = False, width: int | None = None) -> str:
     """Render the report as text; `color` adds ANSI styles (the CLI decides: terminal, NO_COLOR)."""
     return render_to_text(report_renderables(report), color=color, width=width)
 
 
-def report_renderables(report: Report) -> list[RenderableType]:
-    """The report's parts, also used by `watch`."""
-    parts: list[RenderableType] = [verdict_panel(report), relist_section(report)]
+def report_renderables(report: Report) -> list[RenderableType | Command]:
+    """The report's parts, in order."""
+    parts: list[RenderableType | Command] = [verdict_panel(report), relist_section(report)]
     ops = ops_table(report)
     if ops is not None:
         parts.append(ops)
-    parts.append(causes_section(report))
+    parts.extend(causes_section(report))
     if report.notes:
         parts.append(notes_section(report))
     return parts
@@ -89,12 +69,12 @@ def verdict_panel(report: Report) -> Panel:
     if headroom is None:
         body.append("unknown")
     else:
-        body.append(f"{headroom:.0f} s", style=VERDICT_STYLE[report.verdict])
+        body.append(human_seconds(headroom), style=VERDICT_STYLE[report.verdict])
         body.append(f" of {threshold:.0f} s  ")
     body.append_text(headroom_bar(headroom, threshold))
     body.append("\n")
     version = last.kubelet_version or (
-        f"≥ v{last.version[0]}.{last.version[1]} (inferred)" if last.version else "unknown"
+        f"{last.version_range} (inferred)" if last.version_range is not None else "unknown"
     )
     mode = (
         "single scrape, lifetime counters"
@@ -128,8 +108,8 @@ def verdict_panel(report: Report) -> Panel:
 def _s(value: float | None, digits: int = 3) -> str:
     if value is None or math.isnan(value):
         return "—"
-    if value >= 100:
-        return f"{value:.0f} s"
+    if abs(value) >= 100:
+        return human_seconds(value)
     if value >= 10:
         return f"{value:.1f} s"
     return f"{value:.{digits}f} s"
@@ -282,11 +262,12 @@ def _bullets(rows: list[tuple[str, Text]]) -> Table:
     return grid
 
 
-def causes_section(report: Report) -> RenderableType:
-    """Ranked causes with evidence and next steps."""
+def causes_section(report: Report) -> list[RenderableType | Command]:
+    """Ranked causes with evidence, then their next steps: each command on a line of its own,
+    whole, never wrapped (docs/output.md#text-output)."""
     if not report.causes:
-        return Text("Likely causes: none scored (nothing in the data points at a problem)\n")
-    parts: list[RenderableType] = [Text("Likely causes", style="bold")]
+        return [Text("Likely causes: none scored (nothing in the data points at a problem)\n")]
+    parts: list[RenderableType | Command] = [Text("Likely causes", style="bold")]
     for rank, finding in enumerate(report.causes, start=1):
         head = Text(f"{rank}. {finding.title} ")
         head.append(f"[{finding.id}] ", style="dim")
@@ -299,10 +280,11 @@ def causes_section(report: Report) -> RenderableType:
             line = Text(f"{item.metric} = {value}", style="bold")
             line.append(f"\n{item.note}", style="")
             rows.append(("•", line))
-        rows.extend(("$", Text(step, style="cyan")) for step in finding.next_steps)
-        parts.append(_bullets(rows))
+        if rows:
+            parts.append(_bullets(rows))
+        parts.extend(Command(step) for step in finding.next_steps)
     parts.append(Text(""))
-    return Group(*parts)
+    return parts
 
 
 def notes_section(report: Report) -> RenderableType:

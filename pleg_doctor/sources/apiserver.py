@@ -13,15 +13,15 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
-from pleg_doctor.errors import SourceAuthError, UsageError
+from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
-    DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
 )
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 """`--timeout` default (CONTRACT.md "Sources")."""
@@ -35,7 +35,33 @@ _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 def node_metrics_url(server: str, node: str) -> str:
     """The node-proxy metrics URL; keeps a path prefix of `server` (Rancher-style proxies)."""
-    return f"{server.rstrip('/')}/api/v1/nodes/{urllib.parse.quote(node, safe='')}/proxy/metrics"
+    return node_proxy_url(server, node, "metrics")
+
+
+def node_proxy_url(server: str, node: str, path: str) -> str:
+    """`{server}/api/v1/nodes/NODE/proxy/PATH`: the kubelet's `/PATH` through the API server."""
+    return f"{server.rstrip('/')}/api/v1/nodes/{urllib.parse.quote(node, safe='')}/proxy/{path}"
+
+
+def proxy_wording(context: KubeContext, *, node: str | None) -> EndpointWording:
+    """How errors of the node proxy read: the permission, what to do after a 401/403, a TLS
+    failure, a 404 (for one `node`; None: any node, e.g. `scan`'s)."""
+    cluster = context.cluster
+    return EndpointWording(
+        endpoint="API server",
+        permission=PERMISSION,
+        auth_hint=(
+            f"the credentials of kubeconfig user '{context.user.name}' "
+            f"(context '{context.name}') were not accepted: log in again or check them"
+        ),
+        forbidden_hint=(
+            'grant a ClusterRole rule {apiGroups: [""], resources: ["nodes/proxy"], '
+            'verbs: ["get"]}, or use --kubelet with RBAC `get nodes/metrics`'
+        ),
+        tls_hint=f"fix certificate-authority(-data) of cluster '{cluster.name}' in {context.origin}",
+        not_found=f"node '{node}' not found" if node is not None else None,
+        not_found_hint=f"list the nodes of context '{context.name}' with kubectl get nodes",
+    )
 
 
 class ApiServerSource:
@@ -45,7 +71,8 @@ class ApiServerSource:
     and `home` select the kubeconfig as kubectl would (see `load_kubeconfig`). The kubeconfig is
     read here, so a bad one fails before any request; exec plugins run at the first fetch.
     `kube_context` skips loading and uses an already loaded context.
-    `timeout` is per request, `exec_timeout` bounds a credential plugin, both in seconds.
+    `timeout` is the deadline of each request, and of a credential plugin unless `exec_timeout`
+    says otherwise, both in seconds.
     """
 
     kind: SourceKind = "apiserver"
@@ -57,7 +84,7 @@ class ApiServerSource:
         kubeconfig: str | os.PathLike[str] | None = None,
         context: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        exec_timeout: float = DEFAULT_EXEC_TIMEOUT_SECONDS,
+        exec_timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
         home: str | os.PathLike[str] | None = None,
         kube_context: KubeContext | None = None,
@@ -75,30 +102,12 @@ class ApiServerSource:
             kubeconfig, context=context, environ=environ, home=home
         )
         self._credentials = KubeconfigCredentials(
-            self._context, exec_timeout=exec_timeout, environ=environ
+            self._context,
+            exec_timeout=timeout if exec_timeout is None else exec_timeout,
+            environ=environ,
         )
         self._url = node_metrics_url(self._context.cluster.server, node)
-        cluster = self._context.cluster
-        self._wording = EndpointWording(
-            endpoint="API server",
-            permission=PERMISSION,
-            auth_hint=(
-                f"the credentials of kubeconfig user '{self._context.user.name}' "
-                f"(context '{self._context.name}') were not accepted: log in again or check them"
-            ),
-            forbidden_hint=(
-                'grant a ClusterRole rule {apiGroups: [""], resources: ["nodes/proxy"], '
-                'verbs: ["get"]}, or use --kubelet with RBAC `get nodes/metrics`'
-            ),
-            tls_hint=(
-                f"fix certificate-authority(-data) of cluster '{cluster.name}' in "
-                f"{self._context.origin}"
-            ),
-            not_found=f"node '{node}' not found",
-            not_found_hint=(
-                f"list the nodes of context '{self._context.name}' with kubectl get nodes"
-            ),
-        )
+        self._wording = proxy_wording(self._context, node=node)
 
     @property
     def location(self) -> str:
@@ -111,6 +120,11 @@ class ApiServerSource:
         return self._node
 
     @property
+    def timeout(self) -> float:
+        """Seconds allowed per request."""
+        return self._timeout
+
+    @property
     def context(self) -> KubeContext:
         """The kubeconfig context in use."""
         return self._context
@@ -120,15 +134,18 @@ class ApiServerSource:
         """True when the cluster entry sets `insecure-skip-tls-verify` (the CLI warns)."""
         return self._context.cluster.insecure_skip_tls_verify
 
-    def fetch(self) -> FetchedDump:
-        """Scrape the node's kubelet through the API server once; raise a `SourceError`."""
+    def fetch(self, *, timeout: float | None = None) -> FetchedDump:
+        """Scrape the node's kubelet through the API server once; raise a `SourceError`.
+
+        `timeout` overrides the per-request timeout for this scrape (a patient `diagnose`).
+        """
         settings = self._credentials.http_settings()
         try:
             return fetch_metrics_url(
                 self._url,
                 settings=settings,
                 wording=self._wording,
-                timeout=self._timeout,
+                timeout=self._timeout if timeout is None else timeout,
                 kind="apiserver",
                 node=self._node,
             )
@@ -140,3 +157,19 @@ class ApiServerSource:
 
     def __repr__(self) -> str:
         return f"ApiServerSource({self._url!r})"
+
+    @property
+    def health_url(self) -> str:
+        """The kubelet's `/healthz` through the node proxy (the same RBAC, `get nodes/proxy`)."""
+        return self._url.removesuffix("/metrics") + "/healthz"
+
+    def probe_health(self, *, timeout: float) -> HealthProbe:
+        """Ask the kubelet's `/healthz` through the API server once; never raises for it."""
+        path = urllib.parse.urlsplit(self.health_url).path
+        try:
+            settings = self._credentials.http_settings()
+        except SourceError as exc:
+            return HealthProbe(path=path, status=None, seconds=None, error=exc.message)
+        return probe_health_url(
+            self.health_url, settings=settings, wording=self._wording, timeout=timeout, path=path
+        )

@@ -34,6 +34,9 @@ class FetchedDump:
     node: str | None = None
     """The node name when the source knows it (e.g. `--node NAME`)."""
 
+    latency_seconds: float | None = None
+    """Live sources: how long `/metrics` took to start answering (its headers), seconds."""
+
 
 class MetricsSource(Protocol):
     """Anything that can fetch one scrape. Implementations raise only `SourceError`s."""

@@ -29,18 +29,18 @@ otherwise; 3 when the runtime could not be probed at all (no crictl, permission 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
-import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.exitcodes import ExitCode
+from pleg_doctor.sources.decode import json_document
+from pleg_doctor.sources.http.redaction import quote_outside
+from pleg_doctor.sources.limits import current as current_limits
+from pleg_doctor.sources.process import run_bounded
 
 SCHEMA = "pleg-doctor/probe-v1"
 
@@ -48,9 +48,6 @@ DEFAULT_CALL_TIMEOUT_SECONDS = 10.0
 DEFAULT_PARALLEL = 4
 DEFAULT_SLOW_SECONDS = 1.0
 """A healthy inspect answers in tens of milliseconds (crictl's own start included)."""
-
-_OUTPUT_LIMIT = 4 << 20
-"""Bytes of one crictl answer kept (an inspect with the full OCI spec is tens of KB)."""
 
 Outcome = Literal["ok", "slow", "hung", "error", "gone"]
 Kind = Literal["container", "sandbox"]
@@ -74,18 +71,14 @@ Runner = Callable[[Sequence[str], float], RunOutcome]
 def run_command(argv: Sequence[str], timeout: float) -> RunOutcome:
     """Run `argv` with a deadline; at the deadline kill its process group (it is ours alone).
 
-    `start_new_session` puts crictl (and anything a wrapper script starts) in a new process
-    group, so the kill cannot reach anything else and no grandchild keeps our pipes open.
+    `process.run_bounded` puts crictl (and anything a wrapper script starts) in a new process
+    group, so the kill cannot reach anything else and no grandchild keeps our pipes open; and it
+    keeps at most `PLEG_DOCTOR_MAX_OUTPUT_BYTES` of each output (an inspect is tens of KB): past
+    that the probe stops with a `LimitError` naming the bound.
     """
-    start = time.monotonic()
+    limits = current_limits()
     try:
-        proc = subprocess.Popen(  # argv is crictl with ids it printed itself
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        finished = run_bounded(argv, timeout=timeout, max_output_bytes=limits.output_bytes)
     except FileNotFoundError as exc:
         raise UsageError(
             f"{argv[0]} not found",
@@ -94,26 +87,16 @@ def run_command(argv: Sequence[str], timeout: float) -> RunOutcome:
     except PermissionError as exc:
         raise UsageError(f"{argv[0]} is not executable") from exc
     except OSError as exc:
-        raise SourceError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return RunOutcome(
-            returncode=None,
-            stdout=out[:_OUTPUT_LIMIT],
-            stderr=err[:_OUTPUT_LIMIT],
-            seconds=time.monotonic() - start,
-            timed_out=True,
-        )
+        raise SourceError(f"cannot run {argv[0]}: {exc.strerror or type(exc).__name__}") from exc
+    if finished.killed in ("stdout", "stderr"):
+        command = " ".join(["crictl", *argv[-2:]])
+        raise limits.error("output_bytes", f"`{command}` wrote more than its {finished.killed}")
     return RunOutcome(
-        returncode=proc.returncode,
-        stdout=out[:_OUTPUT_LIMIT],
-        stderr=err[:_OUTPUT_LIMIT],
-        seconds=time.monotonic() - start,
-        timed_out=False,
+        returncode=finished.returncode,
+        stdout=finished.stdout,
+        stderr=finished.stderr,
+        seconds=finished.seconds,
+        timed_out=finished.timed_out,
     )
 
 
@@ -228,9 +211,9 @@ class ProbeReport:
 
 
 def _first_line(data: bytes) -> str | None:
-    text = data.decode("utf-8", "replace")
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return (line[:300] or None) if line else None
+    """crictl's first line of stderr, quoted safely: secrets redacted, control characters
+    escaped (a runtime's error may carry anything, terminal escape sequences included)."""
+    return quote_outside(data, limit=300) or None
 
 
 def _ids(stdout: bytes) -> list[str]:
@@ -245,7 +228,7 @@ def _ids(stdout: bytes) -> list[str]:
 def _describe(kind: Kind, stdout: bytes) -> tuple[str | None, str | None, str | None]:
     """(name, pod, state) from `crictl inspect`/`inspectp` JSON; Nones when it is not JSON."""
     try:
-        data = json.loads(stdout)
+        data = json_document(stdout)
     except ValueError:
         return None, None, None
     status = _mapping(data, "status")
@@ -272,8 +255,13 @@ def _mapping(data: Any, key: str) -> dict[str, Any]:
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:
+    """A string field of crictl's JSON, control characters escaped (it reaches a terminal)."""
     value = data.get(key)
-    return value if isinstance(value, str) and value else None
+    return escape_controls(value[:_FIELD_CHARS]) if isinstance(value, str) and value else None
+
+
+_FIELD_CHARS = 512
+"""The longest name, namespace or state kept (Kubernetes names stop at 253)."""
 
 
 def _is_gone(stderr: bytes) -> bool:

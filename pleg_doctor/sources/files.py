@@ -11,8 +11,6 @@ import errno
 import os
 import sys
 from collections.abc import Iterator
-from importlib import resources
-from pathlib import Path
 
 from pleg_doctor.errors import SourceError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
@@ -40,9 +38,8 @@ class FileSource:
         """Open the dump; errors (missing, directory, unreadable) are reported here, not later."""
         if self.path == "-":
             return FetchedDump(kind=self.kind, location="-", chunks=_read_stream(sys.stdin.buffer))
-        path = Path(self.path)
         try:
-            handle = path.open("rb")
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed by _read_file's `with`
         except FileNotFoundError as exc:
             raise SourceError(f"{self.path}: no such file") from exc
         except IsADirectoryError as exc:
@@ -51,7 +48,7 @@ class FileSource:
             raise SourceError(f"{self.path}: permission denied") from exc
         except OSError as exc:
             raise SourceError(f"{self.path}: cannot open ({os.strerror(exc.errno or 0)})") from exc
-        if path.is_dir():  # pragma: no cover - some platforms open directories
+        if os.path.isdir(self.path):  # pragma: no cover - some platforms open directories
             handle.close()
             raise SourceError(f"{self.path}: is a directory, not a metrics dump")
         return FetchedDump(kind=self.kind, location=self.path, chunks=_read_file(handle, self.path))
@@ -96,5 +93,7 @@ class DemoSource:
 
     def fetch(self) -> FetchedDump:
         """Read the bundled dump."""
+        from importlib import resources  # only --demo needs it
+
         data = resources.files("pleg_doctor").joinpath("data", DEMO_RESOURCE).read_bytes()
         return FetchedDump(kind=self.kind, location=self.location, chunks=(data,))

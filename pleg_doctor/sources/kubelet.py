@@ -18,14 +18,18 @@ from pathlib import Path
 
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import FetchedDump, SourceKind
-from pleg_doctor.sources.http.metrics import fetch_metrics_url
+from pleg_doctor.sources.http.metrics import fetch_metrics_url, probe_health_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_PORT = 10250
 """The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: ANCHORS.md §5)."""
 
 DEFAULT_PATH = "/metrics"
 """Where PLEG metrics live (not `/metrics/cadvisor`): ANCHORS.md §5."""
+
+HEALTHZ_PATH = "/healthz"
+"""The kubelet's health endpoint; any answer (403 without `get nodes/proxy` too) proves it is up."""
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 """`--timeout` default (CONTRACT.md "Sources")."""
@@ -40,7 +44,7 @@ WORDING = EndpointWording(
     endpoint="kubelet",
     permission=PERMISSION,
     auth_hint=(
-        "pass a token the cluster accepts with --token or --token-file (or a client certificate); "
+        "pass a token the cluster accepts with --kubelet-token-file or --kubelet-token (or a client certificate); "
         f"its identity needs RBAC `{PERMISSION}`"
     ),
     forbidden_hint=(
@@ -97,7 +101,7 @@ def _url_from_url(target: str) -> str:
     if "@" in parts.netloc:
         raise UsageError(
             "credentials in the --kubelet URL are not supported",
-            hint="pass a token with --token or --token-file",
+            hint="pass a token with --kubelet-token-file or --kubelet-token",
         )
     if not parts.hostname:
         raise UsageError(f"--kubelet URL {target!r} has no host")
@@ -159,7 +163,7 @@ class KubeletSource:
         service_account_dir: str | os.PathLike[str] | None = SERVICE_ACCOUNT_DIR,
     ) -> None:
         if token is not None and token_file is not None:
-            raise UsageError("give either --token or --token-file, not both")
+            raise UsageError("give either --kubelet-token or --kubelet-token-file, not both")
         if client_key is not None and client_cert is None:
             raise UsageError("--client-key needs --client-cert")
         if cacert is not None and insecure_skip_tls_verify:
@@ -245,14 +249,33 @@ class KubeletSource:
         """True when the pod's service-account `ca.crt` verifies the kubelet."""
         return self._uses_service_account_ca
 
-    def fetch(self) -> FetchedDump:
-        """Scrape the kubelet once; raise a `SourceError` (or `UsageError`) on any failure."""
+    def fetch(self, *, timeout: float | None = None) -> FetchedDump:
+        """Scrape the kubelet once; raise a `SourceError` (or `UsageError`) on any failure.
+
+        `timeout` overrides the per-request timeout for this scrape (a patient `diagnose`).
+        """
         return fetch_metrics_url(
             self._url,
             settings=self._settings,
             wording=WORDING,
-            timeout=self._timeout,
+            timeout=self._timeout if timeout is None else timeout,
             kind="kubelet",
+        )
+
+    @property
+    def health_url(self) -> str:
+        """`/healthz` on the same server: the kubelet answers it without asking the runtime."""
+        parts = urllib.parse.urlsplit(self._url)
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, HEALTHZ_PATH, "", ""))
+
+    def probe_health(self, *, timeout: float) -> HealthProbe:
+        """Ask `/healthz` once with the same credentials; never raises for the endpoint."""
+        return probe_health_url(
+            self.health_url,
+            settings=self._settings,
+            wording=WORDING,
+            timeout=timeout,
+            path=HEALTHZ_PATH,
         )
 
     def __repr__(self) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from typing import Any
 from pleg_doctor.core.causes.base import Evidence
 from pleg_doctor.errors import SourceAuthError, SourceError, UsageError
 from pleg_doctor.logs.parse import parse_go_duration
+from pleg_doctor.sources.decode import json_document
 
 # NOTE: the request machinery of sources/http/ is reused as is (credentials, TLS files, the
 # quiet adapter, proxies, error translation). Its public entry point fetches a Prometheus
@@ -40,7 +40,6 @@ from pleg_doctor.sources.http.redaction import safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.kubeconfig.config import KubeContext, load_kubeconfig
 from pleg_doctor.sources.kubeconfig.credentials import (
-    DEFAULT_EXEC_TIMEOUT_SECONDS,
     KubeconfigCredentials,
 )
 
@@ -281,7 +280,7 @@ def fetch_node_view(
     kubeconfig: str | os.PathLike[str] | None = None,
     context: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    exec_timeout: float = DEFAULT_EXEC_TIMEOUT_SECONDS,
+    exec_timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
     kube_context: KubeContext | None = None,
@@ -297,7 +296,9 @@ def fetch_node_view(
     if not timeout > 0:
         raise UsageError("--timeout must be more than 0 seconds")
     ctx = kube_context or load_kubeconfig(kubeconfig, context=context, environ=environ, home=home)
-    credentials = KubeconfigCredentials(ctx, exec_timeout=exec_timeout, environ=environ)
+    credentials = KubeconfigCredentials(
+        ctx, exec_timeout=timeout if exec_timeout is None else exec_timeout, environ=environ
+    )
     server = ctx.cluster.server
     wording = EndpointWording(
         endpoint="API server",
@@ -369,7 +370,7 @@ def get_json(
     with http_client(settings, wording=wording, timeout=timeout) as client:
         body = client.get(url, accept="application/json", max_bytes=max_bytes).body
     try:
-        return json.loads(body)
+        return json_document(body)
     except ValueError:
         raise SourceError(
             f"API server {safe_url(url)} answered with something that is not JSON"

@@ -11,19 +11,23 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import MetricsSource
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 # Credentials that commonly sit on a node and reach the kubelet's /metrics (ANCHORS.md §5).
+# Strings, not Paths: pathlib is imported only when the hint is needed (start-up cost of check).
 _KUBEADM_KUBELET_CLIENT = (
-    Path("/etc/kubernetes/pki/apiserver-kubelet-client.crt"),
-    Path("/etc/kubernetes/pki/apiserver-kubelet-client.key"),
+    "/etc/kubernetes/pki/apiserver-kubelet-client.crt",
+    "/etc/kubernetes/pki/apiserver-kubelet-client.key",
 )
-_SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+_SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -67,8 +71,8 @@ def build_sources(options: SourceOptions, *, live_only: bool = False) -> list[Me
     kubelet_auth = [
         flag
         for flag, value in (
-            ("--token", options.token),
-            ("--token-file", options.token_file),
+            ("--kubelet-token", options.token),
+            ("--kubelet-token-file", options.token_file),
             ("--client-cert", options.client_cert),
             ("--client-key", options.client_key),
         )
@@ -136,12 +140,15 @@ def no_source_message(*, live_only: bool = False) -> str:
 
 def local_credential_hint(
     *,
-    kubelet_client: Sequence[Path] = _KUBEADM_KUBELET_CLIENT,
-    service_account_token: Path = _SERVICE_ACCOUNT_TOKEN,
+    kubelet_client: Sequence[str | os.PathLike[str]] = _KUBEADM_KUBELET_CLIENT,
+    service_account_token: str | os.PathLike[str] = _SERVICE_ACCOUNT_TOKEN,
     home: Path | None = None,
 ) -> str | None:
     """A command that would work here, from credentials found on this machine (or None)."""
-    cert, key = kubelet_client
+    from pathlib import Path
+
+    cert, key = (Path(path) for path in kubelet_client)
+    service_account_token = Path(service_account_token)
     if cert.is_file() and key.is_file():
         # A kubeadm control-plane node: the API server's own kubelet client certificate.
         return (

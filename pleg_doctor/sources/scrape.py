@@ -15,6 +15,7 @@ import datetime as dt
 from pleg_doctor.core.exposition import Sample, parse_exposition
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.sources.base import FetchedDump, SourceKind
+from pleg_doctor.sources.limits import current as current_limits
 
 
 def snapshot_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> Snapshot:
@@ -53,7 +54,7 @@ def scrape_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> Scr
     line, the live source's HTTP `Date`, `at`, else bounded from the dump's own clocks.
     """
     try:
-        parsed = parse_exposition(dump.chunks, name=dump.location)
+        parsed = parse_exposition(dump.chunks, name=dump.location, limits=current_limits())
     finally:
         close = getattr(dump.chunks, "close", None)
         if close is not None:

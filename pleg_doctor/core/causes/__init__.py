@@ -2,14 +2,16 @@
 
 Each rule reads a `Context` and returns a scored `Finding` or None (its version or runtime prior
 rules it out, PLEG-MODEL.md §7 "Guidance for ranking"). `rank()` runs the registry and sorts the
-findings by `(-score, id)` before any renderer sees them (STYLE.md rules 4 and 5).
+findings (`ranking_key`: informational causes last, then by score and id) before any renderer
+sees them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import dataclasses
+from collections.abc import Collection, Sequence
 
-from pleg_doctor.core.causes.base import Context, Evidence, Finding, Rule
+from pleg_doctor.core.causes.base import Context, Evidence, Finding, Rule, ranking_key
 from pleg_doctor.core.causes.kubelet import ClockSkew, KubeletRestart, KubeletStarved
 from pleg_doctor.core.causes.load import PodChurn, PodDensity
 from pleg_doctor.core.causes.pleg import EventChannelFull, EventedPlegFallback, RelistDeadlock
@@ -42,8 +44,11 @@ def rank(
     *,
     select: Collection[str] | None = None,
     ignore: Collection[str] = (),
+    seen: Sequence[Finding] = (),
 ) -> tuple[Finding, ...]:
-    """Run the rules (limited by `select` / `ignore` cause ids) and rank their findings."""
+    """Run the rules (limited by `select` / `ignore` cause ids) and rank their findings, with
+    `seen`: findings of what the source saw rather than read in the metrics (a `/metrics` that
+    blocked, `causes.scrape`), under the same selection and floor (`merge`)."""
     findings = []
     for rule in RULES:
         if (select and rule.id not in select) or rule.id in ignore:
@@ -51,7 +56,43 @@ def rank(
         finding = rule.evaluate(ctx)
         if finding is not None and finding.score >= REPORT_FLOOR:
             findings.append(finding)
-    return tuple(sorted(findings, key=lambda f: (-f.score, f.id)))
+    kept = [
+        f
+        for f in seen
+        if not ((select and f.id not in select) or f.id in ignore) and f.score >= REPORT_FLOOR
+    ]
+    return merge(findings, kept)
 
 
-__all__ = ["CAUSE_IDS", "RULES", "Context", "Evidence", "Finding", "Rule", "rank"]
+def merge(scored: Sequence[Finding], seen: Sequence[Finding]) -> tuple[Finding, ...]:
+    """`scored` (by the rules) and `seen` (by the source) ranked together, one finding per id.
+
+    When both name a cause, the higher score wins (the rules' on a tie), with the evidence of
+    both, the winner's first, and the next steps of both, the winner's first and none twice.
+    """
+    merged: dict[str, Finding] = {}
+    for finding in (*scored, *seen):
+        known = merged.get(finding.id)
+        if known is None:
+            merged[finding.id] = finding
+            continue
+        best, other = (finding, known) if finding.score > known.score else (known, finding)
+        merged[finding.id] = dataclasses.replace(
+            best,
+            evidence=(*best.evidence, *other.evidence),
+            next_steps=tuple(dict.fromkeys((*best.next_steps, *other.next_steps))),
+        )
+    return tuple(sorted(merged.values(), key=ranking_key))
+
+
+__all__ = [
+    "CAUSE_IDS",
+    "RULES",
+    "Context",
+    "Evidence",
+    "Finding",
+    "Rule",
+    "merge",
+    "rank",
+    "ranking_key",
+]

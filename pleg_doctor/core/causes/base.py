@@ -8,11 +8,20 @@ evidence behind it (metric, value, what it means) and the next commands to run. 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 from typing import ClassVar, Protocol
 
 from pleg_doctor.core.distribution import OpStats
-from pleg_doctor.core.model import LIST_OPS, STATUS_OPS, ModelResult, PlegConstants, op_timeouts
+from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.model import (
+    LIST_OPS,
+    STATUS_OPS,
+    ModelResult,
+    PlegConstants,
+    mean_without_timeouts,
+    op_timeouts,
+)
 from pleg_doctor.core.window import Window
 
 # PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
@@ -85,10 +94,13 @@ class Context:
         return sum(present) if present else None
 
     def mean_latency(self, name: str) -> float | None:
-        """Mean latency of answered calls (timeouts excluded), from the model's costs."""
+        """Mean latency of answered calls (timeouts excluded), from the model's costs, else (no
+        relist completed in the window) from the operation's own figures."""
         costs = self.model.costs
         if costs is None:
-            return None
+            return mean_without_timeouts(
+                self.op(name), self.constants.runtime_request_timeout_seconds
+            )
         return {
             "list_podsandbox": costs.list_podsandbox_seconds,
             "list_containers": costs.list_containers_seconds,
@@ -127,12 +139,37 @@ class Context:
         return self.timeouts(STATUS_OPS)
 
     @property
+    def frozen_for(self) -> float | None:
+        """The health clock's age when it is frozen now (no relist reset it for longer than a
+        relist takes), else None."""
+        age = self.model.last_seen_age_seconds
+        return age if self.model.stalled and age is not None else None
+
+    def history_factor(self, *, frozen_counts: bool = True) -> float:
+        """How much lifetime counters weigh: whole in a window, or when the clock is frozen now
+        (`frozen_counts`: the trouble they record is going on); half otherwise (they may be old)."""
+        if not self.window.is_lifetime or (frozen_counts and self.frozen_for is not None):
+            return 1.0
+        return self.lifetime_factor
+
+    @property
     def where(self) -> str:
         """How to say "in the window" in evidence notes."""
         if self.window.is_lifetime:
             return "since the kubelet started"
         seconds = self.window.seconds
-        return f"in the last {seconds:.0f} s" if seconds is not None else "in the window"
+        return f"in the last {human_seconds(seconds)}" if seconds is not None else "in the window"
+
+
+INFORMATIONAL_CAUSES = frozenset({"kubelet_restart"})
+"""Causes that explain figures rather than a problem (a kubelet that just started inspected every
+pod once and its lifetime means carry that): they rank after every other cause, whatever their
+score, so they never hide a real one."""
+
+
+def ranking_key(finding: Finding) -> tuple[bool, float, str]:
+    """How findings are ranked: real causes first, then by score (highest first), then id."""
+    return finding.id in INFORMATIONAL_CAUSES, -finding.score, finding.id
 
 
 class Rule(Protocol):
@@ -146,6 +183,22 @@ class Rule(Protocol):
         ...
 
 
+SINGLE_SCRAPE_STEPS = (
+    "pleg-doctor diagnose --node $NODE --window 30s   # rates now, not lifetime totals",
+    "sudo pleg-doctor probe-runtime   # on the node: which container or sandbox does not answer",
+    "journalctl -u kubelet --since -30min | grep -E "
+    "'PLEG is not healthy|DeadlineExceeded|Unavailable|GenericPLEG' | tail -n 20",
+)
+"""What to run next when one scrape is all there is: a window, the runtime probe, the log."""
+
+
+def epoch_text(epoch: float) -> str:
+    """A gauge holding Unix seconds as the dump has it and as a time: `1795965530
+    (2026-11-29T15:18:50Z)`, so a reader finds the value and knows what it means."""
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    return f"{epoch:.0f} ({moment.strftime('%Y-%m-%dT%H:%M:%SZ')})"
+
+
 def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
     """`value` limited to [low, high]; NaN becomes `low`."""
     if math.isnan(value):
@@ -154,9 +207,9 @@ def clamp(value: float, low: float = 0.0, high: float = 1.0) -> float:
 
 
 def fmt_seconds(value: float) -> str:
-    """Seconds for a note: `0.012 s`, `3.4 s`, `121 s`."""
+    """Seconds for a note: `0.012 s`, `3.4 s`, `121 s`, `3d4h`."""
     if value < 1:
         return f"{value:.3f} s"
     if value < 10:
         return f"{value:.1f} s"
-    return f"{value:.0f} s"
+    return human_seconds(value)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.causes.base import (
+    Context,
+    Evidence,
+    Finding,
+    clamp,
+    epoch_text,
+    fmt_seconds,
+)
+from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.model import LIST_OPS
 
 # Uptime under which the first relist (every pod inspected, §6.2) still dominates lifetime
 # figures; the restart is then worth mentioning.
@@ -29,18 +38,28 @@ class KubeletStarved:
         period = ctx.constants.relist_period_seconds
         duration = window.relist_duration
         interval = window.relist_interval
+        # `kubelet_pleg_relist_interval_seconds` is observed at each relist start as the time
+        # since `relistTime`, which only moves when GetPods succeeds (pkg/kubelet/pleg/generic.go
+        # `Relist`): while list calls fail or time out it measures the frozen clock, not a
+        # kubelet that does not get to run.
+        getpods_failing = ctx.list_timeouts > 0 or ctx.errors(LIST_OPS) > 0
         if (
             ctx.constants.mode != "evented"
+            and not getpods_failing
             and duration is not None
             and interval is not None
             and (d_mean := duration.mean_seconds) is not None
             and (i_mean := interval.mean_seconds) is not None
         ):
-            gap = i_mean - d_mean - period
-            if gap > STARVED_GAP_SECONDS:
+            # Intervals are observed when a relist starts, durations when it ends: over a window
+            # the two sums telescope to one relist's duration apart, and their counts differ
+            # when a relist straddles an edge. Only what is left beyond that is time the loop
+            # neither relisted nor slept.
+            aligned = window.is_lifetime or interval.count == duration.count
+            edge = (ctx.model.tail_relist_seconds or 0.0) / max(duration.count, 1.0)
+            gap = i_mean - d_mean - period - (0.0 if window.is_lifetime else edge)
+            if aligned and gap > STARVED_GAP_SECONDS:
                 score = clamp(0.3 * gap / STARVED_GAP_SECONDS * 0.5 + 0.2)
-                if ctx.list_timeouts > 0:
-                    score *= 0.5  # failing GetPods also stretches the interval
                 evidence.append(
                     Evidence(
                         "kubelet_pleg_relist_interval_seconds − duration − period",
@@ -107,11 +126,12 @@ class KubeletRestart:
         if not restarted and (uptime is None or uptime > RECENT_RESTART_SECONDS):
             return None
         evidence: list[Evidence] = []
-        if uptime is not None:
+        start = ctx.window.last.process_start_seconds
+        if uptime is not None and start is not None:
             evidence.append(
                 Evidence(
                     "process_start_time_seconds",
-                    round(uptime),
+                    epoch_text(start),
                     f"the kubelet started {uptime / 60:.1f} min before the scrape: its first "
                     "relist inspected every pod, and lifetime averages include it",
                 )
@@ -157,7 +177,7 @@ class ClockSkew:
                 Evidence(
                     "kubelet_pleg_last_seen_seconds − capture time",
                     round(-age, 1),
-                    f"the last relist is {-age:.0f} s in the future of the capture time "
+                    f"the last relist is {human_seconds(-age)} in the future of the capture time "
                     f"({last.captured_at_origin}): the clocks disagree",
                 )
             )
@@ -172,7 +192,7 @@ class ClockSkew:
             evidence.append(
                 Evidence(
                     "kubelet_pleg_last_seen_seconds age vs relists",
-                    f"{age:.0f} s old, {relists:.0f} relists",
+                    f"{human_seconds(age)} old, {relists:.0f} relists",
                     "relists completed in the window, yet the last one is older than the window",
                 )
             )

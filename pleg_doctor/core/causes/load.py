@@ -12,6 +12,9 @@ CHURN_PODS_PER_RELIST = 2.0
 # The inspection loop matters once it is a visible share of the threshold budget.
 CHURN_SIGNIFICANT_SECONDS = 1.0
 EXITED_CONTAINERS_MANY = 100
+# Under CHURN_PODS_PER_RELIST changed pods per relist, churn still matters when their inspection
+# takes a second or more per relist: scored low, beside the slow runtime that makes it cost.
+FEW_COSTLY_CHANGES_SCORE = 0.3
 
 
 class PodDensity:
@@ -113,10 +116,15 @@ class PodChurn:
             return None
         per_relist = costs.pods_inspected_per_relist
         if per_relist < CHURN_PODS_PER_RELIST:
-            return None
-        score = clamp(per_relist / 10.0, high=0.95)
-        if prediction.inspection_seconds < CHURN_SIGNIFICANT_SECONDS:
-            score = min(score, 0.45)
+            # Few pods change, but each change costs seconds of slow status calls (status calls
+            # are made only for pods with events): the churn is what makes them count.
+            if per_relist <= 0 or prediction.inspection_seconds < CHURN_SIGNIFICANT_SECONDS:
+                return None
+            score = FEW_COSTLY_CHANGES_SCORE
+        else:
+            score = clamp(per_relist / 10.0, high=0.95)
+            if prediction.inspection_seconds < CHURN_SIGNIFICANT_SECONDS:
+                score = min(score, 0.45)
         evidence = [
             Evidence(
                 "kubelet_runtime_operations_total{podsandbox_status} / relists",

@@ -5,10 +5,38 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
+from pleg_doctor.core.causes.base import (
+    SINGLE_SCRAPE_STEPS,
+    Context,
+    Evidence,
+    Finding,
+    clamp,
+    epoch_text,
+    fmt_seconds,
+)
+from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS
+from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
 
+SLOW_EXPLAINS_FACTOR = 8.0
+"""Answered relist calls this many times slower than normal (`runtime_slow` sure of itself) can
+make a long relist on their own."""
+STALE_STARTS_MANY = 3
+"""Relists started on a stale health clock that show a loop running but failing, not stuck."""
+STALL_MARGIN_SECONDS = 10.0
+"""How far past the CRI timeout a frozen clock must be before one hung status call (which
+resets at the timeout, plus a relist's own lists) can no longer explain it."""
+
 _RUNTIME_LOGS = "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100"
+
+RUNTIME_HUNG_NEXT_STEPS = (
+    "crictl --timeout 10s info >/dev/null && echo runtime answers",
+    "crictl --timeout 10s pods | head   # a hung runtime does not answer within 10 s",
+    "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
+    _RUNTIME_LOGS,
+)
+"""What to run on the node when the runtime does not answer (also `causes.scrape`'s, for a
+`/metrics` that blocks)."""
 
 
 class RuntimeHung:
@@ -18,9 +46,15 @@ class RuntimeHung:
     title: ClassVar[str] = "Container runtime hung"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 2: `GetPods` lists (and the runtime `status` call) time out or stop."""
+        """`GetPods` lists (and the runtime `status` call) time out, fail or stop.
+
+        One scrape shows it too: a frozen health clock with list calls that timed out or failed
+        since the start, or frozen for longer than the CRI timeout (one hung status call cannot
+        hold a relist that long), or relists completing (failing) while the clock stays put.
+        """
         evidence: list[Evidence] = []
         score = 0.0
+        tau = ctx.constants.runtime_request_timeout_seconds
         list_timeouts = ctx.list_timeouts
         if list_timeouts > 0:
             score = 0.75
@@ -43,7 +77,10 @@ class RuntimeHung:
                 )
             )
         model = ctx.model
-        if score > 0 and model.stalled and model.stalled_for_seconds is not None:
+        frozen = ctx.frozen_for
+        if frozen is not None:
+            score = max(score, self._frozen_clock(ctx, frozen, tau, evidence))
+        elif score > 0 and model.stalled and model.stalled_for_seconds is not None:
             evidence.append(
                 Evidence(
                     "kubelet_pleg_last_seen_seconds (age)",
@@ -77,20 +114,104 @@ class RuntimeHung:
                             "the runtime is not answering",
                         )
                     )
+        score *= ctx.history_factor()
         if score == 0:
             return None
+        steps: tuple[str, ...] = RUNTIME_HUNG_NEXT_STEPS
+        if ctx.window.is_lifetime:
+            steps = (*steps[:2], *SINGLE_SCRAPE_STEPS, *steps[2:])
         return Finding(
             id=self.id,
-            score=clamp(score * ctx.lifetime_factor),
+            score=clamp(score),
             title=self.title,
             evidence=tuple(evidence),
-            next_steps=(
-                "crictl --timeout 10s info >/dev/null && echo runtime answers",
-                "crictl --timeout 10s ps -a | head",
-                "systemctl status containerd crio docker 2>/dev/null | grep -E 'Active|Main PID'",
-                _RUNTIME_LOGS,
-            ),
+            next_steps=steps,
         )
+
+    @staticmethod
+    def _frozen_clock(ctx: Context, age: float, tau: float, evidence: list[Evidence]) -> float:
+        """The score a frozen health clock gives, with its evidence appended."""
+        last = ctx.window.last
+        evidence.append(
+            Evidence(
+                "kubelet_pleg_last_seen_seconds",
+                epoch_text(last.last_seen_seconds or 0.0),
+                f"the health clock last moved {human_seconds(age)} before the scrape: no GetPods "
+                "has succeeded since",
+            )
+        )
+        score = 0.0
+        list_timeouts, status_timeouts = ctx.list_timeouts, ctx.status_timeouts
+        list_errors = ctx.errors(LIST_OPS)
+        relist = ctx.window.relist_duration
+        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS) if relist is not None else None
+        long_mean = relist.over_top_mean_seconds() if relist is not None else None
+        if over and long_mean is not None and long_mean >= 0.5 * tau:
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_relist_duration_seconds (over 10 s)",
+                    int(over),
+                    f"{over:.0f} relist(s) took ≈ {long_mean:.0f} s {ctx.where}: each failed or "
+                    f"waited at the {tau:.0f} s CRI timeout",
+                )
+            )
+        interval = ctx.window.relist_interval
+        stale_starts = interval.count_above(DEF_BUCKETS_TOP_SECONDS) if interval else None
+        if stale_starts and stale_starts >= STALE_STARTS_MANY:
+            # The interval is observed at each relist start as the time since relistTime, which
+            # only GetPods success moves (pkg/kubelet/pleg/generic.go `Relist`).
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_relist_interval_seconds (over 10 s)",
+                    int(stale_starts),
+                    f"{stale_starts:.0f} relists started {ctx.where} with the health clock over "
+                    "10 s old: the loop keeps relisting, but no relist resets the clock",
+                )
+            )
+        if list_errors > list_timeouts:
+            fails = list_errors - list_timeouts
+            latency = max(
+                (ctx.mean_latency(op) or 0.0 for op in LIST_OPS if ctx.op(op) is not None),
+                default=0.0,
+            )
+            score = max(score, 0.85)
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_errors_total{list_podsandbox|list_containers}",
+                    int(list_errors),
+                    f"{fails:.0f} list call(s) failed without waiting for the timeout (answered "
+                    f"calls take {fmt_seconds(latency)}): the runtime refuses them, every GetPods "
+                    "fails at once (runtime down or unreachable), so the clock cannot move",
+                )
+            )
+        if list_timeouts > 0:
+            score = max(score, 0.8)
+        elif age > tau + STALL_MARGIN_SECONDS and status_timeouts == 0:
+            score = max(score, 0.8)
+            evidence.append(
+                Evidence(
+                    "kubelet_pleg_last_seen_seconds (age vs the CRI timeout)",
+                    round(age),
+                    f"frozen for longer than the {tau:.0f} s CRI timeout: one hung status call "
+                    "cannot hold a relist that long; GetPods itself hangs or fails",
+                )
+            )
+        elif status_timeouts == 0 and score == 0:
+            # Answered calls that are this slow can add up to the age by themselves (many slow
+            # status calls in one relist): then a hung call is only one explanation of several.
+            slow = ctx.worst_slowness() >= SLOW_EXPLAINS_FACTOR
+            score = 0.3 if slow else 0.5
+            evidence.append(
+                Evidence(
+                    "kubelet_runtime_operations_duration_seconds (timeouts)",
+                    0,
+                    f"a CRI call may have hung for about {human_seconds(age)}, not yet at the "
+                    f"{tau:.0f} s timeout: a list call (the whole runtime) or one pod's status call "
+                    "(container_wedged); probe-runtime tells which"
+                    + ("; slow answered calls may add up to it as well" if slow else ""),
+                )
+            )
+        return score
 
 
 class ContainerWedged:
@@ -144,12 +265,16 @@ class ContainerWedged:
                     f"{max(1, round(multiple))} hung call(s) per relist",
                 )
             )
+        steps: tuple[str, ...] = ()
+        if ctx.window.is_lifetime:
+            steps = SINGLE_SCRAPE_STEPS[:2]
         return Finding(
             id=self.id,
-            score=clamp(score * ctx.lifetime_factor),
+            score=clamp(score * ctx.history_factor()),
             title=self.title,
             evidence=tuple(evidence),
             next_steps=(
+                *steps,
                 "for c in $(crictl ps -aq); do timeout 10 crictl inspect $c >/dev/null "
                 '|| echo "hung: container $c"; done',
                 "for p in $(crictl pods -q); do timeout 10 crictl inspectp $p >/dev/null "

@@ -10,7 +10,7 @@ secret (CONTRACT.md "Errors", "Sources": `--timeout` per request, a retry on con
   one kind of endpoint (`EndpointWording`: e.g. which RBAC permission a 403 needs);
 * `credentials`: the `Authorization` header and the list of secrets, from a token, a token file,
   basic auth or a client certificate;
-* `tls`: the CA bundle, certificate and key files (PEM bytes written to private temp files);
+* `tls`: the CA bundle, certificate and key files (PEM bytes in memory files, never on disk);
 * `transport`: the requests adapter and urllib3 connections (no retries of their own, quiet);
 * `client`: the one request primitive, `http_client()` / `HttpClient.get()`: one retry on
   connection errors, timeouts, no redirects, the body read whole within bounds; it returns a

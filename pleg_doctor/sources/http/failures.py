@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import json
 import socket
 import ssl
 import urllib.parse
@@ -25,7 +24,8 @@ from pleg_doctor.errors import (
     SourceTLSError,
     UsageError,
 )
-from pleg_doctor.sources.http.redaction import safe_url, scrub, strip_query
+from pleg_doctor.sources.decode import json_document
+from pleg_doctor.sources.http.redaction import quote_outside, safe_url, strip_query
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.http.transport import proxies_for
 
@@ -38,6 +38,13 @@ _DETAIL_CHARS = 200
 
 class RetryableConnectionError(SourceConnectionError):
     """A connection failure worth exactly one retry (refused, reset, DNS, connect timeout)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, context: ErrorContext | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.context = context
+        """The request's `ErrorContext`, to phrase a timeout when no time is left to retry."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -57,10 +64,6 @@ class ErrorContext:
     def what(self) -> str:
         """The endpoint and its URL, as messages start: "kubelet https://10.0.0.7:10250/metrics"."""
         return f"{self.wording.endpoint} {self.location}"
-
-    def scrub(self, text: str) -> str:
-        """Remove any known secret from server-supplied text before quoting it."""
-        return scrub(text, self.secrets)
 
     # -- HTTP statuses
 
@@ -117,7 +120,7 @@ class ErrorContext:
         detail: str | None = None
         if text.startswith("{"):
             try:
-                parsed = json.loads(text)
+                parsed = json_document(text)
             except ValueError:
                 return None
             message = parsed.get("message") if isinstance(parsed, dict) else None
@@ -126,15 +129,28 @@ class ErrorContext:
             detail = text.splitlines()[0]
         if not detail or detail.strip().lower() == reason.lower():
             return None
-        detail = " ".join(self.scrub(detail).split())
-        if len(detail) > _DETAIL_CHARS:
-            detail = detail[: _DETAIL_CHARS - 1] + "…"
-        return f"server said: {detail}"
+        return f"server said: {quote_outside(detail, self.secrets, limit=_DETAIL_CHARS)}"
 
     # -- exceptions
 
+    def deadline_error(self, *, answered: bool) -> SourceTimeoutError:
+        """The request's deadline passed: before the headers came, or while the body came."""
+        what = "did not finish its answer" if answered else "did not answer"
+        return SourceTimeoutError(
+            f"{self.what} {what} within the {self.timeout:g} s deadline",
+            hint="raise --timeout: it bounds the whole request (connecting, the headers and "
+            "the body)",
+            timeout_seconds=self.timeout,
+        )
+
     def translate(self, exc: BaseException) -> SourceError | UsageError:
         """Map any requests / urllib3 / ssl / OS exception to a project error (never its text)."""
+        error = self._translate(exc)
+        if isinstance(error, RetryableConnectionError):
+            error.context = self
+        return error
+
+    def _translate(self, exc: BaseException) -> SourceError | UsageError:
         chain = _exception_chain(exc)
 
         def find(*types: type[BaseException]) -> BaseException | None:

@@ -17,9 +17,6 @@ The same preference order Prometheus itself sends, minus protobuf, which we cann
 ACCEPT_ENCODING = "gzip"
 """The kubelet compresses `/metrics` with gzip when asked; a few MB shrink about tenfold."""
 
-MAX_BODY_BYTES = 512 * 1024 * 1024
-"""Refuse bodies beyond this: a kubelet's `/metrics` is a few MB; more means a wrong URL."""
-
 PemSource: TypeAlias = "Path | bytes"
 """A PEM file, or its contents (kubeconfig `*-data` fields, exec plugin output)."""
 
@@ -59,8 +56,8 @@ class HttpSettings:
     """Client certificate (file or PEM bytes); may also hold the key when `client_key` is None."""
 
     client_key: PemSource | None = dataclasses.field(default=None, repr=False)
-    """Client private key (file or PEM bytes). Bytes are written to a 0600 temp file for the
-    duration of one request only, because `ssl` loads keys from files."""
+    """Client private key (file or PEM bytes). `ssl` loads keys from paths only: bytes get one
+    in memory for the duration of the request (`tls.tls_files`), never a file on disk."""
 
     ca: PemSource | None = dataclasses.field(default=None, repr=False)
     """The CA bundle to verify the server with (file or PEM bytes); None = the default bundle."""

@@ -1,14 +1,19 @@
 """TLS files: the CA bundle to verify with, the client certificate and key, checked before use
-and written to private temp files when they come as PEM bytes.
+and given a path in memory (or private temp files) when they come as PEM bytes.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import requests.utils
 
@@ -75,20 +80,29 @@ def ca_label(settings: HttpSettings) -> str:
 def tls_files(
     settings: HttpSettings,
 ) -> Iterator[tuple[bool | str, str | tuple[str, str] | None]]:
-    """Yield `requests`' `verify` and `cert` arguments, writing PEM bytes to private temp files.
+    """Yield `requests`' `verify` and `cert` arguments, giving PEM bytes a path to load from.
 
-    The temp directory is 0700 (mkdtemp) and the files 0600; both are removed when the request is
-    done, so key material from a kubeconfig's `client-key-data` sits on disk only while needed.
+    `ssl` loads keys and CA bundles from paths only. On Linux the bytes go to anonymous memory
+    files (`os.memfd_create`) opened as `/proc/self/fd/N`: a kubeconfig's `client-key-data`
+    never touches a disk and nothing is left behind, whatever kills the process. Elsewhere they
+    go to 0600 files in a 0700 temporary directory, removed when the block ends, at exit and on
+    SIGTERM (`_TempFiles`); SIGKILL alone can leave them.
     """
     with contextlib.ExitStack() as stack:
+        memory = _memory_files_work()
         tmpdir: str | None = None
 
         def as_path(value: PemSource, name: str) -> str:
             nonlocal tmpdir
             if isinstance(value, Path):
                 return str(value)
+            if memory:
+                fd = os.memfd_create(f"pleg-doctor-{name}", os.MFD_CLOEXEC)
+                stack.callback(os.close, fd)
+                _write_all(fd, value)
+                return f"/proc/self/fd/{fd}"
             if tmpdir is None:
-                tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="pleg-doctor-"))
+                tmpdir = stack.enter_context(_TEMP_FILES.directory())
             path = os.path.join(tmpdir, name)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
@@ -110,3 +124,74 @@ def tls_files(
             else:
                 cert = cert_path
         yield verify, cert
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _memory_files_work() -> bool:
+    """True where `os.memfd_create` exists and `/proc/self/fd` shows its files (Linux)."""
+    return hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd")
+
+
+class _TempFiles:
+    """Private temporary directories removed when done, at exit, and on SIGTERM.
+
+    The SIGTERM handler (installed once, from the main thread) removes what is registered, then
+    hands the signal on: to the previous handler, or to the default action (the process ends
+    with the signal, as it would have).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[str] = set()
+        self._installed = False
+
+    @contextlib.contextmanager
+    def directory(self) -> Iterator[str]:
+        """A new 0700 directory, registered until the block ends."""
+        self._install()
+        path = tempfile.mkdtemp(prefix="pleg-doctor-")
+        with self._lock:
+            self._live.add(path)
+        try:
+            yield path
+        finally:
+            with self._lock:
+                self._live.discard(path)
+            shutil.rmtree(path, ignore_errors=True)
+
+    def remove_all(self) -> None:
+        """Remove every registered directory now."""
+        with self._lock:
+            live, self._live = set(self._live), set()
+        for path in live:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _install(self) -> None:
+        with self._lock:
+            if self._installed:
+                return
+            self._installed = True
+        atexit.register(self.remove_all)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers are set from the main thread only; atexit still runs
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            self.remove_all()
+            if callable(previous):
+                previous(signum, frame)
+                return
+            if previous == signal.SIG_IGN:
+                return
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+_TEMP_FILES = _TempFiles()

@@ -1,9 +1,11 @@
-"""The wire: a requests adapter without urllib3 retries, connections that never print headers,
-an optional SNI override, and the proxy for a URL.
+"""The wire: a requests adapter without urllib3 retries, connections that never print headers
+and whose sockets the request's deadline watches, an optional SNI override, and the proxy for a
+URL.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import requests
@@ -12,18 +14,37 @@ import requests.utils
 import urllib3
 import urllib3.connection
 
+from pleg_doctor.sources.http.deadline import current as current_deadline
 from pleg_doctor.sources.http.settings import HttpSettings
 
 
-class _HTTPConnection(urllib3.connection.HTTPConnection):
+class _Watched(urllib3.connection.HTTPConnection):
+    """A connection whose socket the request's deadline watches (`deadline.current()`).
+
+    The socket is handed over as soon as it is connected, before any TLS handshake, so the
+    deadline also cuts a handshake that trickles.
+    """
+
     # NOTE: `http.client.HTTPConnection.debuglevel = 1` is the usual recipe for debugging requests,
     # and makes http.client print every request header, Authorization included, to stdout. Pinning
     # the attribute on our own connection classes keeps that switch from reaching our requests.
     debuglevel = 0
 
+    def _new_conn(self) -> socket.socket:
+        """The connected socket, watched by the request's deadline."""
+        sock = super()._new_conn()
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.watch(sock)
+        return sock
 
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    debuglevel = 0
+
+class _HTTPConnection(_Watched):
+    pass
+
+
+class _HTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _HTTPConnectionPool(urllib3.HTTPConnectionPool):

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from pleg_doctor.errors import SourceError, UsageError
+from pleg_doctor.errors import LimitError, SourceError, UsageError
+from pleg_doctor.sources.decode import YamlTooLarge, yaml_document
 from pleg_doctor.sources.http.settings import PemSource
 
 log = logging.getLogger(__package__)
@@ -184,7 +185,14 @@ def _read_yaml(file: Path) -> Mapping[str, Any]:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise SourceError(f"cannot read kubeconfig {file}: {reason}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml_document(text)
+    except YamlTooLarge as exc:
+        if exc.variable is not None:
+            raise LimitError(
+                f"kubeconfig {file} {exc.problem}: past the bound ({exc.variable})",
+                variable=exc.variable,
+            ) from None
+        raise SourceError(f"kubeconfig {file} {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

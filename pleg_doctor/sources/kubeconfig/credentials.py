@@ -13,15 +13,17 @@ import datetime as dt
 import json
 import logging
 import os
-import subprocess
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pleg_doctor.errors import SourceAuthError
+from pleg_doctor.sources.decode import json_document
+from pleg_doctor.sources.http.redaction import quote_outside
 from pleg_doctor.sources.http.settings import HttpSettings
 from pleg_doctor.sources.kubeconfig.config import ExecPlugin, KubeCluster, KubeContext
+from pleg_doctor.sources.limits import current as current_limits
+from pleg_doctor.sources.process import run_bounded
 
 log = logging.getLogger(__package__)
 
@@ -55,7 +57,10 @@ def run_exec_plugin(
     info). Its stdout must be an `ExecCredential` of the same apiVersion with `status.token` or
     `status.clientCertificateData` + `status.clientKeyData` (PEM). Failures raise a one-line
     `SourceAuthError` naming the command; the plugin's output is never quoted (it may hold the
-    credential), only the first line of its stderr, with any configured env value removed.
+    credential), only the first line of its stderr through `redaction.quote_outside` (every
+    configured env value and anything shaped like a credential removed, control characters
+    escaped). The plugin runs in its own process group, killed whole at `timeout` seconds or
+    when an output passes `PLEG_DOCTOR_MAX_OUTPUT_BYTES` (`process.run_bounded`).
     """
     name = Path(plugin.command).name
     if plugin.interactive_mode == "Always":
@@ -71,47 +76,48 @@ def run_exec_plugin(
     env.update(plugin.env)
     env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
     log.debug("running exec credential plugin %s (%s)", name, plugin.api_version)
-    start = time.monotonic()
+    limits = current_limits()
     try:
-        proc = subprocess.run(  # the user's own kubeconfig names the command
-            [plugin.command, *plugin.args],
+        finished = run_bounded(
+            [plugin.command, *plugin.args],  # the user's own kubeconfig names the command
             env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
             timeout=timeout,
-            check=False,
+            max_output_bytes=limits.output_bytes,
         )
     except FileNotFoundError as exc:
         raise SourceAuthError(
-            f"exec credential plugin '{name}' not found", hint=_first_line(plugin.install_hint)
+            f"exec credential plugin '{name}' not found",
+            hint=quote_outside(plugin.install_hint or "", limit=_DETAIL_CHARS) or None,
         ) from exc
     except PermissionError as exc:
         raise SourceAuthError(f"exec credential plugin '{name}' is not executable") from exc
-    except subprocess.TimeoutExpired:
-        # NOTE: from None: TimeoutExpired carries the captured output.
-        raise SourceAuthError(
-            f"exec credential plugin '{name}' did not finish within {timeout:g} s"
-        ) from None
     except OSError as exc:
         raise SourceAuthError(
             f"cannot run exec credential plugin '{name}': {exc.strerror or type(exc).__name__}"
         ) from exc
     log.debug(
-        "exec credential plugin %s exited %d after %.3f s (%d bytes out, %d bytes err)",
-        name, proc.returncode, time.monotonic() - start, len(proc.stdout), len(proc.stderr),
+        "exec credential plugin %s ended after %.3f s (exit %s, %d bytes out, %d bytes err)",
+        name, finished.seconds, finished.returncode, len(finished.stdout), len(finished.stderr),
     )  # fmt: skip
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode("utf-8", "replace")
-        for _, value in plugin.env:
-            if len(value) >= 4:
-                stderr = stderr.replace(value, "<redacted>")
-        detail = _first_line(stderr)
+    if finished.timed_out:
+        raise SourceAuthError(
+            f"exec credential plugin '{name}' did not finish within {timeout:g} s: it was "
+            "stopped, with everything it started",
+            hint="raise --timeout, or run the plugin yourself to see where it waits",
+        )
+    if finished.killed is not None:
+        raise limits.error(
+            "output_bytes", f"exec credential plugin '{name}' wrote too much to {finished.killed}"
+        )
+    if finished.returncode != 0:
+        secrets = [value for _, value in plugin.env]
+        detail = quote_outside(finished.stderr, secrets, limit=_DETAIL_CHARS)
         suffix = f": {detail}" if detail else ""
         raise SourceAuthError(
-            f"exec credential plugin '{name}' failed (exit {proc.returncode}){suffix}",
+            f"exec credential plugin '{name}' failed (exit {finished.returncode}){suffix}",
             hint=f"run it yourself to see why: {name}",
         )
-    return _parse_exec_output(proc.stdout, plugin, name)
+    return _parse_exec_output(finished.stdout, plugin, name)
 
 
 def _exec_cluster_info(cluster: KubeCluster) -> dict[str, Any]:
@@ -139,7 +145,7 @@ def _parse_exec_output(stdout: bytes, plugin: ExecPlugin, name: str) -> ExecCred
         return SourceAuthError(f"exec credential plugin '{name}' returned {why}")
 
     try:
-        data = json.loads(stdout)
+        data = json_document(stdout)
     except ValueError as exc:
         raise bad("output that is not JSON") from exc
     if not isinstance(data, Mapping) or data.get("kind") != "ExecCredential":
@@ -170,15 +176,6 @@ def _parse_timestamp(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
-
-
-def _first_line(text: str | None) -> str | None:
-    if not text:
-        return None
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    if len(line) > _DETAIL_CHARS:
-        line = line[: _DETAIL_CHARS - 1] + "…"
-    return line or None
 
 
 class KubeconfigCredentials:

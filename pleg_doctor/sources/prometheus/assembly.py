@@ -26,8 +26,10 @@ from pleg_doctor.core.distribution import (
 )
 from pleg_doctor.core.fleet import FleetNode, human_duration
 from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
+from pleg_doctor.core.terms import QUIET_WHOLE_WINDOW
 from pleg_doctor.core.window import Window
 from pleg_doctor.sources.prometheus.rules import (
+    FLEET_AGE_MEASURES,
     FLEET_OPERATION_COUNTS,
     FLEET_OPERATION_QUANTILES,
     FLEET_OPERATION_SHAPES,
@@ -92,7 +94,7 @@ _SAMPLE_ROUTES: dict[str, _Route] = {
 }
 """Terms that become samples of the node's snapshot."""
 
-_NODE_MEASURES = frozenset((*FLEET_RELIST_MEASURES, *FLEET_QUANTILE_MEASURES))
+_NODE_MEASURES = frozenset((*FLEET_RELIST_MEASURES, *FLEET_QUANTILE_MEASURES, *FLEET_AGE_MEASURES))
 _OPERATION_MEASURES = frozenset(
     (*FLEET_OPERATION_COUNTS, *FLEET_OPERATION_SHAPES, *FLEET_OPERATION_QUANTILES)
 )
@@ -325,9 +327,20 @@ def node_window(
         runtime_ops=runtime_ops,
         runtime_buckets=buckets if hist_ops else None,
     )
+    # The window's start: only the health clock's age there (the relist in progress at the
+    # window's edge, docs/model.md "Window edges and failed relists"), as the gauge it came from.
+    start = captured_at - range_seconds
+    start_age = measures.get("edge_start_age_seconds")
     first: Snapshot = build_snapshot(
-        (), name=name, node=node, captured_at=captured_at - range_seconds, captured_at_origin="at"
+        [FleetSample("last_seen", "value", _NO_LABELS, start - start_age)]
+        if start_age is not None
+        else (),
+        name=name,
+        node=node,
+        captured_at=start,
+        captured_at_origin="at",
     )
+    relists = measures.get("relists")
     return Window(
         last=last,
         first=first,
@@ -345,6 +358,12 @@ def node_window(
         started_containers=increases.get("started_containers"),
         process_cpu_seconds=increases.get("process_cpu"),
         extrapolated=True,
+        # What the server sees of the scrapes in between: the largest health-clock age at them,
+        # and a run without relists only when it is the whole window (docs/rules.md).
+        scrape_age_peak_seconds=measures.get("scrape_age_peak_seconds"),
+        quiet_seconds=QUIET_WHOLE_WINDOW.evaluate(
+            {"relists": relists, "window_seconds": range_seconds}
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from pleg_doctor.sources.prometheus.promql import (
     promql_duration,
 )
 from pleg_doctor.sources.prometheus.rules import (
+    FLEET_AGE_MEASURES,
     FLEET_OPERATION_COUNTS,
     FLEET_OPERATION_QUANTILES,
     FLEET_OPERATION_SHAPES,
@@ -131,7 +132,12 @@ def build_queries(
     # read by name (a plain selection: no work on the server).
     histograms = (
         (
-            measures("recorded_relist", FLEET_RELIST_MEASURES, FLEET_QUANTILE_MEASURES),
+            measures(
+                "recorded_relist",
+                FLEET_RELIST_MEASURES,
+                FLEET_QUANTILE_MEASURES,
+                FLEET_AGE_MEASURES,
+            ),
             measures(
                 "recorded_runtime",
                 FLEET_OPERATION_COUNTS,
@@ -141,7 +147,7 @@ def build_queries(
         )
         if recorded
         else (
-            measures("relist", FLEET_RELIST_MEASURES),
+            measures("relist", FLEET_RELIST_MEASURES, FLEET_AGE_MEASURES),
             measures("relist_quantiles", FLEET_QUANTILE_MEASURES),
             measures("runtime", FLEET_OPERATION_COUNTS),
             # The bucket-heavy parts apart: Prometheus evaluates each query on one core.

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pleg_doctor.core import terms
 from pleg_doctor.core.fleet import human_duration
-from pleg_doctor.core.formulas import Formula, Names, Where, number_text
+from pleg_doctor.core.formulas import Formula, Like, Names, Var, Where, number_text
 from pleg_doctor.core.model import LIST_OPS, RELIST_OPS, STATUS_OPS
 from pleg_doctor.core.terms import CONDITIONS
 from pleg_doctor.errors import UsageError
@@ -55,6 +55,10 @@ DEF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TIMEOUT_BUCKET_BOUNDS = (119.20928955078125, 298.0232238769531)
 """The runtime histogram's (119.2, 298] bucket (`ExponentialBuckets(.005, 2.5, 14)`, ≥ 1.20): the
 calls that ran into the default 2-minute CRI timeout."""
+
+AGE_PEAK_STEP_SECONDS = 15.0
+"""The subquery step of the largest last-seen age in the window: each scrape's age is seen when
+scrapes are at least this far apart (kube-prometheus scrapes kubelets every 30 s)."""
 
 SEVERITIES = {
     "past_threshold": "critical",
@@ -489,6 +493,28 @@ class _Builder:
             "EventedPLEG, which overwrites the gauge with now)",
             _fixed(self.per_node(age) + f" unless {self.on} ({self.gate})"),
         )
+        before = f"{seen} offset {self.range}"
+        start = f"max by ({self.by}) (timestamp({before})) - max by ({self.by}) ({before} > 0)"
+        self.add(
+            terms.EDGE_START_AGE.name,
+            f"{prefix}:kubelet_pleg_last_seen_seconds:age_offset{self.w}",
+            "the same age at the window's start (its last scrape before it): how long the relist "
+            "in progress there had run",
+            _fixed(self.per_node(start) + f" unless {self.on} ({self.gate})"),
+        )
+        floor = number_text(terms.STALL_AGE_FLOOR_SECONDS)
+        step = promql_duration(AGE_PEAK_STEP_SECONDS)
+        peak = (
+            f"max by ({self.by}) (max_over_time(((timestamp({seen}) - ({seen} > 0)) > {floor})"
+            f"[{self.range}:{step}]))"
+        )
+        self.add(
+            terms.EARLIER_AGE_PEAK.name,
+            f"{prefix}:kubelet_pleg_last_seen_seconds:max_age{self.w}",
+            f"the largest of those ages over {floor} s at a scrape of the window (a subquery at "
+            f"{step} steps: every scrape at least {step} apart is seen)",
+            _fixed(self.per_node(peak) + f" unless {self.on} ({self.gate})"),
+        )
         discards = self.increase("", '__name__=~"kubelet_pleg_discard_events(_total)?"')
         self.add(
             "discard_events",
@@ -559,6 +585,34 @@ class _Builder:
 
             return build
 
+        def without_sum(names: Names) -> str:
+            count = self.select(names, "op_count", RELIST_OPS)
+            total = self.select(names, "op_sum_seconds", RELIST_OPS)
+            return f"count without (operation_type) ({count} unless {total})"
+
+        self.add(
+            "relist_ops_without_sum", "", "relist operations timed without a _sum", without_sum
+        )
+
+        def errors(names: Names) -> str:
+            series = self.select(names, "op_errors", LIST_OPS)
+            return f"sum without (operation_type) ({series})"
+
+        self.add("list_errors", "", "failed list calls (GetPods failing)", errors)
+        over = terms.RELISTS_OVER_TOP.name
+        self.add(
+            "hung_bound_top_seconds",
+            "",
+            "the relist histogram's top finite bucket, where it has buckets",
+            lambda names: Like(Var(over), DEF_BUCKETS[-1]).expand(names),
+        )
+        self.add("hung_bound_relists", "", "relists over 10 s", lambda names: names.inputs[over])
+        self.add(
+            "hung_bound_mean_seconds",
+            "",
+            "their mean",
+            lambda names: names.inputs["relist_over_top_mean_seconds"],
+        )
         self.add("relist_timeouts", "", "timed-out relist calls", timeouts(RELIST_OPS))
         self.add("relist_timeout_seconds", "", "their cost", timeouts(RELIST_OPS, weighted=True))
         self.add("list_timeouts", "", "timed-out lists", timeouts(LIST_OPS))
@@ -571,6 +625,7 @@ class _Builder:
             "in a window: the relist that carries the window's hung calls",
             lambda names: names.inputs[terms.PREDICTED_RELIST_WORST.name],
         )
+        self.formula(terms.QUIET_WHOLE_WINDOW, f"instance:pleg_quiet_seconds:model{w}")
         for formula in (*terms.AGES, *terms.VERDICT_FIGURES, terms.SLOWNESS):
             self.formula(formula, f"instance:pleg_{_series_name(formula.name)}:model{w}")
         signal = f"instance:pleg_signal:model{w}"
@@ -658,11 +713,13 @@ def _series_name(name: str) -> str:
 
 
 _SIGNAL_MEANINGS = {
-    "past_threshold": "critical: the last relist started longer ago than the threshold",
-    "stalled_past_threshold": "critical: no relist has completed for longer than the threshold",
-    "steady_state_crosses_threshold": "critical: the predicted worst age is past the threshold",
+    "past_threshold": "critical: at a scrape of the window, the last relist had started the "
+    "threshold or longer before",
+    "stalled_past_threshold": "critical: no relist has completed for the threshold or longer",
+    "steady_state_crosses_threshold": "critical: the predicted worst age reaches the threshold",
     "headroom_low": "warning: headroom under half the threshold",
-    "relist_hanging": "warning: no relist has completed for longer than three relist cycles",
+    "relist_hanging": "warning: no relist has completed for longer than three relist cycles, "
+    "and no last-seen age bounds it",
     "relist_p99_over_10s": "warning: 1 % or more of the window's relists took over 10 s",
     "list_calls_time_out": "warning: GetPods' list calls ran into the CRI timeout (runtime hung?)",
     "status_calls_time_out": "warning: status calls ran into the CRI timeout (a wedged container?)",
@@ -732,6 +789,8 @@ FLEET_RELIST_MEASURES = (
     "relist_interval_count",
 )
 FLEET_QUANTILE_MEASURES = ("relist_p50_seconds", "relist_p99_seconds", "relist_recent_p99_seconds")
+FLEET_AGE_MEASURES = ("edge_start_age_seconds", "scrape_age_peak_seconds")
+"""The health clock's age at the window's start and its largest at a scrape of the window."""
 FLEET_OPERATION_COUNTS = ("op_calls", "op_errors", "op_count", "op_sum_seconds")
 FLEET_OPERATION_SHAPES = ("op_timeouts", "op_over_top_mean_seconds")
 FLEET_OPERATION_QUANTILES = ("op_p99_seconds",)
@@ -745,6 +804,7 @@ def measurements(options: RuleOptions, *, recorded: bool) -> dict[str, str]:
     wanted = {
         *FLEET_RELIST_MEASURES,
         *FLEET_QUANTILE_MEASURES,
+        *FLEET_AGE_MEASURES,
         *FLEET_OPERATION_COUNTS,
         *FLEET_OPERATION_SHAPES,
         *FLEET_OPERATION_QUANTILES,
@@ -862,7 +922,8 @@ _SIGNAL_SENTENCES = {
     "predict take the age past the threshold on every cycle.",
     "headroom_low": "The worst age the relist reaches is within half the threshold: one more "
     "hung CRI call (2 minutes) makes the node NotReady.",
-    "relist_hanging": "No relist has completed for longer than three relist cycles.",
+    "relist_hanging": "No relist has completed for longer than three relist cycles, and the "
+    "kubelet has no last-seen gauge to say for how long.",
     "relist_p99_over_10s": "1 % or more of the relists took over 10 s (the kubernetes-mixin's "
     "KubeletPlegDurationHigh).",
     "list_calls_time_out": "The runtime's list calls run into the CRI timeout: the runtime is "

@@ -25,9 +25,11 @@ from typing import Any, NoReturn
 from pleg_doctor.core.fleet import FleetNode, human_duration
 from pleg_doctor.errors import SourceError, UsageError
 from pleg_doctor.sources.base import SourceKind
+from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.http.client import HttpClient, http_client
-from pleg_doctor.sources.http.redaction import safe_url
+from pleg_doctor.sources.http.redaction import quote_outside, safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+from pleg_doctor.sources.limits import current as current_limits
 from pleg_doctor.sources.prometheus.assembly import FleetAssembler, PromSample
 from pleg_doctor.sources.prometheus.queries import (
     DEFAULT_SELECTOR,
@@ -49,9 +51,6 @@ PARALLEL_QUERIES = 4
 
 FOLD_BATCH = 2048
 """Series decoded per hold of the assembler's lock (the threads share one assembler)."""
-
-MAX_BODY_BYTES = 512 * 1024 * 1024
-"""Refuse answers beyond this (about 60 MB per 1,000 nodes is expected at most)."""
 
 WORDING = EndpointWording(
     endpoint="Prometheus",
@@ -90,13 +89,29 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
+DEFAULT_PORT = 9090
+"""Prometheus' default port, for a `--prometheus HOST` without one."""
+
+
+def with_default_scheme(text: str) -> str:
+    """`prometheus:9090` → `http://prometheus:9090`, `prometheus` → `http://prometheus:9090`;
+    a URL with a scheme is left as it is."""
+    if not text or "://" in text:
+        return text
+    host, slash, path = text.partition("/")
+    if not host.endswith("]") and ":" in host:
+        return f"http://{text}"  # HOST:PORT or [IPv6]:PORT
+    return f"http://{host}:{DEFAULT_PORT}{slash}{path}"
+
+
 def api_url(url: str) -> str:
     """`URL/api/v1/query`, keeping the URL's path prefix (Mimir's `/prometheus`, VM's `/select/0/prometheus`).
 
     A URL that already ends in `/api/v1/query`, `/api/v1` or `/graph` (copied from a browser) is
-    accepted as the base it points into.
+    accepted as the base it points into. Like `--kubelet`, a bare `HOST` or `HOST:PORT` (or
+    `HOST:PORT/prefix`) is accepted: Prometheus' own defaults fill in, `http://` and port 9090.
     """
-    text = url.strip()
+    text = with_default_scheme(url.strip())
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -106,7 +121,8 @@ def api_url(url: str) -> str:
         ) from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            "--prometheus needs an http:// or https:// URL, e.g. http://prometheus:9090"
+            "--prometheus needs HOST[:PORT] or an http:// or https:// URL, e.g. "
+            "prometheus-k8s.monitoring:9090"
         )
     if "@" in parts.netloc:
         raise UsageError(
@@ -262,6 +278,9 @@ class _Call:
     def __init__(self, source: PrometheusSource, client: HttpClient) -> None:
         self.source = source
         self.client = client
+        self._series = 0
+        """Series in the answers so far: what the decoded answers cost is bounded in total."""
+        self._series_lock = threading.Lock()
 
     # -- the queries
 
@@ -414,8 +433,9 @@ class _Call:
 
     def elements(self, promql: str, at: float) -> Iterator[Any]:
         """The elements of the instant vector `promql` at `at` evaluates to, decoded one at a
-        time: this is where an answer's body is read (`request_body`, bounded by
-        `MAX_BODY_BYTES`) and its series are taken one by one."""
+        time: this is where an answer's body is read (`request_body`: at most
+        `PLEG_DOCTOR_MAX_ANSWER_BYTES`, its series counted against `PLEG_DOCTOR_MAX_SERIES`
+        for the whole fetch before any is decoded) and its series are taken one by one."""
         status, reason, body = self.request_body(promql, at)
         streamed = _streamed_vector(body) if 200 <= status < 300 else None
         if streamed is None:
@@ -432,7 +452,7 @@ class _Call:
         del body
         try:
             yield from items_of
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's depth
             raise self._shape_error(promql) from exc
         self._keep_warnings(warnings())
 
@@ -445,28 +465,45 @@ class _Call:
             self.source._url,
             params=params,
             accept="application/json",
-            max_bytes=MAX_BODY_BYTES,
-            too_large_hint="narrow --selector",
+            bound="answer_bytes",
             error_statuses=_status_without_api_answer,
         )
-        return response.status, response.reason, response.body
+        body = response.body
+        self._count_series(body)
+        return response.status, response.reason, body
+
+    def _count_series(self, body: bytes) -> None:
+        """Bound the series of the whole fetch before any answer is decoded: decoded and
+        assembled, each costs memory, so the bound (`PLEG_DOCTOR_MAX_SERIES`) has to hold
+        before the decoder builds them. Every answer passes here (`elements`, `request`)."""
+        series = body.count(b'"metric"')
+        with self._series_lock:
+            self._series += series
+            total = self._series
+        limits = current_limits()
+        if total > limits.series:
+            raise limits.error(
+                "series",
+                f"Prometheus {self.source._url} answered more than {limits.series:,} series in "
+                f"all ({series:,} to one query; narrow --selector?)",
+            )
 
     def request(self, promql: str, at: float | None) -> dict[str, Any]:
         """GET `/api/v1/query` for `promql` at `at`; the decoded `success` document."""
         return self._decode(*self.request_body(promql, at), promql)
 
     def _keep_warnings(self, warnings: Any) -> None:
-        """The server's warnings, one line each, scrubbed of secrets, for the CLI to print."""
+        """The server's warnings, one line each, quoted through the redaction, for the CLI."""
         for warning in warnings or ():
             if isinstance(warning, str):
-                text = self.client.scrub(" ".join(warning.split()))[:300]
+                text = quote_outside(warning, self.client.secrets, limit=300)
                 with self.source._lock:
                     self.source._warnings.append(text)
 
     def _decode(self, status: int, reason: str, body: bytes, promql: str) -> dict[str, Any]:
         what = f"Prometheus {self.source._url}"
         try:
-            doc = json.loads(body)
+            doc = json_document(body)
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
@@ -493,9 +530,7 @@ class _Call:
         if doc["status"] == "success" and 200 <= status < 300:
             return doc
         error_type = str(doc.get("errorType") or f"HTTP {status}")
-        detail = self.client.scrub(" ".join(str(doc.get("error") or "").split()))
-        if len(detail) > 300:
-            detail = detail[:299] + "…"
+        detail = quote_outside(str(doc.get("error") or ""), self.client.secrets, limit=300)
         hints = {
             "bad_data": 'check --selector (label matchers, e.g. job="kubelet")',
             "timeout": "the server gave up: raise --timeout, or narrow --selector or --range",

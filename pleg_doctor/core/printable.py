@@ -1,0 +1,52 @@
+"""Outside text made safe to print: control characters escaped, shell words quoted.
+
+Names and messages that come from outside (a pod name in a kubelet log, a container name from
+crictl, a label value in a dump) may hold anything: a terminal escape sequence that clears the
+screen or retitles the window, a carriage return that rewrites a line, a `;` that turns a
+suggested `crictl` command into another one. Two functions keep them inert:
+
+* `escape_controls`: control characters shown as `\\xNN` (the renderers, the stderr lines and
+  `redaction.quote_outside` all go through it);
+* `shell_command`: a next-step command for copy-paste, every word quoted for the shell
+  (`shlex.quote`, or bash's `$'...'` for a word with control characters), so a hostile name
+  stays one argument.
+
+Pure: no I/O, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters but tab and newline: C0, DEL, C1, and the Unicode line separators."""
+
+
+def escape_controls(text: str) -> str:
+    r"""`text` with control characters (not tab or newline) shown as `\xNN` / `\uNNNN`."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shell_word(word: str) -> str:
+    """`word` quoted for a POSIX shell: as is when safe, else `'...'`, else bash's `$'...'`."""
+    if _CONTROL.search(word) is None and "\n" not in word and "\t" not in word:
+        import shlex  # only next-step commands need it, not a cron `check FILE`
+
+        return shlex.quote(word)
+    body = "".join(
+        f"\\x{ord(c):02x}" if c in "\n\t" or _CONTROL.match(c) else ("\\" + c if c in "\\'" else c)
+        for c in word
+    )
+    return f"$'{body}'"
+
+
+def shell_command(*words: str) -> str:
+    """A command line for people to copy: `words` joined, each quoted by `shell_word`."""
+    return " ".join(shell_word(word) for word in words)

@@ -1,0 +1,341 @@
+"""A blocked `/metrics` is evidence: a real HTTPS kubelet (trustme certificates) that behaves
+like the lab's when its runtime hangs: `/metrics` answers a real lab dump only after a delay,
+`/healthz` answers at once.
+
+Patience values are short options (a second or two), never the real 2-minute CRI timeout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pleg_doctor.core.endpoints import ScrapeFacts
+from tests.fakeserver import (
+    CA,
+    SERVER_CERT,
+    TOKEN,
+    FakeServer,
+    Reply,
+    Seen,
+    secret_guard,
+)
+from tests.helpers import check_schema, run_cli
+from tests.kubelet_lab import LAB
+from tests.test_nodestatus import EVENTS_DOC, NODE_DOC, PLEG_MESSAGE
+from tests.test_sources_apiserver import write_kubeconfig
+
+# The lab's S4 dump 14: scraped at 15:22:05 while ListPodSandbox hung, it took 120 s to answer.
+DUMP = LAB / "S4-listpodsandbox-hang" / "14-20261129T152205Z.prom"
+HEADER, BODY = DUMP.read_bytes().split(b"\n", 1)
+REQUEST_AT = dt.datetime(2026, 11, 29, 15, 22, 5, tzinfo=dt.timezone.utc)
+LAST_SEEN_AGE_AT_REQUEST = 195.0  # kubelet_pleg_last_seen_seconds 1795965530 = 15:18:50
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets(monkeypatch, caplog, capsys):
+    yield from secret_guard(monkeypatch, caplog, capsys)
+
+
+@pytest.fixture
+def ca_file(tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    CA.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> str:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    return str(path)
+
+
+def _http_date(moment: dt.datetime) -> str:
+    return email.utils.format_datetime(moment.replace(microsecond=0), usegmt=True)
+
+
+def blocking_kubelet(delay: float, *, prefix: str = "") -> Any:
+    """`/metrics` after `delay` seconds (its `Date` written then, as Go's server does), `/healthz`
+    at once; both on a kubelet clock that read 15:22:05 when the request arrived."""
+
+    def handler(seen: Seen) -> Reply:
+        path = seen.path.removeprefix(prefix)
+        if path.endswith("/healthz"):
+            return Reply(body=b"ok", content_type="text/plain", date=_http_date(REQUEST_AT))
+        if path.endswith("/metrics"):
+            answered = REQUEST_AT + dt.timedelta(seconds=delay)
+            return Reply(body=BODY, stall_seconds=delay, date=_http_date(answered))
+        return Reply(404, b"404 page not found\n", "text/plain")
+
+    return handler
+
+
+def run(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    return run_cli(args, capsys, secrets=(TOKEN,))
+
+
+def _kubelet(server: FakeServer, ca_file: str, token_file: str) -> list[str]:
+    return [
+        "--kubelet",
+        f"127.0.0.1:{server.port}",
+        "--cacert",
+        ca_file,
+        "--token-file",
+        token_file,
+    ]
+
+
+def test_check_ends_at_its_patience_with_one_honest_line(ca_file, token_file, tmp_path, capsys):
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["check", *_kubelet(server, ca_file, token_file), "--timeout", "1s",
+             "--textfile", str(textfile)],
+            capsys,
+        )  # fmt: skip
+        paths = [s.path for s in server.seen]
+    assert code == 3, err
+    line = out.strip()
+    assert "\n" not in line
+    assert line.startswith(
+        "PLEG UNKNOWN - /metrics did not answer in 1.0 s while /healthz answered in "
+    ), line
+    assert line.split(" | ")[0].endswith("runtime likely hung (runtime_hung)"), line
+    assert paths == ["/metrics", "/healthz"]  # no retry of a timed-out scrape
+    metrics = (textfile / "pleg_doctor.prom").read_text()
+    node = 'node="127.0.0.1"'
+    assert f"pleg_doctor_up{{{node}}} 0.0" in metrics
+    assert f"pleg_doctor_scrape_blocked_seconds{{{node}}} 1.0" in metrics
+    assert f'pleg_doctor_verdict{{{node},verdict="unknown"}} 1.0' in metrics
+    assert f'pleg_doctor_cause_score{{cause="runtime_hung",{node}}}' in metrics
+    assert "pleg_doctor_headroom_seconds{" not in metrics
+
+
+def test_check_json_of_a_blocked_scrape_is_schema_valid(ca_file, token_file, capsys):
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        code, out, _ = run(
+            ["check", *_kubelet(server, ca_file, token_file), "--timeout", "1s", "-o", "json"],
+            capsys,
+        )
+    assert code == 3
+    doc = json.loads(out)
+    check_schema(doc)
+    assert doc["verdict"] == "unknown" and doc["headroom_seconds"] is None
+    assert doc["relist"]["count"] is None and doc["kubelet_version"] is None
+    assert doc["scrape"]["blocked"] is True and doc["scrape"]["waited_seconds"] == 1.0
+    assert doc["scrape"]["health_status"] == 200 and doc["scrape"]["health_seconds"] < 1
+    assert doc["causes"][0]["id"] == "runtime_hung"
+    evidence = doc["causes"][0]["evidence"][0]
+    assert evidence["metric"] == "/metrics"
+    assert evidence["value"] == "/metrics did not answer in 1.0 s"
+    assert "/healthz answered in" in evidence["note"]
+    assert any("probe-runtime" in step for step in doc["causes"][0]["next_steps"])
+
+
+def test_diagnose_waits_with_progress_and_reports_runtime_hung(ca_file, token_file, capsys):
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["diagnose", *_kubelet(server, ca_file, token_file), "--timeout", "0.3s",
+             "--metrics-timeout", "1.2s", "-o", "json"],
+            capsys,
+        )  # fmt: skip
+    assert code == 3
+    # The wait said what it was waiting for, on stderr.
+    assert "/metrics has not answered for 0 s; /healthz answered in" in err
+    assert "the runtime is likely hung; waiting up to 1.2 s, Ctrl-C to stop" in err
+    doc = json.loads(out)
+    check_schema(doc)
+    assert doc["verdict"] == "unknown"
+    assert doc["causes"][0]["id"] == "runtime_hung"
+    assert doc["scrape"]["waited_seconds"] == 1.2
+
+
+def test_diagnose_gets_the_late_body_with_the_capture_time_of_the_request(
+    ca_file, token_file, capsys
+):
+    # /metrics answers after 2.5 s; its Date says 15:22:07 (whole seconds, as HTTP dates are).
+    with FakeServer(blocking_kubelet(2.5), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["diagnose", *_kubelet(server, ca_file, token_file), "--timeout", "0.5s",
+             "--metrics-timeout", "20s", "-o", "json"],
+            capsys,
+        )  # fmt: skip
+    assert code == 2, err  # age 195 s: past the threshold
+    assert "/metrics has not answered for" in err
+    doc = json.loads(out)
+    check_schema(doc)
+    age = doc["relist"]["last_seen_age_seconds"]
+    # Date − elapsed: the kubelet's clock when the request arrived (and the values were read),
+    # not when it finally answered (Date alone would say 197 s).
+    assert LAST_SEEN_AGE_AT_REQUEST - 1.0 <= age <= LAST_SEEN_AGE_AT_REQUEST + 0.5, age
+    assert doc["scrape"]["blocked"] is False
+    assert 2.5 <= doc["scrape"]["metrics_seconds"] < 10
+    assert doc["causes"][0]["id"] == "runtime_hung"
+
+
+def test_a_kubelet_that_answers_nothing_is_a_timeout_not_a_hung_runtime(
+    ca_file, token_file, capsys
+):
+    def silent(seen: Seen) -> Reply:
+        return Reply(stall_seconds=30.0)
+
+    with FakeServer(silent, cert=SERVER_CERT) as server:
+        code, out, _ = run(
+            ["check", *_kubelet(server, ca_file, token_file), "--timeout", "0.5s"], capsys
+        )
+    assert code == 3
+    assert (
+        out.startswith("PLEG UNKNOWN - kubelet ")
+        and "did not answer within the 0.5 s deadline" in out
+    )
+    assert "runtime_hung" not in out
+
+
+def test_through_the_api_server_the_node_condition_makes_it_critical(tmp_path, capsys):
+    prefix = "/api/v1/nodes/worker-1/proxy"
+    metrics = blocking_kubelet(30.0, prefix=prefix)
+
+    def apiserver(seen: Seen) -> Reply:
+        if seen.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Reply(401, b"{}", "application/json")
+        if seen.path.startswith(prefix):
+            return metrics(seen)
+        if seen.path == "/api/v1/nodes/worker-1":
+            return Reply(body=json.dumps(NODE_DOC).encode(), content_type="application/json")
+        if seen.path.startswith("/api/v1/events"):
+            return Reply(body=json.dumps(EVENTS_DOC).encode(), content_type="application/json")
+        return Reply(404, b"{}", "application/json")
+
+    ca = tmp_path / "ca.pem"
+    CA.cert_pem.write_to_path(str(ca))
+    with FakeServer(apiserver, cert=SERVER_CERT) as server:
+        kubeconfig = write_kubeconfig(
+            tmp_path / "config", f"https://127.0.0.1:{server.port}", {"token": TOKEN}, ca=ca
+        )
+        args = ["check", "--node", "worker-1", "--kubeconfig", str(kubeconfig), "--timeout", "1s"]
+        code, out, err = run(args, capsys)
+        diagnosed = run(["diagnose", *args[1:], "--metrics-timeout", "1s", "-o", "json"], capsys)
+    assert code == 2, err
+    assert out.startswith(
+        "PLEG CRITICAL - /metrics did not answer in 1.0 s while "
+        "/api/v1/nodes/worker-1/proxy/healthz answered in "
+    ), out
+    assert f"the Node's Ready condition is False: {PLEG_MESSAGE}" in out
+    code, out, _ = diagnosed
+    assert code == 2
+    doc = json.loads(out)
+    check_schema(doc)
+    assert doc["verdict"] == "critical" and doc["node"] == "worker-1"
+    assert doc["scrape"]["node_ready"] == "False"
+    assert doc["causes"][0]["id"] == "runtime_hung" and doc["causes"][0]["score"] >= 0.8
+
+
+def test_a_slow_scrape_is_runtime_evidence_in_the_diagnosis():
+    # The lab's dump 14 as the lab's curl got it: after 120 s, while /healthz took 15 ms.
+    from .helpers import diagnose_texts
+
+    facts = ScrapeFacts(metrics_seconds=120.03, health_seconds=0.015, health_status=200)
+    report = diagnose_texts([DUMP.read_bytes()], scrape=facts)
+    top = report.causes[0]
+    assert top.id == "runtime_hung"
+    found = {e.metric: (e.value, e.note) for e in top.evidence}
+    assert found["/metrics"][0] == "/metrics took 120 s to answer"
+    assert "while /healthz answered in 15 ms" in found["/metrics"][1]
+    assert any("the capture time is the kubelet's clock when the request started" in n
+               for n in report.notes)  # fmt: skip
+
+
+# --- one probe and one finding for diagnose, check and scan -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "answer"),
+    [
+        (Reply(body=b"ok", content_type="text/plain"), "200 ok"),
+        (
+            Reply(
+                500,
+                b"[+]ping ok\n[-]syncloop failed: reason withheld\nhealthz check failed\n",
+                "text/plain",
+            ),
+            "500 [-]syncloop failed: reason withheld",
+        ),
+        (
+            Reply(403, b"Forbidden (user=x, verb=get, resource=nodes)", "text/plain"),
+            "403 Forbidden",
+        ),
+        # the API server's own error: the node proxy could not reach the kubelet
+        (Reply(503, b'{"kind": "Status", "code": 503}', "application/json"), None),
+    ],
+)
+def test_the_one_healthz_probe_counts_any_answer_of_the_kubelet(reply, answer):
+    from pleg_doctor.sources.http.client import http_client
+    from pleg_doctor.sources.http.metrics import probe_health
+    from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
+
+    wording = EndpointWording(endpoint="kubelet")
+    with (
+        FakeServer(lambda seen: reply) as server,
+        http_client(HttpSettings(), wording=wording, timeout=3) as client,
+    ):
+        probe = probe_health(client, server.url("/api/v1/nodes/n1/proxy/healthz"))
+    assert probe.path == "/api/v1/nodes/n1/proxy/healthz"
+    if answer is None:
+        assert (
+            probe.status is None
+            and probe.answer is None
+            and "could not reach" in (probe.error or "")
+        )
+    else:
+        assert probe.answer is not None and probe.answer.startswith(answer)
+        assert probe.seconds is not None and probe.seconds < 3
+
+
+def test_scan_and_diagnose_give_one_and_the_same_blocked_scrape_finding():
+    from pleg_doctor.core.report import SourceInfo, blocked_report
+    from pleg_doctor.core.scan import diagnose_scan, scanned_node
+
+    facts = ScrapeFacts(
+        metrics_seconds=None,
+        waited_seconds=10.0,
+        health_path="/api/v1/nodes/n1/proxy/healthz",
+        health_seconds=0.003,
+        health_status=200,
+        health_said="ok",
+    )
+    location = "https://api.example/api/v1/nodes/n1/proxy/metrics"
+    diagnosed = blocked_report(
+        source=SourceInfo(kind="apiserver", location=location), node="n1", scrape=facts
+    )
+    node = scanned_node(
+        node="n1",
+        location=location,
+        snapshots=[],
+        outcome="blocked",
+        scanned_at=1_795_965_725.0,
+        problem="/metrics blocked 10 s while /healthz answers (200 ok): container runtime likely hung",
+        scrape=facts,
+    )
+    report = diagnose_scan(
+        [node], apiserver="https://api.example", selector=None, scanned_at=1_795_965_725.0,
+        window_seconds=None,
+    )  # fmt: skip
+    (scanned,) = report.reports
+    assert scanned.causes == diagnosed.causes
+    assert scanned.to_dict()["scrape"] == diagnosed.to_dict()["scrape"]
+    (finding,) = diagnosed.causes
+    assert finding.id == "runtime_hung" and finding.score == 0.7
+    assert [(e.metric, e.value) for e in finding.evidence] == [
+        ("/metrics", "/metrics did not answer in 10 s"),
+        ("/healthz", "200 ok"),
+    ]
+    assert "while /api/v1/nodes/n1/proxy/healthz answered in 3 ms" in finding.evidence[0].note
+    assert finding.next_steps[0].startswith("pleg-doctor diagnose --node n1 --metrics-timeout 150s")
+    assert any("probe-runtime" in step for step in finding.next_steps)
