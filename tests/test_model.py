@@ -224,3 +224,50 @@ def test_evented_gate_ignores_last_seen_and_uses_relaxed_constants():
     assert report.model.last_seen_age_seconds is None
     assert report.constants.relist_threshold_seconds == 600
     assert any("EventedPLEG gate on" in n for n in report.notes)
+
+
+def _evented_window(sim: KubeletSim) -> list[str]:
+    """Two dumps of an EventedPLEG kubelet, 20 minutes apart (four generic relists between)."""
+    sim.run(1200)
+    first = sim.dump(captured_at=sim.now)
+    sim.run(1200)
+    return [first, sim.dump(captured_at=sim.now)]
+
+
+def test_a_healthy_evented_node_is_ok():
+    """Generic relisting every 300 s under EventedPLEG leaves about 300 s of the 600 s threshold
+    on every healthy node: the headroom warning counts from what the loop can use past its
+    period, `(T − (P − 1 s)) / 2` = 150.5 s, not from `T/2` (which every such node is under)."""
+    sim = KubeletSim(version="v1.35.0", evented_gate=True)
+    for report in (
+        diagnose_texts(_evented_window(sim)),
+        diagnose_texts([sim.dump(captured_at=sim.now)]),
+    ):
+        assert report.constants.mode == "evented"
+        assert report.model.headroom_seconds is not None
+        assert 290 < report.model.headroom_seconds < 300  # under T/2: the old warning
+        assert report.model.headroom_warning_seconds == 150.5
+        assert not report.model.headroom_low
+        assert report.verdict == "ok", report.reasons
+
+
+def test_an_evented_node_short_of_headroom_warns():
+    """Two wedged sandboxes: every generic relist waits 2 × 120 s, the age reaches ≈ 540 s of
+    the 600 s threshold; under the 150.5 s limit, the headroom warning fires."""
+    sim = KubeletSim(version="v1.35.0", evented_gate=True, runtime=Runtime(wedged_pods=2))
+    report = diagnose_texts(_evented_window(sim))
+    assert report.model.headroom_seconds is not None
+    assert 0 < report.model.headroom_seconds < 150.5
+    assert report.model.headroom_low
+    assert report.verdict == "warning"
+    assert any("half of what the relist loop can use" in r for r in report.reasons), report.reasons
+
+
+def test_the_generic_warning_limit_is_half_the_threshold_exactly():
+    """P = 1 s: `(T − (P − 1 s)) / 2` is `T/2` bit for bit, so every generic verdict stands."""
+    sim = KubeletSim()
+    sim.run(120)
+    report = diagnose_texts([sim.dump(captured_at=sim.now)])
+    assert report.model.headroom_warning_seconds == 90.0
+    fallen = constants_for((1, 35), evented_gate=True, evented_errors=5)
+    assert (fallen.relist_threshold_seconds - (fallen.relist_period_seconds - 1.0)) * 0.5 == 90.0

@@ -433,10 +433,16 @@ def _verdict(
         # neither OK nor a warning can be told honestly.
         return "unknown", unusable
     headroom = model.headroom_seconds
-    if headroom is not None and model.headroom_low:
-        # `terms.HEADROOM_LOW`, the rules' `headroom_low`.
+    limit = model.headroom_warning_seconds
+    if headroom is not None and model.headroom_low and limit is not None:
+        # `terms.HEADROOM_LOW`, the rules' `headroom_low`: half the threshold for the generic
+        # PLEG; under EventedPLEG half of what the loop can use past its 300 s period.
         warning.append(
             f"headroom {human_seconds(headroom)} is under half the {threshold:.0f} s threshold"
+            if limit == threshold / 2
+            else f"headroom {human_seconds(headroom)} is under {human_seconds(limit)}: half of "
+            f"what the relist loop can use of the {threshold:.0f} s threshold past its "
+            f"{constants.relist_period_seconds:.0f} s period"
         )
     if model.stalled and age is None:
         # With a last-seen age the age itself is judged; without one, a stall is all there is.

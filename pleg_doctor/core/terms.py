@@ -462,10 +462,14 @@ WORST_AGE = Formula(
 HEADROOM = Formula("headroom_seconds", THRESHOLD - Var("worst_age_seconds"), "T − worst age")
 HEADROOM_WARNING = Formula(
     "headroom_warning_seconds",
-    THRESHOLD * 0.5,
-    "T/2: half the threshold",
+    (THRESHOLD - (PERIOD - GENERIC_RELIST_PERIOD_SECONDS)) * 0.5,
+    "(T − (P − 1 s)) / 2: 90 s for the generic PLEG, 150.5 s under EventedPLEG",
 )
-"""Below this headroom the node is warned about (docs/model.md "Verdict")."""
+"""Below this headroom the node is warned about (docs/model.md "Verdict"): half the threshold,
+less half of what the relist period adds to the worst age beyond the generic loop's 1 s. The
+generic PLEG's limit stays `T/2` exactly; under EventedPLEG (`P` 300 s, `T` 600 s) every
+healthy relist loop reaches an age of `P`, so half of `T` would warn on every healthy node:
+the limit is half of what the loop can use past its period, 150.5 s."""
 
 AGES = (RELIST_MEAN, TAIL, LOCK_WAIT, PREDICTED_WORST_AGE, STALL_LIMIT, STALLED_FOR, STALLED)
 """The ages, in order (`predicted_relist_for_age_seconds` is the model's choice, see above)."""

@@ -717,7 +717,8 @@ _SIGNAL_MEANINGS = {
     "threshold or longer before",
     "stalled_past_threshold": "critical: no relist has completed for the threshold or longer",
     "steady_state_crosses_threshold": "critical: the predicted worst age reaches the threshold",
-    "headroom_low": "warning: headroom under half the threshold",
+    "headroom_low": "warning: headroom under half the threshold (under EventedPLEG, half of what "
+    "the loop can use past its period)",
     "relist_hanging": "warning: no relist has completed for longer than three relist cycles, "
     "and no last-seen age bounds it",
     "relist_p99_over_10s": "warning: 1 % or more of the window's relists took over 10 s",
@@ -920,8 +921,9 @@ _SIGNAL_SENTENCES = {
     "hangs (a hung runtime, or a wedged call).",
     "steady_state_crosses_threshold": "The relists the runtime's latencies and the hung calls "
     "predict take the age past the threshold on every cycle.",
-    "headroom_low": "The worst age the relist reaches is within half the threshold: one more "
-    "hung CRI call (2 minutes) makes the node NotReady.",
+    "headroom_low": "The worst age the relist reaches leaves less than half the threshold "
+    "(under EventedPLEG, half of what the loop can use past its 300 s period): one more hung CRI "
+    "call (2 minutes) can make the node NotReady.",
     "relist_hanging": "No relist has completed for longer than three relist cycles, and the "
     "kubelet has no last-seen gauge to say for how long.",
     "relist_p99_over_10s": "1 % or more of the relists took over 10 s (the kubernetes-mixin's "
