@@ -629,10 +629,16 @@ def hung_accounting(window: Window, timeout_seconds: float) -> HungCalls:
         relist_threshold_seconds=GENERIC_RELIST_THRESHOLD_SECONDS,
         runtime_request_timeout_seconds=timeout_seconds,
     )
-    env = formula_inputs(window, constants)
+    return _hung_calls(counts, formula_inputs(window, constants))
+
+
+def _hung_calls(counts: dict[str, float], env: Env) -> HungCalls:
+    """`HungCalls` from the timed-out calls per operation and the formulas' inputs."""
     total = env["relist_timeouts"] or 0.0
     cost = _known(env["relist_timeout_seconds"]) / total if total else None
-    in_relists = terms.RELIST_HUNG_CALLS.evaluate(env)
+    in_relists = env.get(terms.RELIST_HUNG_CALLS.name)
+    if in_relists is None:
+        in_relists = terms.RELIST_HUNG_CALLS.evaluate(env)
     return HungCalls(
         by_operation=counts,
         call_seconds=cost,
@@ -710,7 +716,10 @@ def explain_relists(
                 f"{edges.end_age_seconds:.0f} s): its ≈ {edges.end_seconds:.0f} s of status "
                 "calls are counted, its duration is not yet"
             )
-    hung = hung_accounting(window, tau)
+    if not env["relist_timeouts"]:
+        return tuple(lines)
+    ops = window.runtime_ops
+    hung = _hung_calls({op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}, env)
     if hung.total <= 0:
         return tuple(lines)
     relist = window.relist_duration
