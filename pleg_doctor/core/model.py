@@ -718,8 +718,8 @@ def explain_relists(
             )
     if not env["relist_timeouts"]:
         return tuple(lines)
-    ops = window.runtime_ops
-    hung = _hung_calls({op: op_timeouts(ops.get(op)) or 0.0 for op in RELIST_OPS}, env)
+    runtime = window.runtime_ops
+    hung = _hung_calls({op: op_timeouts(runtime.get(op)) or 0.0 for op in RELIST_OPS}, env)
     if hung.total <= 0:
         return tuple(lines)
     relist = window.relist_duration
