@@ -5,7 +5,7 @@
 The dump is Prometheus text exposition 0.0.4, as a kubelet's `/metrics` and `/metrics/cadvisor`
 concatenated and sorted by family name would be:
 
-* the kubelet families the PLEG model reads (PLEG-MODEL.md §3), synthesized (not copied from any
+* the kubelet families the PLEG model reads (docs/model.md#metric-names-by-era), synthesized (not copied from any
   real dump) with the shapes of real kubelet v1.21-v1.35 scrapes: `kubelet_pleg_*` histograms with
   DefBuckets, `kubelet_runtime_operations_*{operation_type}` with ExponentialBuckets(.005, 2.5, 14),
   `kubelet_running_*`, `kubelet_node_name`, `kubernetes_build_info` (snake_case labels,
@@ -58,7 +58,7 @@ def exponential_buckets(start: float, factor: float, count: int) -> tuple[float,
     return tuple(out)
 
 
-# kubelet runtime operations since 1.20 (#96054): ExponentialBuckets(.005, 2.5, 14).
+# kubelet runtime operations since 1.20 (kubernetes#96054): ExponentialBuckets(.005, 2.5, 14).
 RUNTIME_BUCKETS = exponential_buckets(0.005, 2.5, 14)
 # client-go rest_client_request_duration_seconds.
 REST_BUCKETS: tuple[float, ...] = (0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)

@@ -2,7 +2,7 @@
 
 Every failure a user can cause or meet (a bad file, an unreachable kubelet, a refused token) is one of
 these. The CLI turns any of them into one or two lines on stderr and exit code 3 (UNKNOWN), so no
-third-party exception and no traceback ever reaches a user (CONTRACT.md "Errors"). Messages must
+third-party exception and no traceback ever reaches a user (docs/output.md#errors). Messages must
 never contain a secret: adapters build them from locations and status codes, not from requests.
 """
 

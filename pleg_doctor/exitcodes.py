@@ -1,4 +1,4 @@
-"""Exit codes: Nagios plugin semantics for every command (CONTRACT.md "Exit codes")."""
+"""Exit codes: Nagios plugin semantics for every command (docs/output.md#exit-codes)."""
 
 from __future__ import annotations
 

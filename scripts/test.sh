@@ -40,7 +40,7 @@ echo "==> mypy --strict"
 echo "==> pytest (with coverage)"
 "$VENV/bin/python" -m coverage run -m pytest "$@"
 if [ $# -eq 0 ]; then
-    # The pure core carries the diagnosis: keep it covered (STYLE.md rule 12).
+    # The pure core carries the diagnosis: keep it covered (docs/architecture.md#conventions).
     echo "==> coverage of the core"
     "$VENV/bin/python" -m coverage report --fail-under=90 \
         --include='pleg_doctor/core/*'

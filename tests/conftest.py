@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 REAL_DUMPS = sorted(FIXTURES.glob("*.prom"))
 
-# Renderers are pinned in tests: no colour, fixed width (STYLE.md rule 11).
+# Renderers are pinned in tests: no colour, fixed width (docs/architecture.md#conventions).
 os.environ["NO_COLOR"] = "1"
 os.environ["TERM"] = "dumb"
 

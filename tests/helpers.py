@@ -52,7 +52,7 @@ def _opt(value: Any, types: Any) -> bool:
 
 
 def check_schema(doc: dict[str, Any]) -> None:
-    """CONTRACT.md "JSON output": every field present, of its type, `null` when unknown."""
+    """docs/output.md#v1: every field present, of its type, `null` when unknown."""
     expected = {
         "schema",
         "node",

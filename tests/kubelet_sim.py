@@ -1,6 +1,6 @@
 """A simulated kubelet whose PLEG relist loop writes real exposition text.
 
-The fixture builder for synthetic windows: it runs the relist loop of PLEG-MODEL.md §1.3 with
+The fixture builder for synthetic windows: it runs the relist loop of docs/model.md#the-relist-loop with
 injected per-call latencies (a hung runtime, a wedged container, a slow runtime, churn, ...) on a
 simulated clock and records every metric the way the kubelet does (histograms with the real
 bucket sets, counters, the last-seen gauge), then renders a dump in a chosen era's metric names.
@@ -145,7 +145,7 @@ class KubeletSim:
         self.docker_ops.setdefault(op, Hist(DEF_BUCKETS)).observe(latency, self.now)
 
     def _status_loop(self) -> None:
-        """`updateRuntimeUp` every 5 s: the runtime `status` call (PLEG-MODEL.md §5)."""
+        """`updateRuntimeUp` every 5 s: the runtime `status` call (`pkg/kubelet/kubelet.go` `updateRuntimeUp`)."""
         while self.next_status_check <= self.now:
             latency = self.runtime.status
             hist = self.ops.setdefault("status", Hist(self._op_buckets))
@@ -174,7 +174,7 @@ class KubeletSim:
             self._docker("list_containers", latency * 0.9)
         return self._call(op, latency)
 
-    # --- the relist loop (PLEG-MODEL.md §1.3) ------------------------------------------------
+    # --- the relist loop (docs/model.md#the-relist-loop) ------------------------------------
     def relist(self) -> None:
         if self.last_relist_start is not None:
             self.relist_interval.observe(self.now - self.last_relist_start, self.now)
@@ -197,7 +197,7 @@ class KubeletSim:
         self.cpu_seconds += 0.002 + self.kubelet_overhead_seconds
 
     def _inspect(self, wedged: bool) -> bool:
-        """`GetPodStatus`: filtered lists, sandbox status, container statuses (§1.4)."""
+        """`GetPodStatus`: filtered lists, sandbox status, container statuses (docs/model.md#the-relist-loop)."""
         self._call("list_podsandbox", self.runtime.list_podsandbox)
         sandbox_latency = math.inf if wedged else self.runtime.podsandbox_status
         if self.dockershim and not wedged:
@@ -229,7 +229,7 @@ class KubeletSim:
             self._status_loop()
 
     def hang_runtime_for(self, seconds: float) -> None:
-        """The runtime stops answering: every call now hangs into the timeout (§7 row 2)."""
+        """The runtime stops answering: every call now hangs into the timeout (`runtime_hung`, docs/model.md#causes)."""
         self.runtime.list_podsandbox = math.inf
         self.runtime.list_containers = math.inf
         self.runtime.status = math.inf
@@ -349,7 +349,7 @@ class KubeletSim:
                 ]
             lines.append("# TYPE kubelet_runtime_operations_duration_seconds histogram")
             for op in ops:
-                # DefBuckets up to 1.19, ExponentialBuckets(.005, 2.5, 14) from 1.20 (#96054).
+                # DefBuckets up to 1.19, ExponentialBuckets(.005, 2.5, 14) from 1.20 (kubernetes#96054).
                 hist = self.ops[op] if minor >= 20 else self.ops_def[op]
                 lines += _hist_lines(
                     "kubelet_runtime_operations_duration_seconds", hist, f'operation_type="{op}"'

@@ -212,7 +212,7 @@ def _spool(
 
 
 def _hang_runtime_at(seconds_before_end: float) -> Callable[[KubeletSim, float], None]:
-    """From `seconds_before_end` on, every runtime call hangs into the CRI timeout (§7 row 2)."""
+    """From `seconds_before_end` on, every runtime call hangs into the CRI timeout (`runtime_hung`, docs/model.md#causes)."""
 
     def step(sim: KubeletSim, left: float) -> None:
         if left <= seconds_before_end:

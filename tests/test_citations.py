@@ -3,9 +3,10 @@ issue number of its own tracker, and every `docs/FILE.md#section` cited exists.
 
 Upstream numbers name their project (`kubernetes#94829`, `containerd#5274`); a bare `#94829`,
 an `issue 6`, a `§1.3` (a section of a document that is not here) or `CONTRACT.md` are
-citations a reader of this repository cannot follow. Files written before the project owned its
-docs still hold some: `LEGACY` counts them per file, and no file may gain one (they are being
-rewritten to cite docs/ and upstream sources; a file without them is not in the list).
+citations a reader of this repository cannot follow. Every file of the repository is read,
+code, tests, docs, deploy files and the generated reports alike; only the provenance files
+(`SOURCES.md`, which name the upstream threads real data came from) and the data itself (dumps,
+logs, recordings) are not the project's prose.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from .conftest import ROOT
 
 SCANNED_SUFFIXES = {
     ".py", ".md", ".toml", ".yaml", ".yml", ".json", ".sh", ".tmpl", ".service", ".timer", ".cfg",
+    ".txt", ".ini", ".prom",
 }  # fmt: skip
 SCANNED_NAMES = {"Makefile", "Containerfile", "run"}
-SKIPPED_DIRS = {".git", ".venv", "build", "dist", "__pycache__", "fixtures", "golden", "data"}
-"""Data (real dumps and logs, generated goldens, the demo dump) is not the project's prose."""
+SKIPPED_DIRS = {".git", ".venv", "build", "dist", "__pycache__", ".mypy_cache", ".ruff_cache"}
+PROVENANCE = "SOURCES.md"
+"""Where real data came from: upstream threads are named there, with their project."""
+DATA_DIRS = {"fixtures"}
+"""Real dumps, logs and recordings: read only for their markdown (the provenance aside)."""
 
 ELSEWHERE = re.compile(
     r"shared/design|\.\./shared|/work/shared"  # the design folder outside the repository
@@ -34,74 +39,15 @@ ELSEWHERE = re.compile(
 MARKDOWN = re.compile(r"(?<![\w/.-])([\w.-]+\.md)\b")
 DOCS_LINK = re.compile(r"docs/([\w.-]+\.md)(?:#([\w-]+))?")
 
-LEGACY: dict[str, int] = {
-    ".pre-commit-config.yaml": 1,
-    "README.md": 5,
-    "benchmarks/README.md": 3,
-    "benchmarks/gen_dump.py": 3,
-    "deploy/prometheus/pleg-doctor-alerts.yml": 1,
-    "docs/model-validation.md": 9,
-    "pleg_doctor/commands/check_state.py": 4,
-    "pleg_doctor/core/causes/__init__.py": 3,
-    "pleg_doctor/core/causes/base.py": 5,
-    "pleg_doctor/core/causes/kubelet.py": 6,
-    "pleg_doctor/core/causes/load.py": 7,
-    "pleg_doctor/core/causes/pleg.py": 10,
-    "pleg_doctor/core/causes/runtime.py": 6,
-    "pleg_doctor/core/distribution.py": 10,
-    "pleg_doctor/core/exposition.py": 7,
-    "pleg_doctor/core/fleet.py": 5,
-    "pleg_doctor/core/model.py": 58,
-    "pleg_doctor/core/report.py": 3,
-    "pleg_doctor/core/simulation.py": 5,
-    "pleg_doctor/core/snapshot.py": 12,
-    "pleg_doctor/core/validation.py": 11,
-    "pleg_doctor/core/window.py": 2,
-    "pleg_doctor/errors.py": 1,
-    "pleg_doctor/exitcodes.py": 1,
-    "pleg_doctor/logs/__init__.py": 2,
-    "pleg_doctor/logs/classify.py": 2,
-    "pleg_doctor/logs/evidence.py": 1,
-    "pleg_doctor/logs/parse.py": 3,
-    "pleg_doctor/logs/result.py": 1,
-    "pleg_doctor/logs/timeline.py": 8,
-    "pleg_doctor/render/__init__.py": 1,
-    "pleg_doctor/sources/apiserver.py": 6,
-    "pleg_doctor/sources/base.py": 1,
-    "pleg_doctor/sources/crictl.py": 3,
-    "pleg_doctor/sources/http/__init__.py": 1,
-    "pleg_doctor/sources/http/client.py": 2,
-    "pleg_doctor/sources/http/metrics.py": 1,
-    "pleg_doctor/sources/http/redaction.py": 1,
-    "pleg_doctor/sources/http/settings.py": 2,
-    "pleg_doctor/sources/kubeconfig/__init__.py": 3,
-    "pleg_doctor/sources/kubelet.py": 14,
-    "pleg_doctor/sources/nodestatus.py": 2,
-    "pleg_doctor/sources/options.py": 3,
-    "pleg_doctor/sources/prometheus/__init__.py": 5,
-    "pleg_doctor/sources/prometheus/assembly.py": 3,
-    "pleg_doctor/sources/prometheus/queries.py": 5,
-    "pleg_doctor/sources/prometheus/source.py": 1,
-    "pleg_doctor/sources/scrape.py": 2,
-    "scripts/test.sh": 1,
-    "tests/conftest.py": 1,
-    "tests/helpers.py": 1,
-    "tests/kubelet_sim.py": 9,
-    "tests/promsim.py": 1,
-    "tests/test_exposition.py": 1,
-    "tests/test_logs_formats.py": 1,
-    "tests/test_model.py": 4,
-    "tests/test_validation.py": 1,
-}
-"""Citations per file written before the project owned its docs, to be rewritten to docs/."""
-
 
 def scanned_files() -> Iterator[Path]:
     for path in sorted(ROOT.rglob("*")):
         relative = path.relative_to(ROOT)
         if any(part in SKIPPED_DIRS or part.endswith(".egg-info") for part in relative.parts):
             continue
-        if path == Path(__file__) or not path.is_file():
+        if path == Path(__file__) or not path.is_file() or path.name == PROVENANCE:
+            continue
+        if relative.parts[0] in DATA_DIRS and path.suffix != ".md":
             continue
         if path.suffix in SCANNED_SUFFIXES or path.name in SCANNED_NAMES:
             yield path
@@ -128,14 +74,29 @@ def test_the_pattern_catches_what_it_should_and_spares_upstream_numbers():
 
 def test_nothing_cites_a_document_or_an_issue_the_repository_does_not_have():
     documents = repository_documents()
-    over: list[str] = []
+    found: list[str] = []
     for path in scanned_files():
         relative = path.relative_to(ROOT).as_posix()
-        found = citations(path.read_text(encoding="utf-8", errors="replace"), documents)
-        allowed = LEGACY.get(relative, 0)
-        if len(found) > allowed:
-            over.append(f"{relative}: {len(found)} citation(s), {allowed} allowed: {found[:6]}")
-    assert not over, "cite docs/ or an upstream source instead:\n" + "\n".join(over)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            found += [f"{relative}:{number}: {c}" for c in citations(line, documents)]
+    assert not found, "cite docs/ or an upstream source instead:\n" + "\n".join(found)
+
+
+def test_the_scan_reads_code_docs_and_generated_reports_but_not_provenance_or_data():
+    scanned = {p.relative_to(ROOT).as_posix() for p in scanned_files()}
+    for expected in (
+        "README.md",
+        "docs/model.md",
+        "pleg_doctor/core/model.py",
+        "scripts/test.sh",
+        ".pre-commit-config.yaml",
+        "deploy/prometheus/pleg-doctor-alerts.yml",
+        "tests/golden/sim-relist_deadlock.txt",
+    ):
+        assert expected in scanned, expected
+    assert "fixtures/SOURCES.md" not in scanned
+    assert not any(p.startswith("fixtures/") and not p.endswith(".md") for p in scanned)
 
 
 def _anchors(markdown: str) -> set[str]:
@@ -159,3 +120,23 @@ def test_every_docs_section_cited_exists(path):
         assert target.is_file(), f"{match.group(0)}: no such document"
         if anchor:
             assert anchor in _anchors(target.read_text()), f"{match.group(0)}: no such section"
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s#]*)(?:#([\w-]+))?\)")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in scanned_files() if p.suffix == ".md"],
+    ids=lambda p: p.relative_to(ROOT).as_posix(),
+)
+def test_every_markdown_link_inside_the_repository_resolves(path):
+    """`[text](other.md#section)` and `[text](#section)` lead somewhere that exists."""
+    for match in MARKDOWN_LINK.finditer(path.read_text(encoding="utf-8")):
+        target, anchor = match.group(1), match.group(2)
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        document = (path.parent / target).resolve() if target else path
+        assert document.exists(), f"{path.name}: link to {target}: no such file"
+        if anchor and document.suffix == ".md":
+            assert anchor in _anchors(document.read_text()), f"{path.name}: {match.group(0)}"

@@ -40,8 +40,8 @@ def _blocks(text: str) -> list[tuple[str | None, str]]:
 def _reference(data: bytes) -> set[tuple]:
     """The same selection, parsed by prometheus_client (the reference parser).
 
-    prometheus_client renames counter samples without `_total` (STYLE.md: `kubelet_runtime_
-    operations` → `..._total`), which would collide with the 1.14 `_total` family; each family
+    prometheus_client renames counter samples without `_total` (`kubelet_runtime_operations` →
+    `..._total`), which would collide with the 1.14 `_total` family; each family
     block is parsed alone and its samples are mapped back to the declared name.
     """
     out = set()

@@ -44,7 +44,7 @@ CULPRIT_KEYS = {
 
 
 def check_logs_schema(doc: dict[str, Any]) -> None:
-    """CONTRACT.md `pleg-doctor/logs-v1`: exactly these fields, of these types."""
+    """docs/output.md#logs-v1: exactly these fields, of these types."""
     assert set(doc) == TOP_LEVEL, set(doc) ^ TOP_LEVEL
     assert doc["schema"] == "pleg-doctor/logs-v1"
     for key in ("lines_read", "lines_skipped", "not_ready_transitions", "relist_failures"):

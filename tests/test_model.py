@@ -59,7 +59,7 @@ def _costs(lat: float = 0.005, n: float = 1.0, c: float = 2.0, hung: float = 0.0
 
 
 def test_defaults_tolerate_exactly_one_hung_call():
-    """1·120 + 1 + small < 180; 2·120 > 180 (PLEG-MODEL.md §6.2)."""
+    """1·120 + 1 + small < 180; 2·120 > 180 (docs/model.md#hung-calls-tolerated)."""
     c = constants_for((1, 29), evented_gate=False)
     p = predict_relist(_costs(), c)
     assert hung_calls_tolerated(c, p.getpods_seconds, p.inspection_seconds) == 1
@@ -190,7 +190,7 @@ def test_stalled_relist_in_a_window_is_critical_after_the_threshold():
 
 
 def test_1_36_per_pod_relists_hold_the_relist_lock():
-    """ANCHORS.md §4.1: per-pod relist requests share relistLock; their time delays relists."""
+    """`pkg/kubelet/pleg/generic.go` (1.36): per-pod relist requests share relistLock; their time delays relists."""
 
     def with_pod_relists(text: str, count: int, total: float) -> str:
         return text + (

@@ -51,7 +51,7 @@ def test_validation_document_is_current():
 
 
 def test_double_inspection_costs_two_timeouts():
-    """≤1.31: a failing pod with events is inspected twice per relist (#94829: 4 min)."""
+    """≤1.31: a failing pod with events is inspected twice per relist (kubernetes#94829: 4 min)."""
     run = simulate(
         LoopConfig(wedged_pods=1, wedged_have_events=True, double_inspection=True), seconds=1500
     )

@@ -1,10 +1,10 @@
 """`check --state FILE`: the previous run's scrape, kept so the next run diagnoses a window.
 
 A cron job or a monitoring agent runs `check` every minute or so. One scrape alone only has the
-kubelet's lifetime counters (PLEG-MODEL.md §6.4 "Single scrape"); with `--state FILE` each run
+kubelet's lifetime counters (docs/model.md#estimating-the-terms); with `--state FILE` each run
 keeps what the next one needs to rebuild its Snapshot, so every run after the first diagnoses the
-window since the previous run, exactly as `diagnose previous.prom current.prom` would (CONTRACT.md
-"Commands": check; ARCHITECTURE.md decision 2).
+window since the previous run, exactly as `diagnose previous.prom current.prom` would
+(docs/architecture.md#decisions; the file is docs/output.md#state-v1).
 
 The state file (schema `pleg-doctor/state-v1`) is small JSON holding the *kept* samples of the last
 scrape (the few hundred PLEG-relevant ones `exposition` keeps, never the cAdvisor series) and the

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 from pleg_doctor.core.terms import OVER_TOP_MEAN
 
-# PLEG-MODEL.md §3 "Bucket sets": the largest finite DefBuckets bound. Relist durations above it
+# docs/model.md#estimating-the-terms: the largest finite DefBuckets bound. Relist durations above it
 # land in +Inf only.
 DEF_BUCKETS_TOP_SECONDS = 10.0
-# PLEG-MODEL.md §3.3: the (119.209, 298.023] runtime bucket (ExponentialBuckets(.005, 2.5, 14),
+# docs/model.md#estimating-the-terms: the (119.209, 298.023] runtime bucket (ExponentialBuckets(.005, 2.5, 14),
 # ≥1.20) holds the calls that hit the default 2 min CRI timeout.
 TIMEOUT_BUCKET_LOW = 119.20928955078125
 TIMEOUT_BUCKET_HIGH = 298.0232238769531
@@ -37,7 +37,7 @@ class Distribution:
     """Cumulative `(le, count)` pairs in rising `le` order, `+Inf` last when exposed."""
     quantiles: tuple[tuple[float, float], ...] = ()
     """Summary `(quantile, seconds)` pairs: a sliding 10-minute window in client_golang, so
-    "recent", not lifetime (PLEG-MODEL.md §3.1); NaN when nothing was observed in it."""
+    "recent", not lifetime (docs/model.md#metric-names-by-era); NaN when nothing was observed in it."""
     over_top_mean_measured: float | None = None
     """The over-top mean as Prometheus computed it from all the buckets, when this holds only
     some of them (`measured_histogram`); `over_top_mean_seconds` returns it."""
@@ -114,7 +114,7 @@ class Distribution:
     def over_top_mean_seconds(self) -> float | None:
         """Mean of the observations above the top finite bucket, estimated from `_sum`.
 
-        The DefBuckets top is 10 s, useless near the 180 s threshold (PLEG-MODEL.md §3.3). The
+        The DefBuckets top is 10 s, useless near the 180 s threshold (docs/model.md#estimating-the-terms). The
         sum still carries the long observations: subtracting an upper estimate of the finite
         buckets' share (each bucket's count × its upper bound) leaves a lower estimate of what the
         long ones took. None when no observation is above the top bucket.
@@ -234,7 +234,7 @@ def _histogram_quantile(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class OpStats:
-    """One runtime `operation_type`: calls, errors and latency (PLEG-MODEL.md §3.2)."""
+    """One runtime `operation_type`: calls, errors and latency (docs/model.md#terms)."""
 
     calls: float
     errors: float

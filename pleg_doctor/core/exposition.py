@@ -5,7 +5,7 @@ hundred lines. So this module never parses a dump whole: it streams byte chunks,
 whose metric name starts with one of `KEPT_PREFIXES` (a `bytes.startswith` on the raw line, before
 any decoding), looks the exact name up in `_NAME_TABLE`, and parses only those samples.
 
-Era differences are normalized here (PLEG-MODEL.md §3.1, §8), so the core never sees an exposed
+Era differences are normalized here (docs/model.md#metric-names-by-era, #version-inference), so the core never sees an exposed
 metric name:
 
 * microsecond summaries (≤1.16) are scaled to seconds and kept apart from the second histograms
@@ -78,7 +78,7 @@ class Sample:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CaptureHeader:
-    """The `# pleg-doctor capture:` line (CONTRACT.md "Capture header")."""
+    """The `# pleg-doctor capture:` line (docs/output.md#capture-header)."""
 
     captured_at: dt.datetime | None
     node: str | None
@@ -99,7 +99,7 @@ class ParsedDump:
 
 
 # (exposed base name, canonical family, kind, scale). kind: "hist" | "summary" | "counter" | "gauge".
-# Sources: PLEG-MODEL.md §3.1 (names, types, the 1.14 renames, the µs → s move) and §8.
+# Sources: docs/model.md#metric-names-by-era (names, types, the 1.14 renames, the µs → s move).
 _FAMILIES: tuple[tuple[str, str, str, float], ...] = (
     ("kubelet_pleg_relist_duration_seconds", "relist_duration_hist", "hist", 1.0),
     ("kubelet_pleg_relist_latency_microseconds", "relist_duration_summary", "summary", 1e-6),

@@ -3,15 +3,15 @@
 `sources/prometheus/` turns a handful of PromQL answers into one `FleetNode` (a `Window` plus
 what only the fleet source knows, e.g. "Prometheus cannot scrape this kubelet") per kubelet.
 `diagnose_fleet()` runs the same `report.diagnose()` as `pleg-doctor diagnose` on each of them
-(ARCHITECTURE.md "Fleet mode": same model, same causes), then ranks the reports and counts
-verdicts and top causes. `FleetReport.to_dict()` builds the public JSON (CONTRACT.md "JSON output":
+(docs/architecture.md#decisions: same model, same causes), then ranks the reports and counts
+verdicts and top causes. `FleetReport.to_dict()` builds the public JSON (docs/output.md#fleet-v1:
 `{"schema": ..., "nodes": [the per-node objects of schema v1, ranked worst first], ...}`).
 
-Ranking (ARCHITECTURE.md decision 3, "worst first"): by verdict severity, critical, warning,
+Ranking (docs/architecture.md#decisions, "worst first"): by verdict severity, critical, warning,
 unknown, ok, then by headroom ascending (no headroom last within its verdict), then by node name.
 `unknown` sits below `warning` on purpose: a node we cannot judge must not hide a node we know is
 in trouble, yet it ranks above every healthy one so it is not overlooked. The exit code is the
-verdict of the first node in that order (CONTRACT.md "Fleet options": the worst node's verdict),
+verdict of the first node in that order (docs/output.md#exit-codes: the worst node's verdict),
 so a fleet exits 3 only when nothing is critical or warning and some node cannot be judged.
 
 Pure: no I/O, no clock, no environment.
@@ -180,7 +180,7 @@ def diagnose_node(
     )
     if node.unknown_reason is not None:
         # The JSON has no `reasons`: the reason also leads the notes ("what could not be judged
-        # and why", CONTRACT.md), so scripts reading `-o json` see it.
+        # and why", docs/output.md#v1), so scripts reading `-o json` see it.
         report = dataclasses.replace(
             report,
             verdict="unknown",

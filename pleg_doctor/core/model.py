@@ -1,11 +1,11 @@
-"""The reference model of the kubelet's PLEG relist loop (PLEG-MODEL.md §1, §2, §6).
+"""The reference model of the kubelet's PLEG relist loop (docs/model.md).
 
 What it answers, from a `Window` of kubelet metrics:
 
 * how long a relist should take given the runtime's per-call latencies and how many pods each
-  relist inspects (`D ≈ G + N·per-pod cost + H·τ`, §6.2), and how that compares with the relist
+  relist inspects (`D ≈ G + N·per-pod cost + H·τ`, docs/model.md#relist-duration), and how that compares with the relist
   duration the kubelet measured (the residual: cost no CRI call explains);
-* the worst age `now - relistTime` the node reaches (`D_k + P + G_{k+1}`, §0 and §6.2) and so the
+* the worst age `now - relistTime` the node reaches (`D_k + P + G_{k+1}`, docs/model.md#worst-age) and so the
   headroom against the threshold (180 s; 600 s for generic PLEG under EventedPLEG);
 * how many hung CRI calls (each costing the 2-minute `--runtime-request-timeout`) one relist absorbs;
 * at how many pods the steady state would cross the threshold.
@@ -25,28 +25,28 @@ from pleg_doctor.core.formulas import Env
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.core.window import Window
 
-# --- Constants (PLEG-MODEL.md §0, §1.1, §2) ---------------------------------------------------
+# --- Constants (docs/model.md#constants) ----------------------------------------------------
 GENERIC_RELIST_PERIOD_SECONDS = 1.0
-"""`plegRelistPeriod` / `genericPlegRelistPeriod` = 1 s, unchanged since PLEG exists (§1.1)."""
+"""`plegRelistPeriod` / `genericPlegRelistPeriod` = 1 s, unchanged since PLEG exists (docs/model.md#constants)."""
 GENERIC_RELIST_THRESHOLD_SECONDS = 180.0
-"""`relistThreshold` / `genericPlegRelistThreshold` = 3 min, never configurable (§0, §1.1)."""
+"""`relistThreshold` / `genericPlegRelistThreshold` = 3 min, never configurable (docs/model.md#constants)."""
 EVENTED_RELIST_PERIOD_SECONDS = 300.0
-"""`eventedPlegRelistPeriod`: generic relist period while EventedPLEG is in use (§2)."""
+"""`eventedPlegRelistPeriod`: generic relist period while EventedPLEG is in use (docs/model.md#eventedpleg)."""
 EVENTED_RELIST_THRESHOLD_SECONDS = 600.0
-"""`eventedPlegRelistThreshold`: generic threshold while EventedPLEG is in use (§2)."""
+"""`eventedPlegRelistThreshold`: generic threshold while EventedPLEG is in use (docs/model.md#eventedpleg)."""
 EVENTED_MAX_STREAM_RETRIES = 5
-"""`eventedPlegMaxStreamRetries`: stream errors before falling back to generic relisting (§2)."""
+"""`eventedPlegMaxStreamRetries`: stream errors before falling back to generic relisting (docs/model.md#eventedpleg)."""
 PLEG_CHANNEL_CAPACITY = 1000
-"""`plegChannelCapacity` (§1.1): events beyond it are discarded (≥1.14) or block (≤1.13)."""
+"""`plegChannelCapacity` (docs/model.md#constants): events beyond it are discarded (≥1.14) or block (≤1.13)."""
 DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS = 120.0
-"""`--runtime-request-timeout` default, 2 min: the cost of one hung CRI call (§0, §1.4)."""
+"""`--runtime-request-timeout` default, 2 min: the cost of one hung CRI call (docs/model.md#constants)."""
 SANDBOXES_PER_POD = 1.0
-"""`S̄`: not observable from metrics; 1 unless sandboxes were recreated (§6.1)."""
+"""`S̄`: not observable from metrics; 1 unless sandboxes were recreated (docs/model.md#terms)."""
 
 LIST_OPS = ("list_podsandbox", "list_containers")
-"""The two calls of `GetPods(all=true)` at the start of every relist (§1.4)."""
+"""The two calls of `GetPods(all=true)` at the start of every relist (docs/model.md#the-relist-loop)."""
 STATUS_OPS = ("podsandbox_status", "container_status")
-"""The per-pod inspection calls of `GetPodStatus` (§1.4)."""
+"""The per-pod inspection calls of `GetPodStatus` (docs/model.md#the-relist-loop)."""
 RELIST_OPS = (*LIST_OPS, *STATUS_OPS)
 
 PlegMode = Literal["generic", "evented", "unknown"]
@@ -64,16 +64,16 @@ class PlegConstants:
     runtime_request_timeout_seconds: float
     """`τ`."""
     evented_fallen_back: bool = False
-    """EventedPLEG gave up after 5 stream errors: generic runs at 1 s / 3 min again (§2)."""
+    """EventedPLEG gave up after 5 stream errors: generic runs at 1 s / 3 min again (docs/model.md#eventedpleg)."""
     non_blocking_events: bool = True
     """≥1.14: a full event channel discards (`kubelet_pleg_discard_events`); ≤1.13 it blocks
-    and can deadlock the relist (#72482, §1.6)."""
+    and can deadlock the relist (kubernetes#72482, docs/model.md#constants)."""
     has_last_seen: bool = True
-    """≥1.18: `kubelet_pleg_last_seen_seconds` exists (§1.2)."""
+    """≥1.18: `kubelet_pleg_last_seen_seconds` exists (docs/model.md#metric-names-by-era)."""
     relist_time_after_getpods: bool = True
-    """≥1.7: the health clock is reset after `GetPods` succeeds, not before (#45496, §1.1)."""
+    """≥1.7: the health clock is reset after `GetPods` succeeds, not before (kubernetes#45496, docs/model.md#the-relist-loop)."""
     may_inspect_twice: bool = True
-    """≤1.31: a failing pod with events can be inspected twice per relist (2τ, #94829, §1.3)."""
+    """≤1.31: a failing pod with events can be inspected twice per relist (2τ, kubernetes#94829, docs/model.md#constants)."""
 
 
 def constants_for(
@@ -108,7 +108,7 @@ def constants_for(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RelistCosts:
-    """The inputs of the cost model (PLEG-MODEL.md §6.1 symbols), all per relist or per call."""
+    """The inputs of the cost model (docs/model.md#terms), all per relist or per call."""
 
     list_podsandbox_seconds: float
     """`L_lps`: one `ListPodSandbox`."""
@@ -128,7 +128,7 @@ class RelistCosts:
     """`H`: calls per relist that run into the CRI timeout."""
     hung_call_seconds: float | None = None
     """What one hung call costs; None means `τ`. With DefBuckets (≤1.19) the runtime histogram
-    only says "over 10 s", so the cost is estimated from `_sum` instead (§3.3)."""
+    only says "over 10 s", so the cost is estimated from `_sum` instead (docs/model.md#estimating-the-terms)."""
     edge_seconds_per_relist: float = 0.0
     """Status-call time of the relists in progress at the window's edges, per relist: added for
     the one running at the start (its duration is in the window, its earlier calls are not),
@@ -143,7 +143,7 @@ class Prediction:
     getpods_seconds: float
     """`G = L_lps + L_lc`: the part before the health clock resets."""
     inspection_seconds: float
-    """`N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs`: the serial `updateCache` loop (§1.5)."""
+    """`N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs`: the serial `updateCache` loop (docs/model.md#relist-duration)."""
     hung_seconds: float
     """`H·τ`."""
     edge_seconds: float
@@ -186,10 +186,10 @@ def _known(value: float | None) -> float:
 
 
 def predict_relist(costs: RelistCosts, constants: PlegConstants) -> Prediction:
-    """Expected relist duration from per-call latencies and pods inspected (PLEG-MODEL.md §6.2).
+    """Expected relist duration from per-call latencies and pods inspected (docs/model.md#relist-duration).
 
     Mean field: `D ≈ L_lps + L_lc + N·(L_lps + L_lc) + N·S̄·L_pss + N·C̄·L_cs + H·τ`; the per-pod
-    `ListPodSandbox`/`ListContainers` are the label-filtered calls of `GetPodStatus` (§1.4).
+    `ListPodSandbox`/`ListContainers` are the label-filtered calls of `GetPodStatus` (docs/model.md#the-relist-loop).
     The formulas are `terms.PREDICTION`, the same the recording rules render as PromQL.
     """
     return _prediction_from(_cost_model(costs, constants))
@@ -223,7 +223,7 @@ def _prediction_from(env: Env) -> Prediction:
 def worst_age_seconds(
     relist_seconds: float, getpods_seconds: float, period_seconds: float
 ) -> float:
-    """`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends (§6.2)."""
+    """`D_k + P + G_{k+1}`: the age peaks just before the next relist's `GetPods` ends (docs/model.md#worst-age)."""
     env: dict[str, float | None] = {
         "predicted_relist_for_age_seconds": relist_seconds,
         "relist_tail_seconds": None,
@@ -238,7 +238,7 @@ def worst_age_seconds(
 def hung_calls_tolerated(
     constants: PlegConstants, getpods_seconds: float, inspection_seconds: float
 ) -> int:
-    """`floor((T − P − G − N·cost)/τ)`, at least 0: hung calls one relist absorbs (§6.2).
+    """`floor((T − P − G − N·cost)/τ)`, at least 0: hung calls one relist absorbs (docs/model.md#hung-calls-tolerated).
 
     With the defaults it is 1: one timeout (120 s) leaves about 60 s; two break the threshold.
     """
@@ -271,7 +271,7 @@ def pods_at_threshold(
     With `x = p/p0` the pods relative to today: the list latencies grow with the sandboxes and
     containers listed (`G`, and the label-filtered per-pod lists, which the runtime answers by
     scanning everything), and the pods inspected per relist grow with the pods (churn is a share
-    of them; PLEG-MODEL.md §7 row 5). So the worst age `D + P + G` is
+    of them; `pod_density` in docs/model.md#causes). So the worst age `D + P + G` is
     `P + hung·τ + x·(2G + N·S̄·L_pss + N·C̄·L_cs) + x²·N·(L_lps + L_lc)`: solve for `x`.
     Scaling every list with the pods is the conservative choice (a list also has a fixed
     per-call overhead that does not grow).
@@ -312,7 +312,7 @@ class ModelResult:
     observed_relist_seconds: float | None
     """Mean relist duration measured by the kubelet in the window (`Δsum/Δcount`)."""
     residual_seconds: float | None
-    """Observed minus predicted mean relist: cost no CRI call explains (§6.3)."""
+    """Observed minus predicted mean relist: cost no CRI call explains (docs/model.md#residual)."""
     tail_relist_seconds: float | None
     """The long relists of the window: mean of those above 10 s when there are any, else p99."""
     relists_over_top_bucket: float | None
@@ -321,7 +321,7 @@ class ModelResult:
     """`captured_at − kubelet_pleg_last_seen_seconds` (lower bound when the time is estimated)."""
     last_seen_age_upper_seconds: float | None
     stalled: bool | None
-    """No relist completed for much longer than the relists take: a relist hangs (§6.4)."""
+    """No relist completed for much longer than the relists take: a relist hangs (docs/model.md#stalled-relist)."""
     stalled_for_seconds: float | None
     predicted_worst_age_seconds: float | None
     worst_age_seconds: float | None
@@ -346,13 +346,13 @@ class ModelResult:
     headroom_low: bool = False
     """The headroom is under it (`terms.HEADROOM_LOW`, the rules' `headroom_low` signal)."""
     """A relist that inspects every pod, as the first one after a kubelet restart does
-    (§6.2 "Special case"): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
+    (docs/model.md#relist-duration): `G + pods·(L_lps + L_lc + S̄·L_pss + C̄·L_cs)`."""
 
 
 def op_timeouts(op: OpStats | None) -> float | None:
     """Calls of `op` that ran into a timeout-sized latency.
 
-    ≥1.20 exponential buckets: the (119.2, 298] bucket (§3.3). DefBuckets (≤1.19): every call over
+    ≥1.20 exponential buckets: the (119.2, 298] bucket (docs/model.md#estimating-the-terms). DefBuckets (≤1.19): every call over
     10 s (a healthy CRI call takes milliseconds). Summaries (≤1.13): unknown.
     """
     if op is None or op.latency is None:
@@ -552,7 +552,7 @@ def evaluate(window: Window, constants: PlegConstants) -> ModelResult:
     else:
         env["predicted_relist_for_age_seconds"] = env[terms.PREDICTED_RELIST_WORST.name]
         hung_worst = _whole(env[terms.HUNG_WORST.name])
-    # 1.36: per-pod relist requests share `relistLock` with the global relist (ANCHORS.md §4.1),
+    # 1.36: per-pod relist requests share `relistLock` with the global relist (`pkg/kubelet/pleg/generic.go`; docs/model.md#relist-duration),
     # so the time they hold it per global relist delays the next relist start and the health clock.
     for formula in terms.AGES:
         env[formula.name] = formula.evaluate(env)
@@ -764,7 +764,7 @@ def _where(window: Window) -> str:
 
 
 def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
-    """Duration of a relist that inspects every pod (the first after a restart, §6.2).
+    """Duration of a relist that inspects every pod (the first after a restart, docs/model.md#relist-duration).
 
     Containers per pod `C̄` from the container gauges (all states: exited ones are inspected
     too) over the running pods.
@@ -786,9 +786,9 @@ def full_relist_seconds(costs: RelistCosts, snapshot: Snapshot) -> float | None:
 
 
 def _last_seen_age(window: Window, constants: PlegConstants) -> tuple[float | None, float | None]:
-    """Age of the last successful relist start at the capture (§6.4 "Instantaneous headroom").
+    """Age of the last successful relist start at the capture (docs/model.md#worst-age, the age now).
 
-    Not under EventedPLEG: its Healthy() overwrites the gauge with "now" (§2, §3.4).
+    Not under EventedPLEG: its Healthy() overwrites the gauge with "now" (docs/model.md#eventedpleg).
     """
     last = window.last
     if constants.mode == "evented" or last.last_seen_seconds is None or last.captured_at is None:
@@ -844,7 +844,7 @@ STALL_AGE_FLOOR_SECONDS = terms.STALL_AGE_FLOOR_SECONDS
 GAUGE_TRUNCATION_SECONDS = terms.GAUGE_TRUNCATION_SECONDS
 """`kubelet_pleg_last_seen_seconds` holds whole seconds (`relistTime.Unix()`)."""
 SUMMARY_WINDOW_SECONDS = 600.0
-"""client_golang summaries keep a 10-minute sliding window (PLEG-MODEL.md §3.1)."""
+"""client_golang summaries keep a 10-minute sliding window (docs/model.md#metric-names-by-era)."""
 
 
 def _stall(window: Window, env: Env) -> tuple[bool | None, float | None]:
@@ -852,7 +852,7 @@ def _stall(window: Window, env: Env) -> tuple[bool | None, float | None]:
 
     A window without a relist that lasts longer than the stall limit, or a last-seen age past it,
     is a stall; a single scrape of a ≤ 1.16 kubelet whose µs summary saw no relist in its
-    10-minute window (NaN quantiles) is one too (§6.4).
+    10-minute window (NaN quantiles) is one too (docs/model.md#stalled-relist).
     """
     stalled_for = terms.STALLED_FOR.evaluate(env)
     if stalled_for is not None:
@@ -864,7 +864,7 @@ def _stall(window: Window, env: Env) -> tuple[bool | None, float | None]:
     if summary is not None and window.is_lifetime:
         recent = summary.summary_quantile(0.5)
         if recent is not None and math.isnan(recent) and uptime and uptime > SUMMARY_WINDOW_SECONDS:
-            # NaN: no relist finished in the summary's 10-minute window: PLEG is hung (§6.4).
+            # NaN: no relist finished in the summary's 10-minute window: PLEG is hung (docs/model.md#stalled-relist).
             return True, SUMMARY_WINDOW_SECONDS
         if recent is not None:
             return False, None

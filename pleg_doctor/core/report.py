@@ -1,7 +1,7 @@
 """The diagnosis of one node: verdict, headroom, relist figures, ranked causes, notes.
 
 `diagnose()` is the pure core's entry point (Window in, Report out); `Report.to_dict()` builds the
-public JSON schema `pleg-doctor/v1` (CONTRACT.md) field by field, so no internal name leaks into
+public JSON schema `pleg-doctor/v1` (docs/output.md#v1) field by field, so no internal name leaks into
 what scripts depend on, and no NaN or Infinity ever reaches it.
 """
 
@@ -40,7 +40,7 @@ VERDICT_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown"
 MAX_REJECTED_SHOWN = 5
 """Set-aside values named in the note (the rest are counted)."""
 
-# kubernetes-mixin KubeletPlegDurationHigh: p99 relist ≥ 10 s (ANCHORS.md §3.1) → warning.
+# kubernetes-mixin KubeletPlegDurationHigh: p99 relist ≥ 10 s (kubernetes-monitoring/kubernetes-mixin) → warning.
 P99_WARNING_SECONDS = 10.0
 
 

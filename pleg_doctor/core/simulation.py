@@ -1,4 +1,4 @@
-"""A step-by-step simulation of the generic PLEG relist loop (PLEG-MODEL.md §1.3 pseudo-code).
+"""A step-by-step simulation of the generic PLEG relist loop (docs/model.md#the-relist-loop).
 
 The model (`model.py`) is closed-form; this is the loop itself, call by call, on a simulated
 clock: `wait.Until` with a sliding period, `GetPods` (`ListPodSandbox` + `ListContainers`), the
@@ -31,9 +31,9 @@ class LoopConfig:
     wedged_pods: int = 0
     """Pods whose `PodSandboxStatus` hangs until the CRI timeout, every time."""
     wedged_have_events: bool = False
-    """Wedged pods also have events each relist (≤1.31: inspected twice, #94829)."""
+    """Wedged pods also have events each relist (≤1.31: inspected twice, kubernetes#94829)."""
     double_inspection: bool = False
-    """The ≤1.31 loop shape: events loop, then a separate reinspection loop (§1.3)."""
+    """The ≤1.31 loop shape: events loop, then a separate reinspection loop (docs/model.md#constants)."""
     runtime_request_timeout_seconds: float = 120.0
     relist_period_seconds: float = 1.0
     jitter: float = 0.0
@@ -86,7 +86,7 @@ def simulate(
             checks_at += config.health_check_every_seconds
 
     def inspect(wedged: bool) -> float:
-        """`GetPodStatus`: filtered lists, sandbox status, container statuses (§1.4)."""
+        """`GetPodStatus`: filtered lists, sandbox status, container statuses (docs/model.md#the-relist-loop)."""
         spent = latency(config.list_podsandbox_seconds)
         if wedged:
             return spent + tau  # PodSandboxStatus times out: the whole GetPodStatus aborts

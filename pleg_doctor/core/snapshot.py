@@ -46,7 +46,7 @@ class Snapshot:
     kubelet_version: str | None
     """`gitVersion` from `kubernetes_build_info`, e.g. `v1.21.2`, or None."""
     version: tuple[int, int] | None
-    """(major, minor), from build info or inferred from metric names (PLEG-MODEL.md §8)."""
+    """(major, minor), from build info or inferred from metric names (docs/model.md#version-inference)."""
     version_inferred: bool
     """True when `version` was inferred from metric names, not read from build info."""
     version_range: VersionRange | None = None
@@ -57,7 +57,7 @@ class Snapshot:
     """The ≤1.16 summary, kept beside the histogram: its quantiles are the recent 10 minutes."""
     relist_interval: Distribution | None
     pod_relist_duration: Distribution | None
-    """1.36 per-pod relist requests (ANCHORS.md §4.1)."""
+    """1.36 per-pod relist requests (docs/model.md#relist-duration)."""
     last_seen_seconds: float | None
     """`kubelet_pleg_last_seen_seconds` (≥1.18): Unix seconds of the last relist start."""
     discard_events: float | None
@@ -92,7 +92,7 @@ class Snapshot:
 
     @property
     def has_dockershim(self) -> bool:
-        """Dockershim in use: `kubelet_docker_operations_*` are present (PLEG-MODEL.md §8)."""
+        """Dockershim in use: `kubelet_docker_operations_*` are present (docs/model.md#metric-names-by-era)."""
         return bool(self.docker_ops)
 
     @property
@@ -121,7 +121,7 @@ def build_snapshot(
     """Assemble a Snapshot from normalized samples.
 
     `node` and `captured_at` override what the samples say (capture header, `--at`, HTTP `Date`);
-    without `captured_at` the capture time is bounded from the dump's own clocks (CONTRACT.md
+    without `captured_at` the capture time is bounded from the dump's own clocks (docs/output.md#capture-header;
     "Capture header"). Never the file's mtime: dumps get copied.
     """
     by_family: dict[str, list[SampleLike]] = {}
@@ -184,12 +184,12 @@ def build_snapshot(
             evented_gate = sample.value >= 1
     evented_successes = gauge("evented_successes")
     if evented_gate is None and evented_successes is not None:
-        # PLEG-MODEL.md §8: nonzero success_count means the gate is on and the stream connected.
+        # docs/model.md#eventedpleg: nonzero success_count means the gate is on and the stream connected.
         evented_gate = evented_successes > 0
 
     last_seen = gauge("last_seen")
     if last_seen is not None and last_seen <= 0:
-        last_seen = None  # 0 before the first successful relist (ANCHORS.md §4.2)
+        last_seen = None  # 0 before the first successful relist (generic.go `Healthy`)
     process_start = gauge("process_start")
     last_gc = gauge("last_gc")
     if last_gc is not None and last_gc <= 0:
@@ -251,7 +251,7 @@ def metric_name(sample: SampleLike) -> str:
 
 
 # Go forces a GC at least every 2 minutes (runtime.forcegcperiod), so a scrape lies within about
-# 2 minutes after `go_memstats_last_gc_time_seconds` (CONTRACT.md "Capture header").
+# 2 minutes after `go_memstats_last_gc_time_seconds` (docs/output.md#capture-header).
 GO_FORCED_GC_PERIOD_SECONDS = 120.0
 
 

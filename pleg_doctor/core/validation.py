@@ -8,7 +8,7 @@ Three checks, all reproducible from the repository:
    or the µs summary). Goal: within 20 %.
 2. **The mechanism.** For a grid of latencies, churn, CRI timeouts and wedged pods, the
    closed-form worst age and hung calls tolerated are compared with `simulation.simulate`, the
-   loop of PLEG-MODEL.md §1.3 run call by call.
+   loop of docs/model.md#the-relist-loop run call by call.
 3. **Real windows.** The kubelet-lab recordings (a real kubelet v1.32 with a healthy, slow,
    churning and hung runtime, a dump every 15 s): the predicted mean relist against the measured
    one (`_sum`/`_count` deltas) on every window of at least 3 relists, over 15 s, 30 s and the
@@ -326,17 +326,18 @@ def render_markdown(
         "  list calls; the model's `G` is the mean latency of *every* `ListPodSandbox` /",
         "  `ListContainers` call, and the kubelet issues other list calls than the relist's: the",
         "  runtime cache's `GetPods(false)` for housekeeping every 2 s and container GC every minute",
-        "  (PLEG-MODEL.md §3.2). Those are READY/RUNNING-filtered and usually cheaper, so they pull",
+        "  (`pkg/kubelet/container/runtime_cache.go`, `pkg/kubelet/kuberuntime/kuberuntime_gc.go`).",
+        "  Those are READY/RUNNING-filtered and usually cheaper, so they pull",
         "  the mean down: the model then *under*-predicts by a few percent.",
         "* **Kubelet CPU (`ε`).** Diffing old and new pod records, writing the cache and sending events",
         "  is kubelet CPU the CRI latencies do not contain; it is the rest of the small positive",
         "  residuals above (about 0.1–1 ms per relist).",
-        "* **The first relist after a restart** inspects every pod (§6.2). Lifetime means carry it:",
+        "* **The first relist after a restart** inspects every pod (docs/model.md#relist-duration). Lifetime means carry it:",
         "  the 1.10 dump is only ~5 minutes old, so its 285 relists include that first expensive one.",
         "* **Non-PLEG callers of the status calls.** Pod workers re-fetch the status of terminating",
-        "  pods: `N̂` counts those calls as inspections and slightly over-states the churn (§6.3).",
+        "  pods: `N̂` counts those calls as inspections and slightly over-states the churn (docs/model.md#estimating-the-terms).",
         "* **Host file reads.** For exited containers the kubelet reads termination-message files",
-        "  and may tail logs inside the relist (§1.4): a slow disk shows as a positive residual with",
+        "  and may tail logs inside the relist (docs/model.md#residual): a slow disk shows as a positive residual with",
         "  healthy CRI latencies (the `kubelet_starved` cause looks for it).",
         "* **DefBuckets (≤ 1.19).** The 1.14 dump has 24 `list_podsandbox` calls over 10 s; the",
         "  histogram cannot say how long, so their cost is estimated from `_sum`",
@@ -344,11 +345,11 @@ def render_markdown(
         "  over-prediction comes from: those slow calls were not all inside relists.",
         "",
         "No per-fixture constant is tuned: every term comes from the dump's own metrics and the",
-        "constants of PLEG-MODEL.md (1 s period, 180 s threshold, 120 s CRI timeout, S̄ = 1).",
+        "constants of docs/model.md#constants (1 s period, 180 s threshold, 120 s CRI timeout, S̄ = 1).",
         "",
         "## 2. The tail: model vs the simulated relist loop",
         "",
-        "`simulation.simulate` runs the §1.3 loop call by call on a simulated clock, with `Healthy()`",
+        "`simulation.simulate` runs the loop of docs/model.md#the-relist-loop call by call on a simulated clock, with `Healthy()`",
         "sampled every 0.1 s; wedged pods hang their `PodSandboxStatus` until the CRI timeout and go",
         "back to reinspection every relist. The model's worst age is `D + P + G` with the hung calls",
         "at `τ` each; hung calls tolerated is `floor((T − P − G − N·cost)/τ)`.",
@@ -366,7 +367,7 @@ def render_markdown(
         "",
         "Agreement means worst ages within 0.5 s (the health check's sampling and the per-pod list",
         "before each hung call) and the same number of hung calls tolerated. On kubelets ≤ 1.31 a",
-        "failing pod that also has events is inspected twice per relist (§1.3, #94829: 4 min =",
+        "failing pod that also has events is inspected twice per relist (docs/model.md#constants, kubernetes#94829: 4 min =",
         "2 × 2 min); the model counts that as two hung calls.",
         "",
     ]

@@ -83,7 +83,7 @@ class Window:
 
 
 def lifetime_window(snapshot: Snapshot) -> Window:
-    """The single-scrape window: lifetime counters (PLEG-MODEL.md §6.4 "Single scrape")."""
+    """The single-scrape window: lifetime counters (docs/model.md#estimating-the-terms)."""
     return Window(
         last=snapshot,
         first=None,

@@ -1,4 +1,4 @@
-"""Kubelet logs: the PLEG timeline and the culprits (issue 7; CONTRACT.md `logs`, `logs-v1`).
+"""Kubelet logs: the PLEG timeline and the culprits (docs/output.md#logs-v1).
 
 The public API, for `pleg-doctor logs` and for `diagnose --logs`:
 

@@ -8,7 +8,7 @@ operation, a container, sandbox or pod, and whether it hit the CRI timeout: Dead
 `code = 4` before gRPC names, or the docker client's `operation timeout`) and into the links it
 states (`Link`: container id, pod UID, pod name). `culprits` counts them.
 
-What is *not* blamed on a container (SOURCES.md §6):
+What is *not* blamed on a container (`fixtures/kubelet-logs/` has each case):
 
 * `NotFound` (a container removed while the GC or a probe looked at it) and `Unimplemented`:
   these are not hangs; they are counted and named in the notes only.
@@ -359,7 +359,7 @@ def _list_consequence(record: Record, text: str) -> Failure | None:
     """Stats, eviction and log-rotation paths that failed on a `ListContainers` call.
 
     They are callers of the same call the CRI client logged just before (and are then merged
-    with it); alone (talos #11775 logs only the stats path) they still show the list failing.
+    with it); alone (siderolabs/talos#11775 logs only the stats path) they still show the list failing.
     """
     match = _LIST_CONSEQUENCE.search(text)
     if match is None:

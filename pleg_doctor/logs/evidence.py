@@ -2,7 +2,7 @@
 name the container to look at.
 
 `diagnose` ranks causes from metrics, which can say "one pod's status calls time out" but never
-which pod. This module maps a `LogsResult` onto the same cause ids (CONTRACT.md) and the same
+which pod. This module maps a `LogsResult` onto the same cause ids (docs/output.md#cause-ids) and the same
 `Evidence` / `Finding` types, so the report can show both side by side:
 
 * `container_wedged`: containers, sandboxes or pods whose status / stop / kill calls hit the

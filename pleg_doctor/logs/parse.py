@@ -20,8 +20,8 @@ JSON object `{"ts":<epoch ms>,"caller":…,"msg":…}`. The prefix is skipped wh
 klog header is searched for, not matched at the start, so new wrappers (`kubenswrapper`, `k3s`,
 `hyperkube`, `origin-node`, a kubelet inside `docker[…]`) need no code.
 
-The klog time is the record's time. The journald time in front of it can lag by minutes (k3s
-#2370: 16:39:44 in front of 16:35:09), because journald stamps a line when it reads it.
+The klog time is the record's time. The journald time in front of it can lag by minutes
+(k3s-io/k3s#2370: 16:39:44 in front of 16:35:09), because journald stamps a line when it reads it.
 """
 
 from __future__ import annotations
@@ -406,9 +406,9 @@ def _local_time(
 def _needs_glue(record: bytes) -> bool:
     """True when a record visibly continues on the next line (pasted logs wrap long lines).
 
-    A JSON record that does not end with `}` is cut (k8s #61117 JSON, wrapped after
+    A JSON record that does not end with `}` is cut (kubernetes#61117 JSON, wrapped after
     `"errCauses"`); a structured klog record with an odd number of unescaped quotes stopped
-    inside a quoted value (k8s #129827, wrapped inside `no such file`). glog free text has no
+    inside a quoted value (kubernetes#129827, wrapped inside `no such file`). glog free text has no
     such tell, so it is never glued.
     """
     tail = record.rstrip()

@@ -89,7 +89,7 @@ class LogsResult:
         return "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """The `pleg-doctor/logs-v1` object (CONTRACT.md), built field by field."""
+        """The `pleg-doctor/logs-v1` object (docs/output.md#logs-v1), built field by field."""
         return {
             "schema": SCHEMA,
             "lines_read": self.lines_read,

@@ -1,6 +1,6 @@
 """The PLEG timeline of a kubelet log: unhealthy periods, NotReady, failed relists, discards.
 
-What the kubelet logs while PLEG is unhealthy (PLEG-MODEL.md §1.2, §5): the sync loop checks
+What the kubelet logs while PLEG is unhealthy (docs/model.md#the-relist-loop): the sync loop checks
 `runtimeErrors()` before every iteration and, while any is present, logs `skipping pod
 synchronization - <errors>` and sleeps (100 ms doubling to 5 s; a fixed 5 s in older kubelets).
 The PLEG error says `pleg was last seen active <age> ago; threshold is <T>`, so every such line
@@ -11,7 +11,7 @@ module builds the periods from:
   no relist succeeded in between), and the outage began at `anchor + T`;
 * a later anchor proves a relist succeeded in between: a new period, and two or more periods are
   *flapping* (one wedged container costs one CRI timeout per relist, so the age oscillates
-  around the threshold: PLEG-MODEL.md §5 "Flapping");
+  around the threshold: docs/model.md#hung-calls-tolerated);
 * a period ended when the kubelet goes on logging for more than `END_GAP_SECONDS` without the
   message (it repeats at most every 5 s while unhealthy); it is still open (`end` None) when the
   log ends sooner.
@@ -21,7 +21,7 @@ successful` and MaxInt64 ages right after `Starting kubelet main sync loop` (or 
 `container runtime status check may not have completed yet`, which only happens before the first
 runtime check) are kept apart as start-up periods, unless PLEG still has not relisted one
 threshold after the start. A MaxInt64 age with no start in sight is an incident: PLEG never
-succeeded since the kubelet started (k8s #84978).
+succeeded since the kubelet started (kubernetes#84978).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pleg_doctor.logs.classify import classify_error
 from pleg_doctor.logs.parse import NEVER_SECONDS, Record, cut, parse_go_duration
 
 DEFAULT_THRESHOLD_SECONDS = 180.0
-"""The generic PLEG threshold (3 min; PLEG-MODEL.md §1.1), when a line does not state it."""
+"""The generic PLEG threshold (3 min; docs/model.md#constants), when a line does not state it."""
 
 ANCHOR_TOLERANCE_SECONDS = 1.0
 """Two anchors closer than this are the same relist (the two clocks are read µs apart)."""

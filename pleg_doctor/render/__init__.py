@@ -1,4 +1,4 @@
-"""Renderers: one per output format, chosen through an exhaustive enum (STYLE.md rule 6).
+"""Renderers: one per output format, chosen through an exhaustive enum (docs/architecture.md#conventions).
 
 Renderers take a `Report` and return a string; the CLI decides where it goes. The rich table
 renderer is imported only when chosen, so `-o json` never pays for importing rich. `-o json` and

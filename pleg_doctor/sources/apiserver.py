@@ -1,8 +1,8 @@
 """Scrape a kubelet's `/metrics` through the API server's node proxy (`--node NAME`).
 
-This is the "API-server proxy" path of ANCHORS.md §5: `GET {server}/api/v1/nodes/NAME/proxy/metrics`
+This is the API-server path of docs/sources.md#through-the-api-server: `GET {server}/api/v1/nodes/NAME/proxy/metrics`
 with the kubeconfig's credentials, the same request as `kubectl get --raw`. It needs RBAC
-`get nodes/proxy` (a broad permission: CIS §5.1.14), and works from a laptop or behind a firewall
+`get nodes/proxy` (a broad permission: it also reaches `/exec`), and works from a laptop or behind a firewall
 where port 10250 is closed. The API server then calls the kubelet with its own client certificate.
 """
 
@@ -24,10 +24,10 @@ from pleg_doctor.sources.kubeconfig.credentials import (
 from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-"""`--timeout` default (CONTRACT.md "Sources")."""
+"""`--timeout` default (docs/sources.md#every-live-source)."""
 
 PERMISSION = "get nodes/proxy"
-"""What the API server checks for `/api/v1/nodes/NAME/proxy/...` (ANCHORS.md §5)."""
+"""What the API server checks for `/api/v1/nodes/NAME/proxy/...` (docs/sources.md#through-the-api-server)."""
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 """Node names are DNS-1123 subdomains; anything else cannot exist, so say so before asking."""

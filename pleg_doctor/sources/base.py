@@ -20,7 +20,7 @@ class FetchedDump:
     """One scrape of one kubelet's `/metrics`, as raw exposition bytes."""
 
     kind: SourceKind
-    """Which kind of source produced it (CONTRACT.md JSON `source.kind`)."""
+    """Which kind of source produced it (docs/output.md#v1 `source.kind`)."""
 
     location: str
     """Where it came from, safe to print: a path or a URL without credentials."""

@@ -2,7 +2,7 @@
 
 What `pleg-doctor probe-runtime` runs and reports (`ProbeReport`, schema `probe-v1`).
 
-This is the loop every PLEG thread ends up running by hand (ANCHORS.md §7; kubernetes #45419:
+This is the loop every PLEG thread ends up running by hand (kubernetes#45419:
 `docker ps -a | … xargs … docker inspect`): a relist inspects each changed pod, so one container
 whose status call hangs costs one CRI timeout per relist, and the way to find it is to ask the
 runtime about every id with a short timeout and see which one does not answer.

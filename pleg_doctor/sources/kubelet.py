@@ -1,12 +1,12 @@
 """Scrape a kubelet's `/metrics` directly on port 10250 (`--kubelet`).
 
-This is the "Direct :10250" path of ANCHORS.md §5: `GET https://NODE:10250/metrics` with a bearer
+This is the direct path of docs/sources.md#the-kubelet: `GET https://NODE:10250/metrics` with a bearer
 token (checked by the kubelet through TokenReview) or a client certificate, authorized by
 SubjectAccessReview as verb `get` on `nodes/metrics`. Serving certificates are often self-signed
 (no `serverTLSBootstrap`), which is why `--insecure-skip-tls-verify` exists (the CLI warns).
 
-Inside a pod, the service-account token and CA are found by themselves (CONTRACT.md "Sources"), like
-Prometheus' `bearer_token_file` / `ca_file` example in ANCHORS.md §5.
+Inside a pod, the service-account token and CA are found by themselves, like
+Prometheus' `bearer_token_file` / `ca_file` scrape configuration (docs/sources.md#the-kubelet).
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.live import HealthProbe
 
 DEFAULT_PORT = 10250
-"""The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: ANCHORS.md §5)."""
+"""The kubelet's authenticated HTTPS port (the read-only 10255 is off by default: docs/sources.md#the-kubelet)."""
 
 DEFAULT_PATH = "/metrics"
-"""Where PLEG metrics live (not `/metrics/cadvisor`): ANCHORS.md §5."""
+"""Where PLEG metrics live (not `/metrics/cadvisor`): docs/sources.md."""
 
 HEALTHZ_PATH = "/healthz"
 """The kubelet's health endpoint; any answer (403 without `get nodes/proxy` too) proves it is up."""
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-"""`--timeout` default (CONTRACT.md "Sources")."""
+"""`--timeout` default (docs/sources.md#every-live-source)."""
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 """Where Kubernetes mounts a pod's service-account `token` and `ca.crt`."""
 
 PERMISSION = "get nodes/metrics"
-"""The RBAC the kubelet checks for `/metrics` (`pkg/kubelet/server/auth.go`: ANCHORS.md §5)."""
+"""The RBAC the kubelet checks for `/metrics` (`pkg/kubelet/server/auth.go`: docs/sources.md#the-kubelet)."""
 
 WORDING = EndpointWording(
     endpoint="kubelet",
@@ -64,7 +64,7 @@ def kubelet_url(target: str) -> str:
 
     `target` is `HOST`, `HOST:PORT`, `[IPv6]`, `[IPv6]:PORT`, a bare IPv6 address, or a full
     `http(s)://` URL. Host forms get the defaults (https, port 10250, `/metrics`); a full URL is
-    used as given, except that an empty path becomes `/metrics` (CONTRACT.md "Sources").
+    used as given, except that an empty path becomes `/metrics` (docs/sources.md#the-kubelet).
     """
     target = target.strip()
     if not target:
@@ -236,7 +236,7 @@ class KubeletSource:
 
     @property
     def must_warn_insecure(self) -> bool:
-        """True when TLS verification is off: the CLI must print a warning (CONTRACT.md)."""
+        """True when TLS verification is off: the CLI must print a warning (docs/sources.md#the-kubelet)."""
         return self._settings.must_warn_insecure
 
     @property

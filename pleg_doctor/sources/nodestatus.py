@@ -2,7 +2,7 @@
 
 The kubelet decides PLEG health locally; the API server only sees what the kubelet reports in
 the Node's `Ready` condition (`status=False`, reason `KubeletNotReady`, message `PLEG is not
-healthy: pleg was last seen active 3m8s ago; threshold is 3m0s`: PLEG-MODEL.md §5) and the
+healthy: pleg was last seen active 3m8s ago; threshold is 3m0s`: docs/model.md#the-relist-loop) and the
 events recorded on the Node (`NodeNotReady`, `NodeReady`, `Starting`, `Rebooted`, from the
 kubelet and from the node lifecycle controller). This module reads both, with the same
 kubeconfig and the same error handling as the `--node` metrics source:

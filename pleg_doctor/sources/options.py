@@ -1,4 +1,4 @@
-"""From the command line's source options to `MetricsSource`s (CONTRACT.md "Sources").
+"""From the command line's source options to `MetricsSource`s (docs/sources.md).
 
 One place decides which source the user asked for, refuses ambiguous combinations, and, when no
 source is given, says which ways exist and which local credentials would work on this machine.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
-# Credentials that commonly sit on a node and reach the kubelet's /metrics (ANCHORS.md §5).
+# Credentials that commonly sit on a node and reach the kubelet's /metrics (docs/sources.md#the-kubelet).
 # Strings, not Paths: pathlib is imported only when the hint is needed (start-up cost of check).
 _KUBEADM_KUBELET_CLIENT = (
     "/etc/kubernetes/pki/apiserver-kubelet-client.crt",

@@ -29,7 +29,7 @@ class Scrape:
 
     `check --state` saves the kept samples and the `build_snapshot` arguments of the last run, so
     the next run rebuilds the previous Snapshot bit for bit and diagnoses the window between the
-    two as if given two dumps (CONTRACT.md "Commands": check).
+    two as if given two dumps (docs/architecture.md#decisions).
     """
 
     snapshot: Snapshot
@@ -50,7 +50,7 @@ class Scrape:
 def scrape_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> Scrape:
     """Parse one dump like `snapshot_from_dump`, keeping the samples beside the Snapshot.
 
-    The capture time follows the same order (CONTRACT.md "Capture header"): the dump's header
+    The capture time follows the same order (docs/output.md#capture-header): the dump's header
     line, the live source's HTTP `Date`, `at`, else bounded from the dump's own clocks.
     """
     try:

@@ -1,7 +1,7 @@
 """Ranked likely causes: one small rule per cause id, an explicit registry, ranking as data.
 
 Each rule reads a `Context` and returns a scored `Finding` or None (its version or runtime prior
-rules it out, PLEG-MODEL.md §7 "Guidance for ranking"). `rank()` runs the registry and sorts the
+rules it out: the priors of docs/model.md#causes). `rank()` runs the registry and sorts the
 findings (`ranking_key`: informational causes last, then by score and id) before any renderer
 sees them.
 """
@@ -31,7 +31,7 @@ RULES: tuple[Rule, ...] = (
     KubeletRestart(),
     ClockSkew(),
 )
-"""Every rule, one per CONTRACT.md cause id."""
+"""Every rule, one per cause id (docs/output.md#cause-ids)."""
 
 CAUSE_IDS: tuple[str, ...] = tuple(rule.id for rule in RULES)
 

@@ -1,6 +1,6 @@
 """What a cause rule sees and returns.
 
-A rule turns one metric signature of PLEG-MODEL.md §7 into a `Finding`: a score in 0..1, the
+A rule turns one metric signature of docs/model.md#causes into a `Finding`: a score in 0..1, the
 evidence behind it (metric, value, what it means) and the next commands to run. Rules read a
 `Context` (the window, the model's result and the constants in force) and never anything else.
 """
@@ -24,7 +24,7 @@ from pleg_doctor.core.model import (
 )
 from pleg_doctor.core.window import Window
 
-# PLEG-MODEL.md §6.4 and the real dumps: a healthy runtime answers a list in a few ms to tens of
+# docs/model.md#estimating-the-terms and the real dumps: a healthy runtime answers a list in a few ms to tens of
 # ms and a status call in a few ms. These are the "normal" marks slowness is counted from.
 NORMAL_LIST_SECONDS = 0.1
 NORMAL_STATUS_SECONDS = 0.05
@@ -46,7 +46,7 @@ class Finding:
     """A scored cause: the rules' output, ranked by the report."""
 
     id: str
-    """Stable cause id (CONTRACT.md "Cause ids")."""
+    """Stable cause id (docs/output.md#cause-ids)."""
     score: float
     title: str
     evidence: tuple[Evidence, ...]

@@ -1,4 +1,4 @@
-"""Causes in the kubelet process itself (PLEG-MODEL.md §7 rows 6, 10, and clock checks)."""
+"""Causes in the kubelet process itself (docs/model.md#causes: `kubelet_starved`, `kubelet_restart`, `clock_skew`)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pleg_doctor.core.causes.base import (
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import LIST_OPS
 
-# Uptime under which the first relist (every pod inspected, §6.2) still dominates lifetime
-# figures; the restart is then worth mentioning.
+# Uptime under which the first relist (every pod inspected: docs/model.md#relist-duration) still
+# dominates lifetime figures; the restart is then worth mentioning.
 RECENT_RESTART_SECONDS = 900.0
-# Interval − duration − period above this is time the loop was not relisting (§6.4).
+# Interval − duration − period above this is time the loop was not relisting (docs/model.md#causes).
 STARVED_GAP_SECONDS = 0.5
 # Ages more negative than this cannot come from truncation (1 s) or scrape jitter.
 CLOCK_SKEW_TOLERANCE_SECONDS = 5.0
@@ -31,7 +31,7 @@ class KubeletStarved:
     title: ClassVar[str] = "Kubelet starved (CPU, throttling, GC)"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 10: `Ī − D̄ ≫ P`, or observed relist ≫ model prediction."""
+        """docs/model.md#causes: `Ī − D̄ ≫ P`, or observed relist ≫ model prediction."""
         window = ctx.window
         evidence: list[Evidence] = []
         score = 0.0
@@ -120,7 +120,7 @@ class KubeletRestart:
     title: ClassVar[str] = "Recent kubelet restart (informational)"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 6: one large relist after `process_start_time_seconds`; lifetime means skewed."""
+        """docs/model.md#causes: one large relist after `process_start_time_seconds`; lifetime means skewed."""
         uptime = ctx.window.last.uptime_seconds
         restarted = ctx.window.restarted
         if not restarted and (uptime is None or uptime > RECENT_RESTART_SECONDS):

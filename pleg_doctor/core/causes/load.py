@@ -1,4 +1,4 @@
-"""Causes in the load the relist loop carries (PLEG-MODEL.md §7 rows 5, 9)."""
+"""Causes in the load the relist loop carries (docs/model.md#causes: `pod_density`, `pod_churn`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import ClassVar
 from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp, fmt_seconds
 
 # A relist that inspects more than a couple of pods every time, for minutes, is churning: a
-# quiet node inspects almost none (PLEG-MODEL.md §6.3).
+# quiet node inspects almost none (docs/model.md#estimating-the-terms).
 CHURN_PODS_PER_RELIST = 2.0
 # The inspection loop matters once it is a visible share of the threshold budget.
 CHURN_SIGNIFICANT_SECONDS = 1.0
@@ -24,7 +24,7 @@ class PodDensity:
     title: ClassVar[str] = "Pod density: too much for one serial relist"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 rows 5 and 6: normal per-call latencies, but list and per-pod cost × pods large.
+        """docs/model.md#causes: normal per-call latencies, but list and per-pod cost × pods large.
 
         Two measures, the larger wins: the load-proportional share of today's worst age, and the
         relist that inspects every pod (the first after a kubelet restart, or a mass event),
@@ -109,7 +109,7 @@ class PodChurn:
     title: ClassVar[str] = "Pod churn: many pods inspected per relist"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 5 and §6.3: status calls per relist `N̂` high."""
+        """docs/model.md#causes and #estimating-the-terms: status calls per relist `N̂` high."""
         costs = ctx.model.costs
         prediction = ctx.model.prediction
         if costs is None or prediction is None:

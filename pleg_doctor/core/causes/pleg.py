@@ -1,4 +1,4 @@
-"""Causes inside the PLEG itself (PLEG-MODEL.md §7 rows 1, 11, 12)."""
+"""Causes inside the PLEG itself (docs/model.md#causes: `relist_deadlock`, `event_channel_full`, `evented_pleg_fallback`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class RelistDeadlock:
     title: ClassVar[str] = "Relist deadlocked on the event channel (kubelet ≤ 1.13)"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 1 (#72482, fixed by #72709 in 1.14): relist frozen while the runtime is fine."""
+        """kubernetes#72482, fixed by kubernetes#72709 in 1.14: relist frozen while the runtime is fine."""
         if ctx.constants.non_blocking_events or not ctx.model.stalled:
             return None
         evidence = [
@@ -44,7 +44,7 @@ class RelistDeadlock:
             evidence=tuple(evidence),
             next_steps=(
                 "journalctl -u kubelet --since -30min | grep -E 'PLEG|skipping pod synchronization'",
-                "systemctl restart kubelet   # the only way out of #72482 before 1.14",
+                "systemctl restart kubelet   # the only way out of kubernetes#72482 before 1.14",
                 "upgrade the kubelet to ≥ 1.14 (kubernetes#72709 makes the send non-blocking)",
             ),
         )
@@ -57,7 +57,7 @@ class EventChannelFull:
     title: ClassVar[str] = "PLEG events discarded: event channel full"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 12: `kubelet_pleg_discard_events` increasing; a consequence signal (§1.6)."""
+        """`kubelet_pleg_discard_events` increasing; a consequence signal (docs/model.md#constants)."""
         discards = ctx.window.discard_events
         if not discards:
             return None
@@ -91,7 +91,7 @@ class EventedPlegFallback:
     title: ClassVar[str] = "EventedPLEG stream failing (fallback to relisting)"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 11 and §2: connection errors; after 5 the kubelet relists every second again."""
+        """docs/model.md#eventedpleg: connection errors; after 5 the kubelet relists every second again."""
         if ctx.constants.mode != "evented":
             return None
         errors = ctx.window.evented_errors or 0.0

@@ -1,4 +1,4 @@
-"""Causes on the container runtime's side of the CRI (PLEG-MODEL.md §7 rows 2, 3, 4, 7, 8)."""
+"""Causes on the container runtime's side of the CRI (docs/model.md#causes)."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ class ContainerWedged:
     title: ClassVar[str] = "A container or sandbox is wedged"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 3: status calls time out while the lists stay healthy; relist ≈ k × τ."""
+        """Status calls time out while the lists stay healthy; relist ≈ k × τ."""
         status_timeouts = ctx.status_timeouts
         if status_timeouts <= 0:
             return None
@@ -293,7 +293,7 @@ class RuntimeSlow:
     title: ClassVar[str] = "Container runtime slow"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 4: all per-call latencies high, relists complete, few or no timeouts."""
+        """All per-call latencies high, relists complete, few or no timeouts."""
         factors = ctx.slowness()
         if not factors:
             return None
@@ -344,7 +344,7 @@ class Cni:
     title: ClassVar[str] = "CNI slow inside PodSandboxStatus (dockershim)"
 
     def evaluate(self, ctx: Context) -> Finding | None:
-        """§7 row 7 and §4: only dockershim calls CNI from `PodSandboxStatus`; others never do."""
+        """Only dockershim calls CNI from `PodSandboxStatus`; others never do."""
         if not ctx.window.last.has_dockershim:
             return None
         evidence: list[Evidence] = []

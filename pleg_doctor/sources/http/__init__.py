@@ -3,7 +3,7 @@
 Every live source does the same thing: a `GET` over HTTP(S) with some credentials (a kubelet's
 `/metrics`, the API server's proxy to it, a Prometheus query API), and all must fail the same way:
 one or two lines that say what failed, on which URL, and what to try, never a traceback and never a
-secret (CONTRACT.md "Errors", "Sources": `--timeout` per request, a retry on connection errors,
+secret (docs/output.md#errors, docs/sources.md#every-live-source: `--timeout` per request, a retry on connection errors,
 `--debug` with secrets redacted). One job per module:
 
 * `settings`: how to authenticate and verify TLS (`HttpSettings`) and how to phrase errors for

@@ -39,7 +39,7 @@ log = logging.getLogger(__package__)
 
 
 ATTEMPTS = 2
-"""One try plus exactly one retry, on connection errors only (CONTRACT.md "Sources")."""
+"""One try plus exactly one retry, on connection errors only (docs/sources.md#every-live-source)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,7 +562,7 @@ def http_client(
     check_files(settings)
     with tls_files(settings) as (verify, cert), contextlib.ExitStack() as stack:
         if verify is False:
-            # The CLI prints its own warning once (CONTRACT.md); urllib3's would be a Python
+            # The CLI prints its own warning once (docs/sources.md#the-kubelet); urllib3's would be a Python
             # warning on stderr for every request. Set once here, not per request, because
             # `catch_warnings` is not thread-safe and requests may run in several threads.
             stack.enter_context(warnings.catch_warnings())

@@ -17,7 +17,7 @@ from pleg_doctor.sources.live import HealthProbe
 def parse_http_date(value: str | None) -> dt.datetime | None:
     """Parse an HTTP `Date` header into a timezone-aware UTC datetime, or None if absent or bad.
 
-    The kubelet's `Date` header is its own clock at the scrape: CONTRACT.md "Capture header" prefers
+    The kubelet's `Date` header is its own clock at the scrape: docs/sources.md#every-live-source prefers
     it over the local clock, because last-seen ages are computed against the kubelet's clock.
     """
     if not value:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pleg_doctor.core.printable import escape_controls
 
 REDACTED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-"""Header names whose values are never logged (CONTRACT.md "Errors": not even with `--debug`)."""
+"""Header names whose values are never logged (docs/output.md#errors: not even with `--debug`)."""
 
 
 def redact_headers(headers: Mapping[str, str], *, also: Iterable[str] = ()) -> dict[str, str]:

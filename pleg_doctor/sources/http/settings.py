@@ -95,7 +95,7 @@ class EndpointWording:
 
     The status codes are common to every endpoint, but what a user must do about them is not: a
     kubelet 403 needs RBAC `get nodes/metrics`, an API-server 403 needs `get nodes/proxy`
-    (ANCHORS.md §5), and a 404 from the API server means the node does not exist.
+    (docs/sources.md), and a 404 from the API server means the node does not exist.
     """
 
     endpoint: str

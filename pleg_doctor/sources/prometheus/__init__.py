@@ -28,8 +28,8 @@ loaded, the measurements are read from their series instead of computed.
 Queries with several parts join them with `or`, each part tagged by `label_replace(...,
 "pleg_doctor_q", NAME, "", "")`: `increase()` drops metric names, so the tag is what keeps the
 parts apart (and `or` keeps both sides since the tags differ). Every part aggregates `by (cluster,
-instance)`: `instance` identifies a kubelet target (ANCHORS.md §3.1 joins on it, as the
-kubernetes-mixin rules do), and `cluster` keeps two clusters behind one Thanos apart (an absent
+instance)`: `instance` identifies a kubelet target (the kubernetes-mixin
+rules join on it), and `cluster` keeps two clusters behind one Thanos apart (an absent
 label is just empty).
 
 A node's `Window` is built from those answers (`node_window`) so that the core needs no fleet

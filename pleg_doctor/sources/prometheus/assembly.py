@@ -87,7 +87,7 @@ _SAMPLE_ROUTES: dict[str, _Route] = {
     ),
     "process_start": _Route("process_start", "value"),
     # Lifetime totals, not increases: EventedPLEG falls back to relisting after 5 errors since the
-    # kubelet started (PLEG-MODEL.md §2); the increase goes to the Window (`evented_errors`).
+    # kubelet started (docs/model.md#eventedpleg); the increase goes to the Window (`evented_errors`).
     "evented_errors_total": _Route("evented_errors", "value"),
     "evented_successes_total": _Route("evented_successes", "value"),
     "evented_gate": _Route("feature_enabled", "value", fixed=(("name", "EventedPLEG"),)),
@@ -255,7 +255,7 @@ def assemble_nodes(
 
     A kubelet is a `(cluster, instance)` pair seen in any result. Its node name comes from
     `kubelet_node_name{node}` joined on those labels, else from a `node` label on its `up`
-    series, else it is the instance (CONTRACT.md "Fleet options"); when the results span more
+    series, else it is the instance (docs/output.md#fleet-v1); when the results span more
     than one `cluster`, names are prefixed with `cluster/`. Missing series never fail: a kubelet
     without PLEG series gets an `unknown` verdict that says why.
     """

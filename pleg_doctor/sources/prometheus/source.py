@@ -225,7 +225,7 @@ class PrometheusSource:
 
     @property
     def must_warn_insecure(self) -> bool:
-        """True when TLS verification is off: the CLI must print a warning (CONTRACT.md)."""
+        """True when TLS verification is off: the CLI must print a warning (docs/sources.md#the-kubelet)."""
         return self._settings.must_warn_insecure
 
     @property
