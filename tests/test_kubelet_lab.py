@@ -216,3 +216,36 @@ def test_a_kubelet_log_of_another_time_is_not_joined(tmp_path, capsys):
     _, doc, err = _diagnose_cli([*dumps, "--logs", str(path)], capsys)
     assert "far from the metrics" in err
     assert doc["causes"] == alone["causes"]
+
+
+def test_a_window_of_every_dump_names_its_folder_and_ends_not_every_path(capsys, monkeypatch):
+    """33 dumps of one scenario: the panel says how many, where and the first and last name;
+    the JSON's `source.location` still lists every one."""
+    scenario = "S4-listpodsandbox-hang"
+    dumps = sorted(str(p) for p in (LAB / scenario).glob("*.prom*"))
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run_cli(["diagnose", *dumps], capsys)
+    assert code == 2
+    first, last = Path(dumps[0]).name, Path(dumps[-1]).name
+    folder = str(Path(dumps[0]).parent)
+    assert f"source file: {len(dumps)} dumps in {folder}/: {first} … {last}" in out
+    assert Path(dumps[1]).name not in out
+    _, doc, _ = _diagnose_cli(dumps, capsys)
+    assert doc["source"]["location"] == " ".join(dumps)
+
+
+def test_the_log_and_the_metrics_agree_on_one_set_of_runtime_steps(capsys):
+    """runtime_hung from the metrics and from the log suggests the same checks once, not two
+    variants of each (crictl, systemctl, journalctl)."""
+    scenario = "S4-listpodsandbox-hang"
+    dumps = [str(p) for p in _worst_points(scenario)["window"]]
+    log = str(LAB / scenario / "kubelet.log")
+    _, doc, _ = _diagnose_cli([*dumps, "--logs", log], capsys)
+    steps = next(c for c in doc["causes"] if c["id"] == "runtime_hung")["next_steps"]
+    for tool in (
+        "crictl --timeout 10s info",
+        "systemctl status containerd",
+        "journalctl -u containerd",
+    ):
+        assert sum(step.startswith(tool) for step in steps) == 1, (tool, steps)
+    assert len(steps) == len(set(steps))

@@ -181,7 +181,11 @@ def diagnose_snapshots(
     window = window_from_snapshots(snapshots)
     return diagnose(
         window,
-        source=SourceInfo(kind=sources[0].kind, location=" ".join(s.location for s in sources)),
+        source=SourceInfo(
+            kind=sources[0].kind,
+            location=" ".join(s.location for s in sources),
+            locations=tuple(s.location for s in sources),
+        ),
         runtime_request_timeout_seconds=runtime_request_timeout,
         select=select or None,
         ignore=ignore,

@@ -50,6 +50,10 @@ class SourceInfo:
 
     kind: str
     location: str
+    """Every source, space-separated (what the JSON holds)."""
+    locations: tuple[str, ...] = ()
+    """The sources one by one when there are several (dumps of a window), so a renderer can
+    shorten a list of 33 paths to its folder and its ends."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from pleg_doctor.core.causes.base import Evidence, Finding, ranking_key
+from pleg_doctor.core.causes.kubelet import KUBELET_RESTART_NEXT_STEPS
+from pleg_doctor.core.causes.runtime import RUNTIME_HUNG_NEXT_STEPS
 from pleg_doctor.core.printable import shell_command
 from pleg_doctor.logs.clock import rfc3339
 from pleg_doctor.logs.culprits import Culprit
@@ -216,11 +218,7 @@ def evidence_for_causes(result: LogsResult) -> dict[str, CauseEvidence]:
             cause_id="runtime_hung",
             score=round(min(runtime_score, 0.9), 2),
             evidence=tuple(runtime_evidence),
-            next_steps=(
-                "timeout 10 crictl ps -q >/dev/null && echo answers || echo 'runtime hung'",
-                "systemctl status containerd crio docker --no-pager 2>/dev/null | head -n 30",
-                "journalctl -u containerd -u crio -u docker --since -30min | tail -n 100",
-            ),
+            next_steps=RUNTIME_HUNG_NEXT_STEPS,
         )
 
     network = [
@@ -285,7 +283,7 @@ def evidence_for_causes(result: LogsResult) -> dict[str, CauseEvidence]:
                     + ": the first relist after a start inspects every pod",
                 ),
             ),
-            next_steps=("systemctl status kubelet --no-pager | head -n 5",),
+            next_steps=KUBELET_RESTART_NEXT_STEPS,
         )
     return dict(sorted(found.items(), key=lambda item: (-item[1].score, item[0])))
 

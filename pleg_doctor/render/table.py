@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import posixpath
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -13,7 +14,7 @@ from rich.text import Text
 from pleg_doctor.core.distribution import Distribution
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import op_timeouts
-from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.core.report import Report, SourceInfo, rfc3339
 from pleg_doctor.render.text import Command
 from pleg_doctor.render.text import render_to_text as render_to_text
 
@@ -94,7 +95,7 @@ def verdict_panel(report: Report) -> Panel:
         "estimated": "estimated from the dump's clocks",
         "unknown": "",
     }[last.captured_at_origin]
-    body.append(f"source {report.source.kind}: {report.source.location}\n", style="dim")
+    body.append(f"source {report.source.kind}: {source_text(report.source)}\n", style="dim")
     if captured is not None:
         body.append(f"captured {captured} ({origin})\n", style="dim")
     for reason in report.reasons:
@@ -292,3 +293,22 @@ def notes_section(report: Report) -> RenderableType:
     return Group(
         Text("Notes", style="bold"), _bullets([("•", Text(note)) for note in report.notes])
     )
+
+
+SOURCES_LISTED = 3
+"""Up to this many sources are listed whole; more (a window of dumps) show as a count, their
+folder and the first and last names."""
+
+
+def source_text(source: SourceInfo) -> str:
+    """Where the data came from, short enough for the panel: a window of 33 dumps is one line
+    ("33 dumps in DIR/: 01-….prom.gz … 33-….prom.gz"), not 33 paths."""
+    parts = source.locations
+    if len(parts) <= SOURCES_LISTED:
+        return source.location
+    folders = {posixpath.dirname(part) for part in parts}
+    if len(folders) == 1:
+        folder = folders.pop()
+        first, last = posixpath.basename(parts[0]), posixpath.basename(parts[-1])
+        return f"{len(parts)} dumps in {folder or '.'}/: {first} … {last}"
+    return f"{len(parts)} dumps: {parts[0]} … {parts[-1]}"

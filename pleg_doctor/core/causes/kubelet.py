@@ -113,6 +113,13 @@ class KubeletStarved:
         )
 
 
+KUBELET_RESTART_NEXT_STEPS = (
+    "systemctl status kubelet | grep -E 'Active|Main PID'",
+    "journalctl -u kubelet --since -1h | grep -iE 'Started|Stopping|exited' | tail",
+)
+"""When and why the kubelet started (also what a kubelet log's start lines suggest)."""
+
+
 class KubeletRestart:
     """Recent kubelet restart: the first relist inspects every pod."""
 
@@ -150,10 +157,7 @@ class KubeletRestart:
             score=0.45 if restarted else 0.35,
             title=self.title,
             evidence=tuple(evidence),
-            next_steps=(
-                "systemctl status kubelet | grep -E 'Active|Main PID'",
-                "journalctl -u kubelet --since -1h | grep -iE 'Started|Stopping|exited' | tail",
-            ),
+            next_steps=KUBELET_RESTART_NEXT_STEPS,
         )
 
 
