@@ -67,6 +67,22 @@ def test_logs_table_prints_each_next_step_whole(width):
     assert_copy_paste_safe(text, [s for s in steps if "crictl inspect" in s])
 
 
+@pytest.fixture(scope="module")
+def named_reports():
+    """Reports of kubelets that name their node, whose causes suggest commands with `$NODE`."""
+    return [diagnose_texts(SCENARIOS[name]()) for name in ("pod_churn", "event_channel_full")]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_next_steps_name_the_node_and_stay_whole(named_reports, width):
+    for report in named_reports:
+        assert report.node == "sim-node-1"
+        steps = [s for f in report.causes for s in f.next_steps]
+        assert any("spec.nodeName=sim-node-1 " in s for s in steps), steps
+        assert not any("$NODE" in s for s in steps), steps
+        assert_copy_paste_safe(render_table(report, width=width), steps)
+
+
 def probe_report() -> ProbeReport:
     return ProbeReport(
         crictl="crictl",

@@ -402,6 +402,8 @@ def test_node_names_join_on_instance_then_node_label_then_instance():
     ]
     nodes = assemble_nodes(results, evaluated_at=T_END, range_seconds=a.seconds)
     assert [n.window.last.node for n in nodes] == ["named", "from-up", "10.0.0.3:10250"]
+    # the names next-step commands may use: an instance is no node's name
+    assert [n.node_name for n in nodes] == ["named", "from-up", None]
 
 
 def test_two_clusters_are_kept_apart_and_named():
@@ -409,6 +411,31 @@ def test_two_clusters_are_kept_apart_and_named():
     b = sim_pair("10.0.0.1:10250", KubeletSim(node="n1"), cluster="staging")
     nodes = assemble_nodes(sim_results([a, b]), evaluated_at=T_END, range_seconds=a.seconds)
     assert sorted(n.window.last.node for n in nodes) == ["prod/n1", "staging/n1"]
+    assert [n.node_name for n in nodes] == ["n1", "n1"]
+
+
+def test_next_steps_name_the_node_by_its_label_never_its_display_name():
+    from pleg_doctor.core.fleet import diagnose_node
+
+    from .test_causes import SCENARIOS
+
+    texts = SCENARIOS["event_channel_full"]()
+    window = window_from_snapshots(
+        [
+            snapshot_from_dump(FetchedDump(kind="file", location=f"d{i}", chunks=[t.encode()]))
+            for i, t in enumerate(texts)
+        ]
+    )
+    source = SourceInfo(kind="prometheus", location="http://prom:9090")
+
+    def steps(node: FleetNode) -> list[str]:
+        return [s for c in diagnose_node(node, source=source).causes for s in c.next_steps]
+
+    named = steps(FleetNode(window=window, node_name="worker-3"))
+    assert any("spec.nodeName=worker-3 " in s for s in named), named
+    assert not any("sim-node-1" in s or "$NODE" in s for s in named)
+    unnamed = steps(FleetNode(window=window))
+    assert any("spec.nodeName=$NODE " in s for s in unnamed), unnamed
 
 
 def test_missing_series_give_unknown_with_the_reason_never_a_crash():

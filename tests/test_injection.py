@@ -233,3 +233,68 @@ def test_the_blocked_scrape_cause_quotes_the_node():
     words = shlex.split(command)
     assert words[:4] == ["pleg-doctor", "diagnose", "--node", "a;b"]
     assert words[4] == "--metrics-timeout"
+
+
+def test_name_node_fills_the_placeholder_with_one_shell_word():
+    from pleg_doctor.core.printable import name_node
+
+    command = "kubectl get pods --field-selector spec.nodeName=$NODE | grep -v Running"
+    assert name_node(command, "worker-3") == command.replace("$NODE", "worker-3")
+    assert name_node(command, None) == command and name_node(command, "") == command
+    hostile = "w 3;touch${IFS}/tmp/PWNED;#"
+    words = shlex.split(name_node(command, hostile))
+    assert f"spec.nodeName={hostile}" in words and words[-2:] == ["-v", "Running"]
+    # a variable of the node's own environment is not the placeholder
+    assert name_node("check --kubelet $NODE_IP --node $NODES", "w") == (
+        "check --kubelet $NODE_IP --node $NODES"
+    )
+    # control characters: bash's $'...', one word that shows them escaped
+    assert name_node("x --node $NODE", "a\nb\x1b") == "x --node $'a\\x0ab\\x1b'"
+
+
+def _sim_texts_for(node: str) -> list[str]:
+    """The event_channel_full scenario (a `$NODE` next step) of a kubelet whose
+    `kubelet_node_name` says `node` (the capture header refuses what is not a node name)."""
+    from .test_causes import SCENARIOS
+
+    texts = SCENARIOS["event_channel_full"]()
+    label = node.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return [
+        text.replace(" node=sim-node-1", "").replace('node="sim-node-1"', f'node="{label}"')
+        for text in texts
+    ]
+
+
+@pytest.mark.parametrize("node", ["w 3;touch${IFS}/tmp/PWNED;#", "c\n$ rm -rf ~", "worker-3"])
+def test_every_next_step_names_a_hostile_node_as_one_word(node):
+    from .helpers import diagnose_texts
+
+    report = diagnose_texts(_sim_texts_for(node))
+    assert report.node == node
+    steps = [step for cause in report.causes for step in cause.next_steps]
+    (kubectl,) = [s for s in steps if "spec.nodeName=" in s]
+    if "\n" in node:  # bash's $'...': one word, its control characters escaped
+        assert "spec.nodeName=$'c\\x0a$ rm -rf ~'" in kubectl
+    else:
+        assert f"spec.nodeName={node}" in shlex.split(kubectl.partition("   #")[0])
+        assert not any("$NODE" in step for step in steps), steps
+    assert all("\n" not in step for step in steps)
+
+
+def test_an_unknown_node_keeps_the_placeholder():
+    from .helpers import diagnose_texts
+
+    texts = [
+        "\n".join(line for line in text.splitlines() if "sim-node-1" not in line)
+        for text in _sim_texts_for("sim-node-1")
+    ]
+    report = diagnose_texts(texts)
+    assert report.node is None
+    steps = [step for cause in report.causes for step in cause.next_steps]
+    assert any("spec.nodeName=$NODE " in step for step in steps), steps
+    # fleet's node without a name label (its window says the Prometheus instance)
+    named = diagnose_texts(_sim_texts_for("10.0.0.7:10250"), node_name="")
+    assert named.node == "10.0.0.7:10250"
+    named_steps = [step for cause in named.causes for step in cause.next_steps]
+    assert any("spec.nodeName=$NODE " in step for step in named_steps), named_steps
+    assert not any("10.0.0.7" in step for step in named_steps)

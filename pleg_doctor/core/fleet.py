@@ -56,6 +56,9 @@ class FleetNode:
     scrape: ScrapeFacts | None = None
     """How the node's endpoints answered a live scrape (`scan`), as for `diagnose`: the report's
     `scrape`, and `runtime_hung` when its `/metrics` blocked while `/healthz` answered."""
+    node_name: str | None = None
+    """The Kubernetes node's name, for the next-step commands: the window's `node` is how the
+    fleet shows it (`cluster/name`, or the Prometheus instance when no label names the node)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -177,6 +180,7 @@ def diagnose_node(
         select=select,
         ignore=ignore,
         scrape=node.scrape,
+        node_name=node.node_name or "",
     )
     if node.unknown_reason is not None:
         # The JSON has no `reasons`: the reason also leads the notes ("what could not be judged

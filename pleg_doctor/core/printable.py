@@ -9,7 +9,9 @@ suggested `crictl` command into another one. Two functions keep them inert:
   `redaction.quote_outside` all go through it);
 * `shell_command`: a next-step command for copy-paste, every word quoted for the shell
   (`shlex.quote`, or bash's `$'...'` for a word with control characters), so a hostile name
-  stays one argument.
+  stays one argument;
+* `name_node`: the `$NODE` of a next-step command replaced by the node's name as one such
+  quoted word, when the name is known.
 
 Pure: no I/O, no clock, no environment.
 """
@@ -50,3 +52,24 @@ def shell_word(word: str) -> str:
 def shell_command(*words: str) -> str:
     """A command line for people to copy: `words` joined, each quoted by `shell_word`."""
     return " ".join(shell_word(word) for word in words)
+
+
+NODE_PLACEHOLDER = "$NODE"
+"""What a next-step command says where the node's name goes when it is not known: the reader
+sets `NODE` (or edits the line) before running it."""
+
+_NODE_PLACEHOLDER = re.compile(r"\$NODE(?![A-Za-z0-9_])")
+"""`$NODE` as a whole variable name: not the start of `$NODE_IP` or `$NODES`."""
+
+
+def name_node(command: str, node: str | None) -> str:
+    """`command` with every `$NODE` replaced by `node` as one shell word (`shell_word`); as it is
+    when the node is not known.
+
+    The word may sit inside a longer one (`spec.nodeName=$NODE`): the shell joins a quoted part
+    with its neighbours, so a hostile name stays inside that one argument.
+    """
+    if not node or NODE_PLACEHOLDER not in command:
+        return command
+    word = shell_word(node)
+    return _NODE_PLACEHOLDER.sub(lambda _: word, command)

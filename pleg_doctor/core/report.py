@@ -13,7 +13,7 @@ import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Literal
 
-from pleg_doctor.core.causes import Context, Finding, rank
+from pleg_doctor.core.causes import Context, Finding, for_node, rank
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
 from pleg_doctor.core.durations import human_seconds
 from pleg_doctor.core.model import (
@@ -234,11 +234,15 @@ def diagnose(
     select: Collection[str] | None = None,
     ignore: Collection[str] = (),
     scrape: ScrapeFacts | None = None,
+    node_name: str | None = None,
 ) -> Report:
     """Diagnose one node's window: model, causes, verdict and notes.
 
     `scrape` is how the live endpoints answered the last scrape: a `/metrics` that blocked or
-    answered late is evidence (`causes.scrape`), ranked with the rules' findings.
+    answered late is evidence (`causes.scrape`), ranked with the rules' findings. The causes'
+    next steps name the node (`causes.for_node`): the window's, or `node_name` when the
+    window's is not a Kubernetes node name (fleet's `cluster/name`, a Prometheus instance);
+    `""` when there is none, and `$NODE` stays.
     """
     last = window.last
     constants = constants_for(
@@ -251,8 +255,10 @@ def diagnose(
     bounded = ""
     if window.degenerate and not window.is_lifetime:
         model, bounded = _no_better_than_the_last_dump(window, model, constants)
-    seen = _scrape_findings(scrape, node=last.node, constants=constants)
+    node = last.node if node_name is None else node_name
+    seen = _scrape_findings(scrape, node=node, constants=constants)
     causes = rank(Context(window=window, model=model), select=select, ignore=ignore, seen=seen)
+    causes = for_node(causes, node)
     verdict, reasons = _verdict(window, model, constants)
     notes = [*window.notes, *_notes(window, model, constants)]
     if bounded:
@@ -346,6 +352,7 @@ def blocked_report(
     model = evaluate(window, constants)
     seen = _scrape_findings(scrape, node=node, constants=constants)
     causes = rank(Context(window=window, model=model), select=select, ignore=ignore, seen=seen)
+    causes = for_node(causes, node)
     likely = f": runtime likely hung ({causes[0].id})" if causes else ""
     first = f"{scrape.scrape_text()} while {scrape.health_text()}{likely}"
     reasons = [first]

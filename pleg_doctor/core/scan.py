@@ -94,6 +94,7 @@ def scanned_node(
         notes=tuple(notes),
         findings=tuple(findings),
         scrape=scrape,
+        node_name=node,
         node=node,
         location=location,
         outcome=outcome,

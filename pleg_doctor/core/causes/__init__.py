@@ -16,6 +16,7 @@ from pleg_doctor.core.causes.kubelet import ClockSkew, KubeletRestart, KubeletSt
 from pleg_doctor.core.causes.load import PodChurn, PodDensity
 from pleg_doctor.core.causes.pleg import EventChannelFull, EventedPlegFallback, RelistDeadlock
 from pleg_doctor.core.causes.runtime import Cni, ContainerWedged, RuntimeHung, RuntimeSlow
+from pleg_doctor.core.printable import name_node
 
 RULES: tuple[Rule, ...] = (
     RuntimeHung(),
@@ -85,6 +86,25 @@ def merge(scored: Sequence[Finding], seen: Sequence[Finding]) -> tuple[Finding, 
     return tuple(sorted(merged.values(), key=ranking_key))
 
 
+def for_node(findings: Sequence[Finding], node: str | None) -> tuple[Finding, ...]:
+    """`findings` with the node's name in their next steps: the rules write `$NODE` where it
+    goes (they see metrics, not where they came from), and the report, which knows the node,
+    names it once here for every cause (`printable.name_node`: one quoted shell word). Unknown
+    node: the findings as they are."""
+    if not node:
+        return tuple(findings)
+    return tuple(
+        Finding(
+            id=finding.id,
+            score=finding.score,
+            title=finding.title,
+            evidence=finding.evidence,
+            next_steps=tuple(name_node(step, node) for step in finding.next_steps),
+        )
+        for finding in findings
+    )
+
+
 __all__ = [
     "CAUSE_IDS",
     "RULES",
@@ -92,6 +112,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "Rule",
+    "for_node",
     "merge",
     "rank",
     "ranking_key",

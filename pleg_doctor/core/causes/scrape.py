@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pleg_doctor.core.causes import for_node
 from pleg_doctor.core.causes.base import SINGLE_SCRAPE_STEPS, Evidence, Finding, clamp
 from pleg_doctor.core.causes.runtime import RUNTIME_HUNG_NEXT_STEPS, RuntimeHung
 from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
-from pleg_doctor.core.printable import shell_word
 
 if TYPE_CHECKING:
     from pleg_doctor.core.endpoints import ScrapeFacts
@@ -59,7 +59,8 @@ def scrape_finding(
     The same evidence and next steps for every command: what `/metrics` did and what `/healthz`
     answered meanwhile, the Node's Ready condition when it says "PLEG is not healthy"; then,
     for a blocked scrape, a `diagnose` patient enough to outwait the CRI timeout (`node` named
-    in it, `$NODE` when unknown), `probe-runtime` and the runtime's own checks.
+    in it, `$NODE` when unknown: `causes.for_node`), `probe-runtime` and the runtime's own
+    checks.
     """
     if not (scrape.blocked or scrape.slow):
         return None
@@ -100,13 +101,11 @@ def scrape_finding(
         )
     outwait: tuple[str, ...] = ()
     if scrape.blocked:
-        # The node's name comes from the API server's list: one quoted shell word.
         outwait = (
-            f"pleg-doctor diagnose --node {shell_word(node) if node else '$NODE'} "
-            f"--metrics-timeout {tau + OUTWAIT_MARGIN_SECONDS:.0f}s   # outwait the CRI "
-            "timeout: the scrape then returns with the timed-out calls counted",
+            f"pleg-doctor diagnose --node $NODE --metrics-timeout {outwait_timeout(tau)}   "
+            "# outwait the CRI timeout: the scrape then returns with the timed-out calls counted",
         )
-    return Finding(
+    finding = Finding(
         id=RuntimeHung.id,
         score=clamp(score),
         title=RuntimeHung.title,
@@ -118,6 +117,15 @@ def scrape_finding(
             *RUNTIME_HUNG_NEXT_STEPS[2:],
         ),
     )
+    # The node's name (from the API server's list, a capture header) as one quoted shell word.
+    (named,) = for_node((finding,), node)
+    return named
+
+
+def outwait_timeout(runtime_request_timeout_seconds: float) -> str:
+    """The `--metrics-timeout` of a `diagnose` that outwaits the CRI timeout (`150s` for the
+    default 2 minutes): a blocked `/metrics` answers just after it, with the timed-out calls."""
+    return f"{runtime_request_timeout_seconds + OUTWAIT_MARGIN_SECONDS:.0f}s"
 
 
 def metrics_blocked(*, node: str, waited_seconds: float, healthz: str) -> Finding:

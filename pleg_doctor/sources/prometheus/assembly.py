@@ -485,6 +485,7 @@ def _fleet_node(
         operations=data.operations,
     )
     notes: list[str] = [f"Prometheus instance {data.instance or '(none)'}"]
+    node_name = data.node_name or data.node_label
     down = data.up is not None and data.up < 1
     if not data.has_pleg_series:
         if down:
@@ -498,7 +499,9 @@ def _fleet_node(
                 "drops them (kube-prometheus drops the µs summaries of kubelets before 1.14), "
                 "or the target is not a kubelet's /metrics"
             )
-        return FleetNode(window=window, unknown_reason=reason, notes=tuple(notes))
+        return FleetNode(
+            window=window, unknown_reason=reason, notes=tuple(notes), node_name=node_name
+        )
     if down:
         notes.append(
             "Prometheus' latest scrape of this kubelet failed (up == 0): the figures are from "
@@ -510,6 +513,7 @@ def _fleet_node(
                 "Prometheus cannot scrape this kubelet now (up == 0): its state now is unknown"
             ),
             notes=tuple(notes),
+            node_name=node_name,
         )
     if window.relist_duration is None:
         notes.append(
@@ -523,4 +527,4 @@ def _fleet_node(
             "the last scrape's time is unknown: ages are measured at the evaluation time "
             "(they include up to one scrape interval)"
         )
-    return FleetNode(window=window, notes=tuple(notes))
+    return FleetNode(window=window, notes=tuple(notes), node_name=node_name)
