@@ -159,6 +159,57 @@ def test_scan_table_prints_a_diagnose_command_per_node_in_trouble_for_its_cluste
     )
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_scan_table_prints_an_outwaiting_diagnose_per_blocked_node(sick_fleet, width):
+    from pleg_doctor.core.endpoints import ScrapeFacts
+    from pleg_doctor.core.fleet import diagnose_node, rank_reports
+    from pleg_doctor.core.report import SourceInfo
+    from pleg_doctor.core.scan import ScanReport, scanned_node
+    from pleg_doctor.render.fleet import render_scan_table
+
+    names = [f"ip-10-0-{i}-7.eu-west-1.compute.internal" for i in range(4)]
+    blocked = [
+        diagnose_node(
+            scanned_node(
+                node=name,
+                location=f"https://10.0.0.1:6443/api/v1/nodes/{name}/proxy/metrics",
+                snapshots=[],
+                outcome="blocked",
+                scanned_at=1_764_000_000.0,
+                problem="/metrics did not answer in 10 s while /healthz answered: runtime likely hung",
+                scrape=ScrapeFacts(
+                    metrics_seconds=None, waited_seconds=10.0, health_status=200, health_said="ok"
+                ),
+            ),
+            source=SourceInfo(kind="apiserver", location=name),
+            runtime_request_timeout_seconds=60.0,
+        )
+        for name in names
+    ]
+    reports = rank_reports([*sick_fleet.reports, *blocked])
+    scan = ScanReport(
+        reports=reports,
+        apiserver="https://10.0.0.1:6443",
+        selector=None,
+        scanned_at=1_764_000_000.0,
+        window_seconds=None,
+        outcomes=tuple("blocked" if r in blocked else "ok" for r in reports),
+    )
+    via = ["--context", "prod eu"]
+    text = render_scan_table(scan, width=width, via=via)
+    troubled = [r.node for r in reports if r.verdict in ("critical", "warning")][:3]
+    outwait = [
+        f"pleg-doctor diagnose --node {name} --metrics-timeout 90s --context 'prod eu'"
+        for name in names[:3]  # the worst three (unknown ranks by name)
+    ]
+    assert_copy_paste_safe(
+        text,
+        [f"pleg-doctor diagnose --node {n} --window 30s --context 'prod eu'" for n in troubled],
+    )
+    assert_copy_paste_safe(text, outwait)
+    assert names[3] not in text.split("Next steps", 1)[1]
+
+
 def test_fleet_commands_for_an_instance_name_and_a_cluster():
     from pleg_doctor.render.fleet import diagnose_command
 

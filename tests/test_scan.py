@@ -209,9 +209,17 @@ def test_selector_and_table(tmp_path, ca_file, capsys):
     assert lines[2] == "selector node-role.kubernetes.io/worker"
     blocked = sum(1 for n in nodes if n.kind == "blocked" and n.name in workers)
     assert lines[3].startswith(f"scrapes: {len(workers) - blocked - 1} read · {blocked} blocked")
-    rows = [line for line in lines if ".blocked.example" in line]
+    rows = [line for line in lines if ".blocked.example" in line and not line.startswith("$")]
     assert len(rows) == blocked
     assert all("UNKNOWN" in row and "runtime_hung (0.70)" in row for row in rows)
+    # each blocked node (up to 3, worst first) gets the diagnose that outwaits the CRI timeout
+    blocked_workers = sorted(n.name for n in nodes if n.kind == "blocked" and n.name in workers)
+    assert blocked_workers
+    assert [line for line in lines if "--metrics-timeout" in line] == [
+        f"$ pleg-doctor diagnose --node {name} --metrics-timeout 150s --kubeconfig {config}"
+        "   # /metrics blocked: outwait the CRI timeout"
+        for name in blocked_workers[:3]
+    ], table
     # the worst worker's verdict (unknown ranks below warning, above ok)
     order = ["critical", "warning", "unknown", "ok"]
     worst = min((n.expected_verdict for n in nodes if n.name in workers), key=order.index)

@@ -96,19 +96,43 @@ def ranked_renderable(
 
 
 MAX_NEXT_STEPS = 3
-"""Nodes in trouble given a `diagnose` command (the worst first)."""
+"""Nodes in trouble given a `diagnose` command (the worst first), and as many blocked nodes."""
 
 
 def next_steps(report: RankedReports, *, via: Sequence[str] = ()) -> list[RenderableType | Command]:
-    """`pleg-doctor diagnose` of the worst nodes in trouble: each command whole on its line."""
-    commands = [
+    """`pleg-doctor diagnose` of the worst nodes in trouble, then of the worst nodes whose
+    `/metrics` blocked (`scan`): each command whole on its line."""
+    troubled = [
         diagnose_command(r.node, via=via)
         for r in report.reports
-        if r.verdict in ("critical", "warning") and r.node
+        if r.verdict in ("critical", "warning") and r.node and not _blocked(r)
     ][:MAX_NEXT_STEPS]
-    if not commands:
+    blocked = [outwait_command(r, via=via) for r in report.reports if _blocked(r) and r.node][
+        :MAX_NEXT_STEPS
+    ]
+    if not troubled and not blocked:
         return []
-    return [Text("Next steps", style="bold"), *commands]
+    return [Text("Next steps", style="bold"), *troubled, *blocked]
+
+
+def _blocked(report: Report) -> bool:
+    return report.scrape is not None and report.scrape.blocked
+
+
+def outwait_command(report: Report, *, via: Sequence[str] = ()) -> Command:
+    """The `diagnose` of a node whose `/metrics` blocked (its kubelet answered `/healthz`):
+    through the API server by its name, patient enough to outwait the CRI timeout, when the
+    scrape returns with the timed-out calls counted (`causes.scrape`'s first next step, with
+    `via` the options that reach the node's cluster)."""
+    from pleg_doctor.core.causes.scrape import outwait_timeout
+
+    timeout = outwait_timeout(report.constants.runtime_request_timeout_seconds)
+    words = ("pleg-doctor", "diagnose", "--node", report.node or "", "--metrics-timeout", timeout)
+    return Command(
+        shell_command(*words, *via),
+        indent=0,
+        comment="/metrics blocked: outwait the CRI timeout",
+    )
 
 
 def diagnose_command(node: str, *, via: Sequence[str] = ()) -> Command:
