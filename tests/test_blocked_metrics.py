@@ -7,6 +7,7 @@ Patience values are short options (a second or two), never the real 2-minute CRI
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.utils
 import json
@@ -116,6 +117,62 @@ def test_check_ends_at_its_patience_with_one_honest_line(ca_file, token_file, tm
     assert f'pleg_doctor_verdict{{{node},verdict="unknown"}} 1.0' in metrics
     assert f'pleg_doctor_cause_score{{cause="runtime_hung",{node}}}' in metrics
     assert "pleg_doctor_headroom_seconds{" not in metrics
+
+
+def slow_healthz(seconds: float) -> Any:
+    """`blocking_kubelet` (`/metrics` after 30 s) whose `/healthz` answers after `seconds`."""
+    blocking = blocking_kubelet(30.0)
+
+    def handler(seen: Seen) -> Reply:
+        reply = blocking(seen)
+        if seen.path.endswith("/healthz"):
+            return dataclasses.replace(reply, stall_seconds=seconds)
+        return reply
+
+    return handler
+
+
+def test_a_cron_check_gives_healthz_2_s_at_most(ca_file, token_file, tmp_path, capsys):
+    """`check --timeout 2.5s`: `/metrics` blocks, and `/healthz` would answer after 2.3 s,
+    within `--timeout` but past the 2 s the probe gets (`check.EVIDENCE_TIMEOUT_SECONDS`): the
+    run ends with both unanswered, `up` 0, instead of waiting twice `--timeout`."""
+    import time
+
+    from pleg_doctor.commands.check import EVIDENCE_TIMEOUT_SECONDS
+
+    assert EVIDENCE_TIMEOUT_SECONDS == 2.0
+    start = time.monotonic()
+    with FakeServer(slow_healthz(2.3), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["check", *_kubelet(server, ca_file, token_file), "--timeout", "2.5s",
+             "--textfile", str(tmp_path)],
+            capsys,
+        )  # fmt: skip
+        paths = [s.path for s in server.seen]
+    elapsed = time.monotonic() - start
+    assert code == 3, err
+    assert paths == ["/metrics", "/healthz"]
+    line = out.strip()
+    assert line.endswith("/metrics did not answer within the 2.5 s deadline"), line
+    assert "hint: /healthz did not answer either within 2 s; raise --timeout" in err, err
+    assert "runtime_hung" not in line  # a /healthz past 2 s proves no kubelet alive
+    assert "pleg_doctor_up{" in (metrics := (tmp_path / "pleg_doctor.prom").read_text())
+    assert "} 0.0" in metrics
+    assert elapsed < 3 * 2.5  # generous: the bound is 2.5 s + 2 s
+
+
+def test_a_cron_check_keeps_the_healthz_answer_within_2_s(ca_file, token_file, capsys):
+    """The same kubelet with `/healthz` answering in 1.2 s: the blocked-scrape report, whose
+    `scrape` shows the answer the probe's deadline allowed."""
+    with FakeServer(slow_healthz(1.2), cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["check", *_kubelet(server, ca_file, token_file), "--timeout", "2.5s", "-o", "json"],
+            capsys,
+        )
+    assert code == 3, err
+    scrape = json.loads(out)["scrape"]
+    assert scrape["blocked"] is True and scrape["waited_seconds"] == 2.5
+    assert scrape["health_status"] == 200 and 1.2 <= scrape["health_seconds"] < 2.0
 
 
 def test_check_json_of_a_blocked_scrape_is_schema_valid(ca_file, token_file, capsys):

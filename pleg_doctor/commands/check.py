@@ -53,6 +53,14 @@ DEFAULT_STATE_MAX_AGE_SECONDS = 3600.0
 """`--state-max-age`: one hour. A cron check runs every few minutes; a previous run older than
 this means the check was down, and a window that long would hide the present."""
 
+EVIDENCE_TIMEOUT_SECONDS = 2.0
+"""The deadline of each request `check` makes after a live `/metrics` did not answer: the
+`/healthz` probe, and with `--node` the Node's Ready condition (never more than `--timeout`).
+A kubelet answers `/healthz`, and the API server a Node, in milliseconds; one that takes seconds
+is itself the evidence (the kubelet is down or overloaded). So a cron run against a kubelet
+whose `/metrics` blocks ends within `--metrics-timeout` (default `--timeout`) and 2 s, not twice
+`--timeout` (docs/limits.md#deadlines)."""
+
 LIVE_KINDS = frozenset({"kubelet", "apiserver"})
 """Sources whose location names one endpoint; a file source reads a new dump every run."""
 
@@ -193,7 +201,11 @@ def _fetch(
     if len(sources) == 1 and sources[0].kind in LIVE_KINDS:
         from pleg_doctor.sources.live import LiveSource, fetch_live
 
-        dump, facts = fetch_live(cast("LiveSource", sources[0]), patience=patience)
+        dump, facts = fetch_live(
+            cast("LiveSource", sources[0]),
+            patience=patience,
+            health_timeout=EVIDENCE_TIMEOUT_SECONDS,
+        )
         return [scrape_from_dump(dump)], facts
     return [scrape_from_dump(source.fetch()) for source in sources], None
 
@@ -491,6 +503,10 @@ def check(
     and --pushgateway publish pleg_doctor_* metrics; a failed source still writes
     pleg_doctor_up 0, and a failed delivery exits 3 so the job shows as failed.
 
+    A live /metrics is waited on for --metrics-timeout (default --timeout); when it does not
+    answer, /healthz is asked for at most 2 s (a kubelet answers it in milliseconds), so a run
+    against a hung runtime ends within --metrics-timeout + 2 s.
+
     -o npd is for a node-problem-detector custom plugin: one message line of at most 80 bytes
     (verdict, headroom, top cause) and NPD's exit codes: 0 ok, 1 warning or critical, 2 unknown
     and every error (a failed textfile or push is only reported on stderr there).
@@ -559,7 +575,9 @@ def check(
                 runtime_request_timeout=runtime_request_timeout,
                 select=select,
                 ignore=ignore,
-                node_view=pipeline.node_view_reader(options),
+                node_view=pipeline.node_view_reader(
+                    options, timeout=min(options.timeout, EVIDENCE_TIMEOUT_SECONDS)
+                ),
             ),
             patience=metrics_timeout,
             state_path=_path(state),

@@ -123,8 +123,11 @@ def blocked_report(
     )
 
 
-def node_view_reader(options: SourceOptions) -> Callable[[], NodeView | None] | None:
-    """With `--node`: a reader of the Node's Ready condition that never fails the diagnosis."""
+def node_view_reader(
+    options: SourceOptions, *, timeout: float | None = None
+) -> Callable[[], NodeView | None] | None:
+    """With `--node`: a reader of the Node's Ready condition that never fails the diagnosis;
+    each request within `timeout` seconds (default `--timeout`)."""
     node = options.node
     if node is None:
         return None
@@ -138,7 +141,7 @@ def node_view_reader(options: SourceOptions) -> Callable[[], NodeView | None] | 
                 node,
                 kubeconfig=options.kubeconfig,
                 context=options.context,
-                timeout=options.timeout,
+                timeout=options.timeout if timeout is None else timeout,
             )
         except (SourceError, UsageError):
             return None

@@ -125,9 +125,17 @@ def fetch_live(
         try:
             dump = source.fetch(timeout=patience)
         except SourceTimeoutError as exc:
-            blocked = _blocked(source, patience, source.probe_health(timeout=health_timeout))
+            asked = source.probe_health(timeout=health_timeout)
+            blocked = _blocked(source, patience, asked)
             if blocked is None:
-                raise
+                # Neither answered: the timeout stands; its hint says how long /healthz had.
+                unanswered = f"{scrape_facts(None, None, asked).health_text()} within "
+                raise SourceTimeoutError(
+                    exc.message,
+                    hint=f"{unanswered}{health_timeout:g} s"
+                    + (f"; {exc.hint}" if exc.hint else ""),
+                    timeout_seconds=exc.timeout_seconds,
+                ) from exc
             raise blocked from exc
         return dump, ScrapeFacts(metrics_seconds=dump.latency_seconds)
 
