@@ -279,6 +279,16 @@ def test_through_the_api_server_the_node_condition_makes_it_critical(tmp_path, c
         args = ["check", "--node", "worker-1", "--kubeconfig", str(kubeconfig), "--timeout", "1s"]
         code, out, err = run(args, capsys)
         diagnosed = run(["diagnose", *args[1:], "--metrics-timeout", "1s", "-o", "json"], capsys)
+        captured = run(["capture", "-", *args[1:]], capsys)
+    # capture: one line, nothing on stdout, and the diagnose through the same API server
+    captured_code, captured_out, captured_err = captured
+    assert captured_code == 3 and captured_out == ""
+    message, hint = captured_err.splitlines()
+    assert message.endswith("likely hung; nothing written to standard output"), message
+    assert hint == (
+        f"  hint: outwait the CRI timeout: pleg-doctor diagnose --node worker-1 --kubeconfig "
+        f"{kubeconfig} --metrics-timeout 150s"
+    )
     assert code == 2, err
     assert out.startswith(
         "PLEG CRITICAL - /metrics did not answer in 1.0 s while "
@@ -396,3 +406,139 @@ def test_scan_and_diagnose_give_one_and_the_same_blocked_scrape_finding():
     assert "while /api/v1/nodes/n1/proxy/healthz answered in 3 ms" in finding.evidence[0].note
     assert finding.next_steps[0].startswith("pleg-doctor diagnose --node n1 --metrics-timeout 150s")
     assert any("probe-runtime" in step for step in finding.next_steps)
+
+
+# --- watch and capture ---------------------------------------------------------------------------
+
+
+class FlakyKubelet:
+    """A simulated kubelet whose `/metrics` blocks (as under a hung runtime) on the scrapes
+    numbered in `blocked` (1 = the first), answering `/healthz` at once, else serving the
+    simulation (5 s on at every scrape) with its clock as `Date`."""
+
+    def __init__(self, blocked: set[int]) -> None:
+        import threading
+
+        from tests.kubelet_sim import KubeletSim
+
+        self.sim = KubeletSim()
+        self.sim.run(300)
+        self.blocked = blocked
+        self.scrapes = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, seen: Seen) -> Reply:
+        if seen.path.endswith("/healthz"):
+            return Reply(body=b"ok", content_type="text/plain")
+        with self.lock:
+            self.scrapes += 1
+            self.sim.run(5)  # the kubelet's time goes on, answered or not
+            if self.scrapes in self.blocked:
+                return Reply(stall_seconds=30.0)
+            return Reply(
+                body=self.sim.dump(header=False).encode(),
+                date=email.utils.formatdate(self.sim.now, usegmt=True),
+            )
+
+
+PATIENCE = ["--timeout", "0.5s", "--window", "0.05s"]
+"""watch waits --timeout for /metrics: short here, the blocked scrapes stall 30 s."""
+
+
+def test_watch_shows_a_blocked_refresh_and_goes_on(ca_file, token_file, capsys):
+    kubelet = FlakyKubelet(blocked={3})  # the first scrape, then three refreshes
+    with FakeServer(kubelet, cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["watch", *_kubelet(server, ca_file, token_file), *PATIENCE, "--count", "3"], capsys
+        )
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 3, out
+    normal, blocked, again = lines
+    assert "verdict=ok" in normal and "scrape=" not in normal
+    assert blocked.split()[1:3] == ["node=sim-node-1", "verdict=unknown"]
+    assert blocked.endswith(
+        "headroom=unknown relists_per_s=- relist_mean=— top=runtime_hung(0.70) "
+        "scrape=blocked waited=0.5s healthz=200"
+    ), blocked
+    # the next refresh answered: diagnosed since the last scrape that did (two intervals)
+    assert "verdict=ok" in again and "scrape=" not in again
+    assert kubelet.scrapes == 4
+
+
+def test_watch_json_lines_carry_diagnoses_scrape_object(ca_file, token_file, capsys):
+    kubelet = FlakyKubelet(blocked={1, 3})  # the very first scrape blocks too
+    with FakeServer(kubelet, cert=SERVER_CERT) as server:
+        code, out, err = run(
+            ["watch", *_kubelet(server, ca_file, token_file), *PATIENCE, "--count", "3",
+             "-o", "json"],
+            capsys,
+        )  # fmt: skip
+    assert code == 0, err
+    docs = [json.loads(line) for line in out.splitlines()]
+    for doc in docs:
+        check_schema(doc)
+    first, blocked, answered = docs
+    for doc in (first, blocked):
+        assert doc["verdict"] == "unknown" and doc["causes"][0]["id"] == "runtime_hung"
+        assert doc["scrape"]["blocked"] is True and doc["scrape"]["waited_seconds"] == 0.5
+        assert doc["scrape"]["health_status"] == 200 and doc["scrape"]["metrics_seconds"] is None
+    assert first["node"] is None and blocked["node"] == "sim-node-1"  # known once one answered
+    assert answered["verdict"] == "ok" and answered["window_seconds"] == 10  # scrapes 2 and 4
+    assert answered["scrape"]["blocked"] is False
+    assert 0 <= answered["scrape"]["metrics_seconds"] < 0.5
+    assert kubelet.scrapes == 4
+
+
+def test_watch_screen_says_the_kubelet_is_up_and_the_watch_goes_on(ca_file, token_file):
+    import io
+
+    from rich.console import Console
+
+    from pleg_doctor.commands import pipeline
+    from pleg_doctor.commands.watch import run_watch
+    from pleg_doctor.sources.kubelet import KubeletSource
+
+    kubelet = FlakyKubelet(blocked={2})
+    with FakeServer(kubelet, cert=SERVER_CERT) as server:
+        source = KubeletSource(
+            f"127.0.0.1:{server.port}", cacert=ca_file, token_file=token_file, timeout=0.5
+        )
+        screen = Console(file=io.StringIO(), record=True, force_terminal=True, width=100)
+        reports = run_watch(
+            source,
+            interval=0.01,
+            count=1,
+            runtime_request_timeout=120,
+            diagnose_pair=lambda snaps, facts: pytest.fail("the refresh blocked"),
+            blocked=lambda exc, node: pipeline.blocked_report(
+                exc, [source], runtime_request_timeout=120, select=(), ignore=(), node=node
+            ),
+            console=screen,
+            plain=False,
+        )
+    text = " ".join(screen.export_text().split())
+    assert [r.verdict for r in reports] == ["unknown"]
+    assert "PLEG UNKNOWN" in text and "runtime_hung (0.70)" in text
+    assert "/metrics did not answer in 500 ms while /healthz answered in" in text
+    assert "still watching (the next refresh may answer)" in text
+
+
+def test_capture_of_a_blocked_scrape_is_one_line_and_writes_nothing(
+    ca_file, token_file, tmp_path, capsys
+):
+    target = tmp_path / "w3.prom"
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        args = [*_kubelet(server, ca_file, token_file), "--timeout", "0.5s"]
+        code, out, err = run(["capture", str(target), *args], capsys)
+        url = f"https://127.0.0.1:{server.port}/metrics"
+    assert code == 3 and out == ""
+    assert not target.exists() and not list(tmp_path.glob(".w3.prom*"))  # no temporary left
+    message, hint = err.splitlines()[-2:]  # after the deprecation line of --token-file
+    assert message.startswith(f"pleg-doctor: error: kubelet {url}: /metrics did not answer in ")
+    assert "while /healthz answered in " in message
+    assert message.endswith(f": the container runtime is likely hung; {target} not written")
+    assert hint == (
+        f"  hint: outwait the CRI timeout: pleg-doctor diagnose --kubelet {url} "
+        "--metrics-timeout 150s (with this capture's TLS and credential options)"
+    )

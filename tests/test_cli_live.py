@@ -339,7 +339,7 @@ def test_watch_screen_through_a_recording_console(ca_file, token_file):
             interval=0.01,
             count=3,
             runtime_request_timeout=120,
-            diagnose_pair=lambda snaps: diagnose_texts_from_snapshots(snaps),
+            diagnose_pair=lambda snaps, facts: diagnose_texts_from_snapshots(snaps),
             console=screen,
             plain=False,
             sleep=wedge_after_two,
@@ -350,7 +350,7 @@ def test_watch_screen_through_a_recording_console(ca_file, token_file):
     assert "PLEG WARNING" in text
 
 
-def diagnose_texts_from_snapshots(snaps):
+def diagnose_texts_from_snapshots(snaps, facts=None):
     from pleg_doctor.core.report import SourceInfo, diagnose
     from pleg_doctor.core.window import window_from_snapshots
 

@@ -14,7 +14,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -32,7 +32,8 @@ from pleg_doctor.commands.options import (
 from pleg_doctor.errors import SourceError, UsageError
 
 if TYPE_CHECKING:
-    from pleg_doctor.sources.base import FetchedDump
+    from pleg_doctor.sources.base import FetchedDump, MetricsSource
+    from pleg_doctor.sources.options import SourceOptions
 
 _SUFFIXES = (".prom.gz", ".txt.gz", ".prom", ".txt", ".gz")
 
@@ -139,6 +140,42 @@ def destination(file: str | None, output: str | None) -> tuple[str, str | None]:
     return file, fmt
 
 
+def fetch(source: MetricsSource, path: str, *, via: SourceOptions) -> FetchedDump:
+    """Scrape `source` once within `--timeout`. A `/metrics` that does not answer while the
+    kubelet's `/healthz` does (its runtime likely hung) is one error line: what blocked and for
+    how long, what `/healthz` said, that `path` is not written, and in the hint the `diagnose`
+    that outwaits the CRI timeout (`via`: the options that reach the node)."""
+    from pleg_doctor.sources.live import LiveSource, MetricsBlocked, fetch_live, is_live
+
+    if not is_live(source):
+        return source.fetch()
+    try:
+        dump, _ = fetch_live(cast("LiveSource", source))
+    except MetricsBlocked as blocked:
+        from pleg_doctor.core.causes.scrape import outwait_words
+        from pleg_doctor.core.printable import shell_command
+        from pleg_doctor.errors import SourceTimeoutError
+
+        if via.node is not None:
+            reach = [
+                "--node",
+                via.node,
+                *(("--kubeconfig", via.kubeconfig) if via.kubeconfig else ()),
+                *(("--context", via.context) if via.context else ()),
+            ]
+            options = ""
+        else:
+            reach = ["--kubelet", source.location]
+            options = " (with this capture's TLS and credential options)"
+        unwritten = "nothing written to standard output" if path == "-" else f"{path} not written"
+        raise SourceTimeoutError(
+            f"{blocked.message}; {unwritten}",
+            hint="outwait the CRI timeout: " + shell_command(*outwait_words(*reach)) + options,
+            timeout_seconds=blocked.timeout_seconds,
+        ) from blocked
+    return dump
+
+
 @click.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("file", required=False, metavar="FILE")
 @source_options
@@ -197,7 +234,7 @@ def capture(
     for index, path in enumerate(paths):
         if index:
             pipeline.wait(every, f"dump {index + 1} of {count}")
-        dump = live.fetch()
+        dump = fetch(live, path, via=options)
         if path == "-":
             data = capture_data(dump, compress=bool(compress))
             sys.stdout.buffer.write(data)

@@ -92,11 +92,13 @@ def blocked_report(
     select: Sequence[str],
     ignore: Sequence[str],
     node_view: Callable[[], NodeView | None] | None = None,
+    node: str | None = None,
 ) -> Report:
     """The report of a `/metrics` that did not answer while the kubelet did.
 
     `node_view` reads the Node's Ready condition (`--node`): "PLEG is not healthy" there makes
     the verdict critical; without it the verdict is unknown, with the likely cause named.
+    `node` names the node when the source does not (`watch`: what its earlier scrapes said).
     """
     import dataclasses
 
@@ -110,11 +112,11 @@ def blocked_report(
             facts, node_ready=view.ready.status, node_message=view.ready.message
         )
     source = sources[-1]
-    node = getattr(source, "node", None)
+    named = getattr(source, "node", None)
     probe = blocked.probe
     return build(
         source=SourceInfo(kind=source.kind, location=source.location),
-        node=node if isinstance(node, str) else None,
+        node=named if isinstance(named, str) else node,
         scrape=facts,
         captured_at=probe.captured_at.timestamp() if probe.captured_at is not None else None,
         runtime_request_timeout_seconds=runtime_request_timeout,

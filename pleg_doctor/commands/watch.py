@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import click
 
@@ -37,9 +37,11 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
 
+    from pleg_doctor.core.endpoints import ScrapeFacts
     from pleg_doctor.core.report import Report
     from pleg_doctor.core.snapshot import Snapshot
     from pleg_doctor.sources.base import MetricsSource
+    from pleg_doctor.sources.live import MetricsBlocked
 
 
 def run_watch(
@@ -48,7 +50,8 @@ def run_watch(
     interval: float,
     count: int | None,
     runtime_request_timeout: float,
-    diagnose_pair: Callable[[Sequence[Snapshot]], Report],
+    diagnose_pair: Callable[[Sequence[Snapshot], ScrapeFacts | None], Report],
+    blocked: Callable[[MetricsBlocked, str | None], Report] | None = None,
     out: TextIO | None = None,
     console: Console | None = None,
     plain: bool | None = None,
@@ -58,47 +61,58 @@ def run_watch(
     """Run the loop; returns the reports (for tests). `console` overrides the rich console.
 
     `output` `table` is the screen (or plain lines when `plain`, by default when `out` is not a
-    terminal); `json` and `yaml` print every refresh's document.
+    terminal); `json` and `yaml` print every refresh's document. `diagnose_pair` diagnoses two
+    scrapes with how the endpoints answered the last; `blocked` turns a `/metrics` that did not
+    answer while `/healthz` did (`MetricsBlocked`) into that refresh's report, given the node's
+    name the earlier scrapes knew. A blocked refresh is shown and the watch goes on: the next
+    refresh may answer (it is diagnosed against the last scrape that did).
     """
-    from pleg_doctor.sources.scrape import snapshot_from_dump
+    from pleg_doctor.sources.live import MetricsBlocked
 
     stream = out or sys.stdout
     if output != "table":
         plain = True
     elif plain is None:
         plain = not (hasattr(stream, "isatty") and stream.isatty())
-    previous = snapshot_from_dump(source.fetch())
     history: list[Report] = []
     live: Live | None = None
-    if not plain:
-        from rich.live import Live
-        from rich.text import Text
-
-        from pleg_doctor.render.text import SafeConsole
-
-        screen = console or SafeConsole(file=stream)
-        live = Live(
-            Text(f"first scrape done; next in {interval:g} s"),
-            console=screen,
-            auto_refresh=False,
-            transient=False,
-        )
-        live.start()
+    previous: Snapshot | None = None
     try:
+        while previous is None:  # the first scrape that answers: what the refreshes start from
+            first = _scrape(source)
+            if not isinstance(first, MetricsBlocked):
+                previous = first[0]
+                break
+            if blocked is None:
+                raise first
+            live = _start(live, plain, stream, console)
+            history.append(blocked(first, None))
+            _refreshed(history, interval, output, live, stream)
+            if count is not None and len(history) >= count:
+                return history
+            sleep(interval)
+        live = _start(live, plain, stream, console)
+        if live is not None and not history:
+            from rich.text import Text
+
+            live.update(Text(f"first scrape done; next in {interval:g} s"), refresh=True)
         while count is None or len(history) < count:
             sleep(interval)
             try:
-                current = snapshot_from_dump(source.fetch())
+                scraped = _scrape(source)
             except SourceError as exc:
                 _show_error(str(exc), live, stream)
                 continue
-            report = diagnose_pair([previous, current])
-            previous = current
-            history.append(report)
-            if output == "table":
-                _show(history, interval, live, stream, console)
+            if not isinstance(scraped, MetricsBlocked):
+                current, facts = scraped
+                history.append(diagnose_pair([previous, current], facts))
+                previous = current
+            elif blocked is not None:
+                history.append(blocked(scraped, previous.node))
             else:
-                _show_document(report, output, stream)
+                _show_error(str(scraped), live, stream)
+                continue
+            _refreshed(history, interval, output, live, stream)
     except KeyboardInterrupt:
         pass
     finally:
@@ -107,13 +121,46 @@ def run_watch(
     return history
 
 
-def _show(
-    history: list[Report],
-    interval: float,
-    live: Live | None,
-    stream: TextIO,
-    console: Console | None,
+def _scrape(source: MetricsSource) -> tuple[Snapshot, ScrapeFacts | None] | MetricsBlocked:
+    """One scrape; a live source through `fetch_live`, whose `/healthz` is asked when
+    `/metrics` does not answer in `--timeout`: `MetricsBlocked` (returned, it is a refresh to
+    show) when the kubelet answers that. Other failures raise their `SourceError`."""
+    from pleg_doctor.sources.live import LiveSource, MetricsBlocked, fetch_live, is_live
+    from pleg_doctor.sources.scrape import snapshot_from_dump
+
+    if not is_live(source):
+        return snapshot_from_dump(source.fetch()), None
+    try:
+        dump, facts = fetch_live(cast("LiveSource", source))
+    except MetricsBlocked as blocked:
+        return blocked
+    return snapshot_from_dump(dump), facts
+
+
+def _start(live: Live | None, plain: bool, stream: TextIO, console: Console | None) -> Live | None:
+    """The live screen, started once (None for plain output)."""
+    if plain or live is not None:
+        return live
+    from rich.live import Live
+
+    from pleg_doctor.render.text import SafeConsole
+
+    screen = console or SafeConsole(file=stream)
+    started = Live(console=screen, auto_refresh=False, transient=False)
+    started.start()
+    return started
+
+
+def _refreshed(
+    history: list[Report], interval: float, output: str, live: Live | None, stream: TextIO
 ) -> None:
+    if output == "table":
+        _show(history, interval, live, stream)
+    else:
+        _show_document(history[-1], output, stream)
+
+
+def _show(history: list[Report], interval: float, live: Live | None, stream: TextIO) -> None:
     if live is None:
         from pleg_doctor.render.watch import watch_line
 
@@ -197,8 +244,22 @@ def watch(
         interval=interval,
         count=count,
         runtime_request_timeout=runtime_request_timeout,
-        diagnose_pair=lambda snaps: pipeline.diagnose_snapshots(
-            snaps, [live], runtime_request_timeout=runtime_request_timeout, select=(), ignore=()
+        diagnose_pair=lambda snaps, facts: pipeline.diagnose_snapshots(
+            snaps,
+            [live],
+            runtime_request_timeout=runtime_request_timeout,
+            select=(),
+            ignore=(),
+            scrape=facts,
+        ),
+        blocked=lambda blocked, node: pipeline.blocked_report(
+            blocked,
+            [live],
+            runtime_request_timeout=runtime_request_timeout,
+            select=(),
+            ignore=(),
+            node_view=pipeline.node_view_reader(options),
+            node=node,
         ),
         output=output,
     )

@@ -124,10 +124,13 @@ def outwait_command(report: Report, *, via: Sequence[str] = ()) -> Command:
     through the API server by its name, patient enough to outwait the CRI timeout, when the
     scrape returns with the timed-out calls counted (`causes.scrape`'s first next step, with
     `via` the options that reach the node's cluster)."""
-    from pleg_doctor.core.causes.scrape import outwait_timeout
+    from pleg_doctor.core.causes.scrape import outwait_words
 
-    timeout = outwait_timeout(report.constants.runtime_request_timeout_seconds)
-    words = ("pleg-doctor", "diagnose", "--node", report.node or "", "--metrics-timeout", timeout)
+    words = outwait_words(
+        "--node",
+        report.node or "",
+        runtime_request_timeout_seconds=report.constants.runtime_request_timeout_seconds,
+    )
     return Command(
         shell_command(*words, *via),
         indent=0,

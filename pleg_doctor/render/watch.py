@@ -88,7 +88,17 @@ def watch_renderable(history: Sequence[Report], *, interval_seconds: float) -> R
         )
     else:
         causes.append("none", style="")
-    parts: list[RenderableType] = [verdict_panel(latest), trends]
+    parts: list[RenderableType] = [verdict_panel(latest)]
+    scrape = latest.scrape
+    if scrape is not None and scrape.blocked:
+        parts.append(
+            Text(
+                f"{scrape.scrape_text()} while {scrape.health_text()}: the kubelet is up, its "
+                "runtime likely hung; still watching (the next refresh may answer)",
+                style="bold red",
+            )
+        )
+    parts.append(trends)
     ops = ops_table(latest)
     if ops is not None:
         parts.append(ops)
@@ -98,7 +108,9 @@ def watch_renderable(history: Sequence[Report], *, interval_seconds: float) -> R
 
 
 def watch_line(report: Report) -> str:
-    """One line per refresh for logs and pipes (stdout not a terminal)."""
+    """One line per refresh for logs and pipes (stdout not a terminal); a refresh whose
+    `/metrics` blocked ends in `scrape=blocked waited=10s healthz=200` (`healthz=none` when it
+    did not answer)."""
     top = report.causes[0] if report.causes else None
     headroom = report.model.headroom_seconds
     fields = [
@@ -110,4 +122,8 @@ def watch_line(report: Report) -> str:
         f"relist_mean={_fmt(_mean(report, 'duration')).replace(' ', '')}",
         f"top={top.id}({top.score:.2f})" if top else "top=none",
     ]
+    scrape = report.scrape
+    if scrape is not None and scrape.blocked:
+        fields.append(f"scrape=blocked waited={scrape.waited_seconds or 0:g}s")
+        fields.append(f"healthz={scrape.health_status or 'none'}")
     return " ".join(fields)

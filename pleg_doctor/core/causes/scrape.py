@@ -102,8 +102,9 @@ def scrape_finding(
     outwait: tuple[str, ...] = ()
     if scrape.blocked:
         outwait = (
-            f"pleg-doctor diagnose --node $NODE --metrics-timeout {outwait_timeout(tau)}   "
-            "# outwait the CRI timeout: the scrape then returns with the timed-out calls counted",
+            " ".join(outwait_words("--node", "$NODE", runtime_request_timeout_seconds=tau))
+            + "   # outwait the CRI timeout: the scrape then returns with the timed-out calls "
+            "counted",
         )
     finding = Finding(
         id=RuntimeHung.id,
@@ -122,10 +123,14 @@ def scrape_finding(
     return named
 
 
-def outwait_timeout(runtime_request_timeout_seconds: float) -> str:
-    """The `--metrics-timeout` of a `diagnose` that outwaits the CRI timeout (`150s` for the
-    default 2 minutes): a blocked `/metrics` answers just after it, with the timed-out calls."""
-    return f"{runtime_request_timeout_seconds + OUTWAIT_MARGIN_SECONDS:.0f}s"
+def outwait_words(
+    *source: str, runtime_request_timeout_seconds: float = DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+) -> tuple[str, ...]:
+    """`pleg-doctor diagnose SOURCE... --metrics-timeout 150s` as words (to quote): a diagnose
+    of a blocked `/metrics` patient enough to outwait the CRI timeout (150 s for the default
+    2 minutes), when the kubelet answers with the timed-out calls counted."""
+    timeout = runtime_request_timeout_seconds + OUTWAIT_MARGIN_SECONDS
+    return ("pleg-doctor", "diagnose", *source, "--metrics-timeout", f"{timeout:.0f}s")
 
 
 def metrics_blocked(*, node: str, waited_seconds: float, healthz: str) -> Finding:
