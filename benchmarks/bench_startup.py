@@ -17,7 +17,7 @@ e. `pleg-doctor check DUMP` on a 1 MiB dump (benchmarks/gen_dump.py) vs a bare `
 e'. The same check through the dev venv's console script, against the dev venv's `python -c
    pass` (both pay the `.pth` hooks): for information.
 f. `pleg-doctor check DUMP --textfile DIR` (what the DaemonSet runs), against the same bare
-   start as e, for information (it imports prometheus_client to write the file).
+   start as e, for information (it writes the file's text format itself).
 
 Then the `-X importtime` breakdown of figure e's command: the imports it pays for beyond a bare
 start (the minimum over a few runs of each module's cumulative time, so one noisy run does not

@@ -8,7 +8,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,6 +16,11 @@ from pleg_doctor.core.report import Report, SourceInfo, diagnose
 from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.sources.base import FetchedDump
 from pleg_doctor.sources.scrape import snapshot_from_dump
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from pleg_doctor.render.prom import CheckMetrics
 
 
 def diagnose_texts(texts: Sequence[str | bytes], **kwargs: Any) -> Report:
@@ -220,3 +225,21 @@ def run_cli(
         assert secret not in out + err, f"a secret leaked: ...{secret[:4]}..."
     code = info.value.code
     return (code if isinstance(code, int) else 0), out, err
+
+
+def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
+    """prometheus_client's registry of the gauges `render.prom.families(metrics)` describes: the
+    oracle the tests hold pleg-doctor's own text format to (`prometheus_client` is a test
+    dependency only; pleg-doctor writes the format itself)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from pleg_doctor.render.prom import families
+
+    registry = CollectorRegistry()
+    for family in families(metrics):
+        gauge = Gauge(
+            family.name, family.documentation, labelnames=family.labelnames, registry=registry
+        )
+        for values, value in family.samples:
+            gauge.labels(*values).set(value)
+    return registry

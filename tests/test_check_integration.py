@@ -271,6 +271,53 @@ def test_push_to_a_real_pushgateway_with_basic_auth(pushgateway, tmp_path, capsy
     assert gateway[("pleg_doctor_verdict", (*group, ("verdict", "ok")))] == 1
 
 
+WITHOUT_PROMETHEUS_CLIENT = """
+import sys
+
+
+class Absent:
+    \"\"\"An install without prometheus_client (it is in the `test` extra only).\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "prometheus_client":
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, Absent())
+from pleg_doctor.cli import main
+
+main(sys.argv[1:])
+"""
+
+
+def test_textfile_and_push_need_no_prometheus_client(pushgateway, tmp_path):
+    import sys
+
+    from .conftest import ROOT
+
+    password = tmp_path / "password"
+    password.write_text(GATEWAY_PASSWORD + "\n")
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    dumps = _sim_dumps(tmp_path / "d", 1)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PROMETHEUS_CLIENT, "check", *dumps,
+         "--textfile", str(textfile), "--pushgateway", pushgateway,
+         "--pushgateway-user", GATEWAY_USER, "--pushgateway-password-file", str(password)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout.startswith("PLEG WARNING"), result.stderr
+    written = _samples((textfile / "pleg_doctor.prom").read_text())
+    gateway = _samples(_get(f"{pushgateway}/metrics", auth=(GATEWAY_USER, GATEWAY_PASSWORD)))
+    group = (("instance", ""), ("job", "pleg-doctor"), ("node", "sim-node-1"))
+    assert written[("pleg_doctor_up", (("node", "sim-node-1"),))] == 1
+    assert gateway[("pleg_doctor_up", group)] == 1
+    assert gateway[("pleg_doctor_headroom_seconds", group)] == pytest.approx(
+        written[("pleg_doctor_headroom_seconds", (("node", "sim-node-1"),))]
+    )
+
+
 def test_real_pushgateway_refusals_exit_3(pushgateway, tmp_path, capsys):
     dumps = _sim_dumps(tmp_path / "d")
     wrong = tmp_path / "wrong"

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from pleg_doctor.render.prom import build_registry
+from pleg_doctor.render.prom import CheckMetrics, families
 from pleg_doctor.sources.prometheus.rules import RuleOptions, recording_rules
 
 from .conftest import ROOT
@@ -57,11 +57,8 @@ def test_shape_and_layout():
 
 
 def test_every_series_read_is_recorded_by_the_rules_or_written_by_check():
-    from pleg_doctor.render.prom import CheckMetrics
-
     recorded = {rule.record.replace("5m", "$window") for rule in recording_rules(RuleOptions())}
-    registry = build_registry(CheckMetrics(node="n", report=None, ran_at=0.0))
-    written = {metric.name for metric in registry.collect()}
+    written = {family.name for family in families(CheckMetrics(node="n", report=None, ran_at=0.0))}
     written |= {
         "pleg_doctor_headroom_seconds",
         "pleg_doctor_relist_seconds",

@@ -8,6 +8,8 @@ inside a function (the lazy imports of the commands) or under `TYPE_CHECKING`.
 * `sources/`, `render/` and `logs/` never import the commands or the CLI.
 * `commands/` never imports the CLI.
 * The module import graph has no cycle.
+* prometheus_client is a test dependency only: no module of the package imports it, and the
+  package's dependencies do not list it.
 """
 
 from __future__ import annotations
@@ -164,3 +166,17 @@ def test_no_import_circle():
     for name in graph:
         if name not in state:
             visit(name, [name])
+
+
+def test_prometheus_client_is_a_test_dependency_only():
+    found = violations(list(MODULES), ("prometheus_client",))
+    assert not found, "the package imports prometheus_client:\n" + "\n".join(found)
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {
+        dep.split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        for dep in project["dependencies"]
+    }
+    assert "prometheus-client" not in names and {"click", "requests", "rich", "pyyaml"} <= names
+    assert any(d.startswith("prometheus-client") for d in project["optional-dependencies"]["test"])

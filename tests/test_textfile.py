@@ -1,9 +1,10 @@
 """`check --textfile` writes the Prometheus text format itself: byte for byte prometheus_client's.
 
-pleg-doctor no longer imports prometheus_client to write the textfile (it cost more than the rest
-of a cron run); these tests hold its own writer to what prometheus_client's `generate_latest`
-writes for the same gauges, on real dumps, simulated trouble, a failed source and label values
-that need escaping. The real node_exporter reads the file in test_check_integration.py.
+pleg-doctor does not depend on prometheus_client (importing it cost more than the rest of a cron
+run; it is a test dependency only); these tests hold its own writer to what prometheus_client's
+`generate_latest` writes for the same gauges (`helpers.build_registry`), on real dumps,
+simulated trouble, a failed source and label values that need escaping. The real node_exporter
+reads the file in test_check_integration.py.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from prometheus_client.utils import floatToGoString
 from pleg_doctor.render.prom import (
     TEXTFILE_NAME,
     CheckMetrics,
-    build_registry,
     exposition,
     go_float,
     write_textfile,
 )
 
 from .conftest import REAL_DUMPS
-from .helpers import diagnose_texts
+from .helpers import build_registry, diagnose_texts
 from .kubelet_sim import KubeletSim, Runtime
 
 

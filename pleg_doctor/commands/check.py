@@ -354,7 +354,7 @@ def deliver(
 ) -> list[PlegDoctorError]:
     """Write the textfile and push to the gateway; the delivery errors, one per failed target.
 
-    `render.prom` (and with a push, prometheus_client, `http.client` and `urllib`) is imported
+    `render.prom` (and with a push, the HTTP client, `http.client` and `urllib`) is imported
     only here, when there is something to deliver: `check FILE` in cron pays for none of it.
     `target`'s grouping gets `node=<run.node>` unless `--grouping-key` set one.
     """

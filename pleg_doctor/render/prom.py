@@ -17,10 +17,13 @@ written, so alerting sees the failure instead of the last good values going stal
 data cannot give is left out (no sample) rather than written as NaN, which alert expressions
 compare as false without telling anyone.
 
-The textfile is written here (`exposition`, byte for byte prometheus_client's text format, a
-test holds them together); prometheus_client is imported only to push, and so are `http.client`
-and `urllib`: cron runs `check --textfile` on every node every minute, and importing
-prometheus_client alone cost more than the rest of such a run (`benchmarks/bench_startup.py`).
+The text format is written here (`exposition`), for the textfile and the push alike; the push
+is a PUT through the project's own request primitive (`sources/http/`: one deadline, no
+redirect, secrets redacted from what the gateway answers). pleg-doctor does not depend on
+prometheus_client: the tests hold `exposition` to prometheus_client's `generate_latest`, byte
+for byte, for the same gauges (`tests/test_textfile.py`). `http.client` and `urllib` are
+imported only to push: cron runs `check --textfile` on every node every minute
+(`benchmarks/bench_startup.py`).
 """
 
 from __future__ import annotations
@@ -32,14 +35,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeGuard
+from typing import Literal, TypeGuard
 
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.core.report import VERDICT_ORDER, Report
 from pleg_doctor.errors import PlegDoctorError, UsageError
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -164,27 +164,14 @@ def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
-def build_registry(metrics: CheckMetrics) -> CollectorRegistry:
-    """A fresh prometheus_client registry holding `families(metrics)` (for the push)."""
-    from prometheus_client import CollectorRegistry, Gauge
-
-    registry = CollectorRegistry()
-    for family in families(metrics):
-        gauge = Gauge(
-            family.name, family.documentation, labelnames=family.labelnames, registry=registry
-        )
-        for values, value in family.samples:
-            gauge.labels(*values).set(value)
-    return registry
-
-
 def exposition(metrics: CheckMetrics) -> bytes:
     """`families(metrics)` in the Prometheus text format, byte for byte what prometheus_client's
-    `generate_latest` writes for the same gauges (a test holds the two together).
+    `generate_latest` writes for the same gauges (`tests/test_textfile.py` holds the two
+    together): what the textfile holds and what the push sends.
 
-    Written here rather than by prometheus_client because importing prometheus_client (with its
-    HTTP server and client modules) costs more than the whole rest of a cron `check --textfile`
-    run; the push still goes through prometheus_client.
+    Written here rather than by prometheus_client, which pleg-doctor does not depend on:
+    importing it (with its HTTP server and client modules) cost more than the whole rest of a
+    cron `check --textfile` run.
     """
     lines: list[str] = []
     for family in families(metrics):
