@@ -5,7 +5,9 @@ stdout (logs, pipes). `-o json` prints one pleg-doctor/v1 object per refresh, on
 Lines), and `-o yaml` one YAML document per refresh (`---` between them), for a program to follow
 (docs/output.md#watch). A failed scrape after the first is shown (on stderr outside the screen)
 and retried at the next interval, since a live view should ride out one timeout; Ctrl-C ends it
-cleanly.
+cleanly. A `/metrics` that does not answer while the kubelet's `/healthz` does is no failure but
+evidence (a hung runtime holds it): that refresh is the blocked-scrape report `diagnose` gives,
+shown like any other, and the watch goes on.
 """
 
 from __future__ import annotations
