@@ -214,6 +214,19 @@ def test_diagnose_waits_with_progress_and_reports_runtime_hung(ca_file, token_fi
     assert doc["scrape"]["waited_seconds"] == 1.2
 
 
+def test_the_blocked_report_table_names_no_empty_capture_origin(ca_file, token_file, capsys):
+    """A scrape without an answer has no capture-time origin: the panel shows the time alone."""
+    with FakeServer(blocking_kubelet(30.0), cert=SERVER_CERT) as server:
+        code, out, _ = run(
+            ["diagnose", *_kubelet(server, ca_file, token_file), "--timeout", "0.3s",
+             "--metrics-timeout", "0.6s"],
+            capsys,
+        )  # fmt: skip
+    assert code == 3
+    captured = [line for line in out.splitlines() if "captured " in line]
+    assert captured and not any("()" in line for line in captured), captured
+
+
 def test_diagnose_gets_the_late_body_with_the_capture_time_of_the_request(
     ca_file, token_file, capsys
 ):

@@ -97,7 +97,7 @@ def verdict_panel(report: Report) -> Panel:
     }[last.captured_at_origin]
     body.append(f"source {report.source.kind}: {source_text(report.source)}\n", style="dim")
     if captured is not None:
-        body.append(f"captured {captured} ({origin})\n", style="dim")
+        body.append(f"captured {captured}" + (f" ({origin})" if origin else "") + "\n", style="dim")
     for reason in report.reasons:
         body.append(f"• {reason}\n")
     title = Text(f" PLEG {report.verdict.upper()} ", style=VERDICT_STYLE[report.verdict])
