@@ -24,12 +24,12 @@ parser on every real dump.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 
 from pleg_doctor.core.limits import GZIP_FLOOR_BYTES, Limits
+from pleg_doctor.core.records import record
 from pleg_doctor.core.streams import GzipBomb, GzipProblem, decompressed
 from pleg_doctor.errors import ExpositionError, LimitError
 
@@ -60,7 +60,7 @@ CAPTURE_HEADER_PREFIX = b"# pleg-doctor capture:"
 _CHUNK_LIMIT_LINE = 1 << 20  # a single line longer than 1 MiB is not exposition
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Sample:
     """One parsed sample of a kept family, already normalized."""
 
@@ -76,7 +76,7 @@ class Sample:
     """`le` for a bucket, `quantile` for a summary quantile."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CaptureHeader:
     """The `# pleg-doctor capture:` line (CONTRACT.md "Capture header")."""
 
@@ -85,7 +85,7 @@ class CaptureHeader:
     source: str | None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ParsedDump:
     """What one dump yields: the kept samples plus facts about the text itself."""
 
