@@ -140,3 +140,35 @@ def test_setup_logging_without_debug_still_resets_a_configured_logger():
     assert logging.getLogger("pleg_doctor").level == logging.DEBUG
     console.setup_logging(False)
     assert logging.getLogger("pleg_doctor").level == logging.WARNING
+
+
+FROZEN_SCRIPT = """
+import gc, json, sys
+from pleg_doctor import __main__
+sys.argv = ["pleg-doctor", *sys.argv[1:]]
+try:
+    __main__.main()
+except SystemExit:
+    print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
+"""
+
+
+def test_the_entry_point_freezes_what_importing_the_cli_created():
+    """The console script imports the CLI with the collector paused, then moves those objects
+    to the permanent generation (`gc.freeze`): no collection scans them again. The command
+    itself runs with the collector enabled."""
+    path = os.pathsep.join((str(ROOT), sysconfig.get_paths()["purelib"]))
+    dump = str(ROOT / "fixtures" / "datadog-v1.21.2.prom")
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", FROZEN_SCRIPT, "check", dump],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    state = json.loads(result.stdout.strip().splitlines()[-1])
+    assert state["enabled"]
+    # click alone is thousands of functions, classes and dicts
+    assert state["frozen"] > 5000
