@@ -28,6 +28,7 @@ def _body() -> dict[str, Any]:
         seconds: float | None = None
         notes: tuple[str, ...] = dataclasses.field(default_factory=tuple)
         labels: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+        secret: str | None = dataclasses.field(default=None, repr=False)
 
         def describe(self) -> str:
             return f"{self.node} {self.seconds}"
@@ -55,9 +56,10 @@ NAN = math.nan
 CASES: dict[str, Callable[[type], Any]] = {
     "keywords": lambda C: repr(C(node="a", seconds=1.5)),
     "defaults": lambda C: repr(C(node="a")),
+    "repr=False hidden": lambda C: repr(C(node="a", secret="hunter2")),
     "default factory is fresh": lambda C: C(node="a").labels is not C(node="a").labels,
     "positional": lambda C: repr(C("a", 2.0, ("n",))),
-    "too many positional": lambda C: C("a", 1.0, (), {}, 5),
+    "too many positional": lambda C: C("a", 1.0, (), {}, None, 6),
     "missing": lambda C: C(),
     "unexpected keyword": lambda C: C(node="a", nodes="b"),
     "twice": lambda C: C("a", node="b"),

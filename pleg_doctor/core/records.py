@@ -64,7 +64,8 @@ def _build(cls: type[_T], *, kw_only: bool, eq: bool) -> type[_T]:
     if "__init__" not in own:
         setattr(cls, "__init__", _init(cls, fields))  # noqa: B010 - on the class being built
     if "__repr__" not in own:
-        setattr(cls, "__repr__", _repr(names))  # noqa: B010
+        shown = tuple(field.name for field in fields if field.repr)  # repr=False: a secret
+        setattr(cls, "__repr__", _repr(shown))  # noqa: B010
     if eq:
         # dataclasses' rules for a frozen class: its own `__eq__` is kept, and its own
         # `__hash__` unless that is the None Python sets for a class defining `__eq__`.
