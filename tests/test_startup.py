@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+from typing import Any
 
 from .conftest import ROOT
 
@@ -42,7 +43,12 @@ except SystemExit:
 
 
 def modules_after(*args: str, script: str = SCRIPT) -> set[str]:
-    """The modules loaded once `pleg-doctor ARGS...` ran, as a regular install would load them.
+    """The modules loaded once `pleg-doctor ARGS...` ran, as a regular install would load them."""
+    return set(after_run(script, *args))
+
+
+def after_run(script: str, *args: str) -> Any:
+    """The JSON `script` prints last, run with ARGS... as a regular install would run it.
 
     `-S` with the checkout and site-packages on `PYTHONPATH`: the dev venv's `.pth` hooks (the
     editable finder imports pathlib and urllib.parse) would otherwise hide what pleg-doctor loads.
@@ -57,7 +63,7 @@ def modules_after(*args: str, script: str = SCRIPT) -> set[str]:
         check=False,
         env={**os.environ, "PYTHONPATH": path},
     )
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_check_on_a_file_imports_only_the_check_command():
@@ -159,18 +165,7 @@ def test_the_entry_point_freezes_what_importing_the_cli_created():
     """The console script imports the CLI with the collector paused, then moves those objects
     to the permanent generation (`gc.freeze`): no collection scans them again. The command
     itself runs with the collector enabled."""
-    path = os.pathsep.join((str(ROOT), sysconfig.get_paths()["purelib"]))
-    dump = str(ROOT / "fixtures" / "datadog-v1.21.2.prom")
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", FROZEN_SCRIPT, "check", dump],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-        env={**os.environ, "PYTHONPATH": path},
-    )
-    state = json.loads(result.stdout.strip().splitlines()[-1])
+    state = after_run(FROZEN_SCRIPT, "check", str(ROOT / "fixtures" / "datadog-v1.21.2.prom"))
     assert state["enabled"]
     # click alone is thousands of functions, classes and dicts
     assert state["frozen"] > 5000
