@@ -201,6 +201,16 @@ def test_escape_controls():
     assert escape_controls("\x1b[31m\r\x00\x7f\x9b") == "\\x1b[31m\\x0d\\x00\\x7f\\x9b"
 
 
+def test_every_control_character_is_escaped_inside_printable_text():
+    """`escape_controls` returns text `str.isprintable` passes as is, without its pattern: that
+    holds only while every character the pattern escapes is one `isprintable` refuses."""
+    codes = (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+    for code in codes:
+        escaped = f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+        assert escape_controls(f"node-{chr(code)}-a") == f"node-{escaped}-a"
+    assert escape_controls("ünïcode nödé ✓") == "ünïcode nödé ✓"
+
+
 def test_no_file_name_is_built_from_outside_values():
     # Capture names its files from the -o template and an index only (commands/capture.py).
     from pleg_doctor.commands.capture import capture_path

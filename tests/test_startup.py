@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+from typing import Any
 
 from .conftest import ROOT
 
@@ -24,15 +25,37 @@ except SystemExit:
 """
 
 
-def modules_after(*args: str) -> set[str]:
-    """The modules loaded once `pleg-doctor ARGS...` ran, as a regular install would load them.
+GENERATED_SCRIPT = """
+import dataclasses, json, sys
+from pleg_doctor.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    print(json.dumps(sorted(
+        f"{name}.{cls.__qualname__}"
+        for name, module in list(sys.modules.items())
+        if name.startswith("pleg_doctor")
+        for cls in vars(module).values()
+        if isinstance(cls, type) and cls.__module__ == name and dataclasses.is_dataclass(cls)
+        and cls.__dataclass_params__.init  # dataclasses wrote and compiled its methods
+    )))
+"""
+
+
+def modules_after(*args: str, script: str = SCRIPT) -> set[str]:
+    """The modules loaded once `pleg-doctor ARGS...` ran, as a regular install would load them."""
+    return set(after_run(script, *args))
+
+
+def after_run(script: str, *args: str) -> Any:
+    """The JSON `script` prints last, run with ARGS... as a regular install would run it.
 
     `-S` with the checkout and site-packages on `PYTHONPATH`: the dev venv's `.pth` hooks (the
     editable finder imports pathlib and urllib.parse) would otherwise hide what pleg-doctor loads.
     """
     path = os.pathsep.join((str(ROOT), sysconfig.get_paths()["purelib"]))
     result = subprocess.run(
-        [sys.executable, "-S", "-c", SCRIPT, *args],
+        [sys.executable, "-S", "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -40,7 +63,7 @@ def modules_after(*args: str) -> set[str]:
         check=False,
         env={**os.environ, "PYTHONPATH": path},
     )
-    return set(json.loads(result.stdout.strip().splitlines()[-1]))
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_check_on_a_file_imports_only_the_check_command():
@@ -74,6 +97,17 @@ def test_check_on_a_file_imports_only_the_check_command():
         "pleg_doctor.render.prom",
     ):
         assert unused not in loaded, f"check FILE imported {unused}"
+
+
+def test_check_on_a_file_compiles_no_dataclass(tmp_path):
+    """The classes `check FILE` defines, with `--textfile` too (what the DaemonSet runs), are
+    `core.records.record`s: a frozen dataclass compiles six generated methods when its class is
+    defined (0.5-1 ms each class, at every start)."""
+    dump = str(ROOT / "fixtures" / "datadog-v1.21.2.prom")
+    generated = modules_after("check", dump, script=GENERATED_SCRIPT)
+    assert not generated, f"dataclasses on the start-up path of check FILE: {sorted(generated)}"
+    generated = modules_after("check", dump, "--textfile", str(tmp_path), script=GENERATED_SCRIPT)
+    assert not generated, f"dataclasses on the path of check --textfile: {sorted(generated)}"
 
 
 def test_check_with_textfile_or_state_imports_what_they_need(tmp_path):
@@ -114,3 +148,24 @@ def test_setup_logging_without_debug_still_resets_a_configured_logger():
     assert logging.getLogger("pleg_doctor").level == logging.DEBUG
     console.setup_logging(False)
     assert logging.getLogger("pleg_doctor").level == logging.WARNING
+
+
+FROZEN_SCRIPT = """
+import gc, json, sys
+from pleg_doctor import __main__
+sys.argv = ["pleg-doctor", *sys.argv[1:]]
+try:
+    __main__.main()
+except SystemExit:
+    print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
+"""
+
+
+def test_the_entry_point_freezes_what_importing_the_cli_created():
+    """The console script imports the CLI with the collector paused, then moves those objects
+    to the permanent generation (`gc.freeze`): no collection scans them again. The command
+    itself runs with the collector enabled."""
+    state = after_run(FROZEN_SCRIPT, "check", str(ROOT / "fixtures" / "datadog-v1.21.2.prom"))
+    assert state["enabled"]
+    # click alone is thousands of functions, classes and dicts
+    assert state["frozen"] > 5000

@@ -86,3 +86,20 @@ def test_write_textfile_replaces_the_file_atomically(tmp_path):
     failed = dataclasses.replace(metrics, report=None)
     write_textfile(tmp_path, failed)
     assert b'pleg_doctor_up{node="n"} 0.0' in path.read_bytes()
+
+
+def test_the_push_secret_is_not_in_the_targets_repr(tmp_path):
+    """`--debug` logs and tracebacks may show a PushTarget; its auth's secret stays out."""
+    from pleg_doctor.render.prom import PushTarget, push_auth
+
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    target = PushTarget(
+        url="http://gateway:9091",
+        job="pleg-doctor",
+        grouping={},
+        auth=push_auth(user=None, password_file=None, token_file=str(token)),
+    )
+    assert target.auth.secret == "s3cr3t-token"
+    assert "s3cr3t" not in repr(target)
+    assert "bearer" in repr(target)

@@ -34,6 +34,7 @@ from pleg_doctor.commands.options import (
     source_options,
     source_options_from,
 )
+from pleg_doctor.core.records import record
 from pleg_doctor.errors import PlegDoctorError, UsageError
 from pleg_doctor.exitcodes import ExitCode
 
@@ -65,7 +66,7 @@ LIVE_KINDS = frozenset({"kubelet", "apiserver"})
 """Sources whose location names one endpoint; a file source reads a new dump every run."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CheckRun:
     """The outcome of one check run, for the CLI to render and deliver."""
 

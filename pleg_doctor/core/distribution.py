@@ -10,10 +10,10 @@ Pure: no I/O, no clock, no environment.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from collections.abc import Sequence
 
+from pleg_doctor.core.records import record
 from pleg_doctor.core.terms import OVER_TOP_MEAN
 
 # docs/model.md#estimating-the-terms: the largest finite DefBuckets bound. Relist durations above it
@@ -25,7 +25,7 @@ TIMEOUT_BUCKET_LOW = 119.20928955078125
 TIMEOUT_BUCKET_HIGH = 298.0232238769531
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Distribution:
     """A histogram or summary in seconds: cumulative buckets and/or recent quantiles."""
 
@@ -232,7 +232,7 @@ def _histogram_quantile(
     return lower + (le - lower) * (rank - below) / in_bucket
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class OpStats:
     """One runtime `operation_type`: calls, errors and latency (docs/model.md#terms)."""
 

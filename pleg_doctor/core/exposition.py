@@ -24,12 +24,12 @@ parser on every real dump.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 
 from pleg_doctor.core.limits import GZIP_FLOOR_BYTES, Limits
+from pleg_doctor.core.records import record
 from pleg_doctor.core.streams import GzipBomb, GzipProblem, decompressed
 from pleg_doctor.errors import ExpositionError, LimitError
 
@@ -55,12 +55,17 @@ KEPT_PREFIXES: tuple[bytes, ...] = (
     b"go_memstats_last_gc_time_seconds",
 )
 
+_KEPT_FIRST_BYTES = frozenset(prefix[0] for prefix in KEPT_PREFIXES)
+"""The first byte of every kept prefix (`k`, `p`, `g`): one set lookup turns most lines away
+(cAdvisor's `container_*`, `storage_*`, `rest_client_*`) before the fifteen-prefix `startswith`,
+which costs about as much as the rest of the loop over a line."""
+
 CAPTURE_HEADER_PREFIX = b"# pleg-doctor capture:"
 
 _CHUNK_LIMIT_LINE = 1 << 20  # a single line longer than 1 MiB is not exposition
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Sample:
     """One parsed sample of a kept family, already normalized."""
 
@@ -76,7 +81,7 @@ class Sample:
     """`le` for a bucket, `quantile` for a summary quantile."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CaptureHeader:
     """The `# pleg-doctor capture:` line (docs/output.md#capture-header)."""
 
@@ -85,7 +90,7 @@ class CaptureHeader:
     source: str | None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ParsedDump:
     """What one dump yields: the kept samples plus facts about the text itself."""
 
@@ -254,6 +259,7 @@ def parse_exposition(
     sample_checked = False  # the first line that is not a comment was checked as a sample
     table = _NAME_TABLE
     prefixes = KEPT_PREFIXES
+    first_bytes = _KEPT_FIRST_BYTES
     for block, lines in _blocks(chunks, name, limits):
         if not sample_checked:
             for index, raw in enumerate(lines):
@@ -276,7 +282,7 @@ def parse_exposition(
         raw = b""
         try:
             for raw in filter(None, lines):  # blank lines filtered in C
-                if raw.startswith(prefixes):
+                if raw[0] in first_bytes and raw.startswith(prefixes):
                     kept += 1
                     kept_bytes += len(raw)
                     if kept > max_kept or kept_bytes > max_kept_bytes:

@@ -26,23 +26,15 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import inspect
 import math
 import operator
 import re
-import types
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from typing_extensions import dataclass_transform
-else:
-
-    def dataclass_transform(**_: Any) -> Any:
-        """Type checkers read `_node` as a dataclass decorator; at run time nothing."""
-        return lambda decorator: decorator
-
+from pleg_doctor.core.records import record
 
 Env = Mapping[str, float | None]
 Compiled = Callable[[Env], float | None]
@@ -61,48 +53,14 @@ _OR = 1
 
 _SELECTOR_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
 
-_EMPTY: Mapping[Any, str] = types.MappingProxyType({})
 
-_T = TypeVar("_T")
-
-
-@dataclass_transform(eq_default=False, frozen_default=True)
-def _node(cls: type[_T]) -> type[_T]:
-    """A plain record class: `__init__` taking the annotated fields in order (keywords too, the
-    class's own defaults for the missing ones), and a `__repr__`. What `dataclasses.dataclass`
-    would give without generating and compiling code per class: this module is imported on the
-    start-up path of every `check` (the model evaluates these formulas), so defining its classes
-    must stay cheap. Instances are not changed after `__init__`; equality is identity."""
-    annotations = inspect.get_annotations(cls)
-    fields = tuple(
-        name for name, kind in annotations.items() if not str(kind).startswith("ClassVar")
-    )
-    if "__init__" not in cls.__dict__:
-        defaults = {name: cls.__dict__[name] for name in fields if name in cls.__dict__}
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            values = dict(zip(fields, args, strict=False))
-            values.update(kwargs)
-            for name in fields:
-                object.__setattr__(self, name, values[name] if name in values else defaults[name])
-
-        setattr(cls, "__init__", __init__)  # noqa: B010 - on the class being built
-
-    def __repr__(self: Any) -> str:
-        inside = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields)
-        return f"{type(self).__name__}({inside})"
-
-    setattr(cls, "__repr__", __repr__)  # noqa: B010 - on the class being built
-    return cls
-
-
-@_node
+@record(eq=False)
 class Names:
     """What PromQL stands for each input, and for each formula already recorded as a series."""
 
     inputs: Mapping[str, str]
     """Input name → its PromQL (a recorded series, a full expression, or a number for a Param)."""
-    recorded: Mapping[Expr, str] = _EMPTY
+    recorded: Mapping[Expr, str] = dataclasses.field(default_factory=dict)
     """Sub-formula → the name of the series that records it: rendered by name, not expanded."""
 
 
@@ -205,7 +163,7 @@ def number_text(value: float) -> str:
     return repr(value)
 
 
-@_node
+@record(eq=False)
 class Var(Expr):
     """A named input: a measured figure of one node (or of one node's operation)."""
 
@@ -223,7 +181,7 @@ class Var(Expr):
         return frozenset((self.name,))
 
 
-@_node
+@record(eq=False)
 class Param(Expr):
     """A named constant of the whole evaluation: a number in PromQL (`inputs[name]`), looked up in
     `env` by Python (the window's length, the CRI timeout); `None` there makes it absent."""
@@ -244,7 +202,7 @@ class Param(Expr):
         return True
 
 
-@_node
+@record(eq=False)
 class Num(Expr):
     """A constant."""
 
@@ -272,7 +230,7 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
 _PRECEDENCE = {"+": _ADD, "-": _ADD, "*": _MUL}
 
 
-@_node
+@record(eq=False)
 class BinOp(Expr):
     """`left op right` for `+ - *`: no value when either side has none."""
 
@@ -306,7 +264,7 @@ class BinOp(Expr):
         return self.left.inputs() | self.right.inputs()
 
 
-@_node
+@record(eq=False)
 class Div(Expr):
     """`numerator / divisor`, with no value unless the divisor is positive (never ±Inf, NaN)."""
 
@@ -355,7 +313,7 @@ _FUNCTIONS: dict[str, Callable[[float], float]] = {
 }
 
 
-@_node
+@record(eq=False)
 class _Extreme(Expr):
     """`Max`/`Min`: the largest/smallest operand that has a value; constants only bound it."""
 
@@ -416,7 +374,7 @@ class Min(_Extreme):
     clamp = "clamp_max"
 
 
-@_node
+@record(eq=False)
 class _Function(Expr):
     """A PromQL function of one argument that Python computes the same way."""
 
@@ -468,7 +426,7 @@ _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 _FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "=="}
 
 
-@_node
+@record(eq=False)
 class Cmp:
     """A comparison, for `Where` and `Flag`; false when either side has no value."""
 
@@ -533,7 +491,7 @@ def eq(left: Expr | float, right: Expr | float) -> Cmp:
     return Cmp(_expr(left), "==", _expr(right))
 
 
-@_node
+@record(eq=False)
 class Where(Expr):
     """`value` where `condition` holds, else no value (`value and (condition)`)."""
 
@@ -559,7 +517,7 @@ class Where(Expr):
         return self.value.inputs() | self.condition.inputs()
 
 
-@_node
+@record(eq=False)
 class Unless(Expr):
     """`value` where `other` has no value (`value unless other`)."""
 
@@ -585,7 +543,7 @@ class Unless(Expr):
         return self.value.inputs() | self.other.inputs()
 
 
-@_node
+@record(eq=False)
 class Flag(Expr):
     """1 where `condition` holds, 0 where it does not, no value where a side has none (`bool`)."""
 
@@ -612,7 +570,7 @@ class Flag(Expr):
         return self.condition.inputs()
 
 
-@_node
+@record(eq=False)
 class Either(Expr):
     """The first operand that has a value (`a or b or ...`)."""
 
@@ -645,7 +603,7 @@ class Either(Expr):
         return frozenset().union(*(o.inputs() for o in self.operands))
 
 
-@_node
+@record(eq=False)
 class Like(Expr):
     """The constant `value` wherever `anchor` has a value (`anchor * 0 + value`)."""
 
@@ -678,7 +636,7 @@ class Like(Expr):
         return self.anchor.inputs() | self.value.inputs()
 
 
-@_node
+@record(eq=False)
 class Formula:
     """A named formula with what it means, as the docs and the rules' comments show it."""
 

@@ -12,14 +12,13 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
-import dataclasses
-
+from pleg_doctor.core.records import record
 from pleg_doctor.errors import LimitError
 
 MIB = 1 << 20
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Limits:
     """One value per bound; the defaults are what `docs/limits.md` justifies."""
 

@@ -22,6 +22,7 @@ from typing import Literal, NamedTuple
 from pleg_doctor.core import terms
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
 from pleg_doctor.core.formulas import Env
+from pleg_doctor.core.records import record
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.core.window import Window
 
@@ -52,7 +53,7 @@ RELIST_OPS = (*LIST_OPS, *STATUS_OPS)
 PlegMode = Literal["generic", "evented", "unknown"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PlegConstants:
     """The PLEG constants in force for one kubelet version and mode."""
 
@@ -106,7 +107,7 @@ def constants_for(
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class RelistCosts:
     """The inputs of the cost model (docs/model.md#terms), all per relist or per call."""
 
@@ -136,7 +137,7 @@ class RelistCosts:
     `window_edges` and docs/model.md "Window edges and failed relists"."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Prediction:
     """The model's relist duration and its terms."""
 
@@ -301,7 +302,7 @@ def pods_at_threshold(
     return math.floor(pods) if math.isfinite(pods) else None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ModelResult:
     """The model applied to one Window: predictions beside what the kubelet measured."""
 

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-"""Control characters but tab and newline: C0, DEL, C1, and the Unicode line separators."""
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]"
+"""Control characters but tab and newline: C0, DEL, C1, and the Unicode line separators. A
+pattern `re` compiles (and caches) the first time it is needed: text that `str.isprintable`
+passes holds none of them, and a `check` line is such text, so a cron run never compiles it."""
 
 
 def escape_controls(text: str) -> str:
     r"""`text` with control characters (not tab or newline) shown as `\xNN` / `\uNNNN`."""
-    if _CONTROL.search(text) is None:
+    if text.isprintable() or re.search(_CONTROL, text) is None:
         return text
-    return _CONTROL.sub(_escaped, text)
+    return re.sub(_CONTROL, _escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -38,12 +40,14 @@ def _escaped(match: re.Match[str]) -> str:
 
 def shell_word(word: str) -> str:
     """`word` quoted for a POSIX shell: as is when safe, else `'...'`, else bash's `$'...'`."""
-    if _CONTROL.search(word) is None and "\n" not in word and "\t" not in word:
+    if re.search(_CONTROL, word) is None and "\n" not in word and "\t" not in word:
         import shlex  # only next-step commands need it, not a cron `check FILE`
 
         return shlex.quote(word)
     body = "".join(
-        f"\\x{ord(c):02x}" if c in "\n\t" or _CONTROL.match(c) else ("\\" + c if c in "\\'" else c)
+        f"\\x{ord(c):02x}"
+        if c in "\n\t" or re.match(_CONTROL, c)
+        else ("\\" + c if c in "\\'" else c)
         for c in word
     )
     return f"$'{body}'"

@@ -25,6 +25,7 @@ from pleg_doctor.core.model import (
     evaluate,
     op_timeouts,
 )
+from pleg_doctor.core.records import record
 from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.core.window import Window, lifetime_window
 
@@ -44,7 +45,7 @@ MAX_REJECTED_SHOWN = 5
 P99_WARNING_SECONDS = 10.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SourceInfo:
     """Where the data came from (JSON `source`)."""
 
@@ -56,7 +57,7 @@ class SourceInfo:
     shorten a list of 33 paths to its folder and its ends."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Report:
     """Everything the renderers show, already decided and ranked."""
 

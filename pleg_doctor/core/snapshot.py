@@ -10,13 +10,13 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pleg_doctor.core.distribution import Distribution, OpStats
 from pleg_doctor.core.exposition import FAMILY_METRICS
+from pleg_doctor.core.records import record
 from pleg_doctor.core.values import JudgedSample, RejectedValue, rejection, show_value
 from pleg_doctor.core.versions import VersionRange, infer_version_range, parse_version
 
@@ -30,7 +30,7 @@ class SampleLike(JudgedSample, Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Snapshot:
     """One scrape of one kubelet, normalized across eras."""
 

@@ -27,9 +27,10 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Protocol
+
+from pleg_doctor.core.records import record
 
 MAX_COUNT = float(2**53)
 """The largest count or number of seconds accepted: float64 counts exactly up to 2^53."""
@@ -69,7 +70,7 @@ class JudgedSample(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class RejectedValue:
     """A sample value set aside, and why."""
 

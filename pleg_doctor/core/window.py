@@ -15,11 +15,12 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from pleg_doctor.core.distribution import Distribution, OpStats, counter_delta, dist_delta
+from pleg_doctor.core.records import record
 from pleg_doctor.core.snapshot import Snapshot
 from pleg_doctor.errors import UsageError
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Window:
     """What the model diagnoses: counter deltas over a time window, gauges from its last scrape.
 
@@ -232,7 +233,7 @@ def _is_restart(earlier: Snapshot, later: Snapshot) -> bool:
     return False
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class _Delta:
     """The counters of a Window under construction."""
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Literal, TypeGuard
 
 from pleg_doctor.core.causes import CAUSE_IDS
+from pleg_doctor.core.records import record
 from pleg_doctor.core.report import VERDICT_ORDER, Report
 from pleg_doctor.errors import PlegDoctorError, UsageError
 
@@ -56,7 +57,7 @@ class MetricsDeliveryError(PlegDoctorError):
     """The metrics could not be written to the textfile directory or pushed to the gateway."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CheckMetrics:
     """What one check run reports to Prometheus."""
 
@@ -68,7 +69,7 @@ class CheckMetrics:
     """Unix seconds of the run, local clock: what staleness alerts compare with `time()`."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Family:
     """One metric family of a run: a gauge, its help, its label names and its samples."""
 
@@ -263,7 +264,7 @@ def write_textfile(directory: Path, metrics: CheckMetrics) -> Path:
     return path
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PushAuth:
     """How to authenticate to the Pushgateway; the secret is never shown (`repr=False`)."""
 
@@ -273,7 +274,7 @@ class PushAuth:
     """The password (basic) or the token (bearer), read from a file."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class PushTarget:
     """Where and under which grouping key to push."""
 

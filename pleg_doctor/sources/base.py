@@ -7,15 +7,16 @@ A source fetches bytes; it does not parse them. Live sources return the whole bo
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Literal, Protocol
 
+from pleg_doctor.core.records import record
+
 SourceKind = Literal["file", "kubelet", "apiserver", "prometheus", "demo"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class FetchedDump:
     """One scrape of one kubelet's `/metrics`, as raw exposition bytes."""
 

@@ -8,11 +8,11 @@ pay for them.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from pleg_doctor.core.records import record
 from pleg_doctor.errors import UsageError
 from pleg_doctor.sources.base import MetricsSource
 
@@ -30,7 +30,7 @@ _KUBEADM_KUBELET_CLIENT = (
 _SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SourceOptions:
     """Everything the user said about where the metrics come from."""
 

@@ -9,10 +9,10 @@ source.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 from pleg_doctor.core.exposition import Sample, parse_exposition
+from pleg_doctor.core.records import record
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.sources.base import FetchedDump, SourceKind
 from pleg_doctor.sources.limits import current as current_limits
@@ -23,7 +23,7 @@ def snapshot_from_dump(dump: FetchedDump, *, at: dt.datetime | None = None) -> S
     return scrape_from_dump(dump, at=at).snapshot
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Scrape:
     """One parsed dump: its Snapshot plus exactly what built it.
 

@@ -7,7 +7,6 @@ evidence behind it (metric, value, what it means) and the next commands to run. 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 from typing import ClassVar, Protocol
@@ -22,6 +21,7 @@ from pleg_doctor.core.model import (
     mean_without_timeouts,
     op_timeouts,
 )
+from pleg_doctor.core.records import record
 from pleg_doctor.core.window import Window
 
 # docs/model.md#estimating-the-terms and the real dumps: a healthy runtime answers a list in a few ms to tens of
@@ -30,7 +30,7 @@ NORMAL_LIST_SECONDS = 0.1
 NORMAL_STATUS_SECONDS = 0.05
 
 
-@dataclasses.dataclass(frozen=True)
+@record
 class Evidence:
     """One fact behind a finding."""
 
@@ -41,7 +41,7 @@ class Evidence:
     """What the value means for this cause."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Finding:
     """A scored cause: the rules' output, ranked by the report."""
 
@@ -53,7 +53,7 @@ class Finding:
     next_steps: tuple[str, ...]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Context:
     """Everything a rule may look at."""
 
