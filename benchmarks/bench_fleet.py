@@ -49,10 +49,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+from pleg_doctor.sources.prometheus.recording import (  # noqa: E402 - after the sys.path line
+    recording_rules,
+)
 from pleg_doctor.sources.prometheus.rules import (  # noqa: E402 - after the sys.path line
     RULES_INFO,
     RuleOptions,
-    recording_rules,
 )
 from tests.promsim import build_fleet, write_history  # noqa: E402
 

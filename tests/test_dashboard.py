@@ -12,7 +12,8 @@ import re
 from typing import Any
 
 from pleg_doctor.render.prom import CheckMetrics, families
-from pleg_doctor.sources.prometheus.rules import RuleOptions, recording_rules
+from pleg_doctor.sources.prometheus.recording import recording_rules
+from pleg_doctor.sources.prometheus.rules import RuleOptions
 
 from .conftest import ROOT
 

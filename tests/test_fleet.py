@@ -40,7 +40,8 @@ from pleg_doctor.sources.prometheus.queries import (
     normalize_selector,
     promql_duration,
 )
-from pleg_doctor.sources.prometheus.rules import RuleOptions, measurements
+from pleg_doctor.sources.prometheus.recording import measurements
+from pleg_doctor.sources.prometheus.rules import RuleOptions
 from pleg_doctor.sources.prometheus.source import PrometheusSource, api_url, parse_header
 from pleg_doctor.sources.scrape import snapshot_from_dump
 from tests.fakeserver import (

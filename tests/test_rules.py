@@ -17,15 +17,10 @@ import pytest
 import yaml
 
 from pleg_doctor.core.terms import CONDITIONS
-from pleg_doctor.sources.prometheus.rules import (
-    RULES_INFO,
-    RuleOptions,
-    alerting_rules,
-    expressions,
-    le_matcher,
-    record_names,
-    recording_rules,
-)
+from pleg_doctor.sources.prometheus.alerting import alerting_rules
+from pleg_doctor.sources.prometheus.measures import le_matcher
+from pleg_doctor.sources.prometheus.recording import expressions, record_names, recording_rules
+from pleg_doctor.sources.prometheus.rules import RULES_INFO, RuleOptions
 
 from .conftest import ROOT
 from .helpers import run_cli

@@ -39,14 +39,9 @@ import pytest
 import yaml
 
 from pleg_doctor.render.prom import CheckMetrics, render_textfile
-from pleg_doctor.sources.prometheus.rules import (
-    RULES_INFO,
-    SEVERITIES,
-    RuleOptions,
-    alerting_rules,
-    expressions,
-    recording_rules,
-)
+from pleg_doctor.sources.prometheus.alerting import alerting_rules
+from pleg_doctor.sources.prometheus.recording import expressions, recording_rules
+from pleg_doctor.sources.prometheus.rules import RULES_INFO, SEVERITIES, RuleOptions
 
 from .conftest import ROOT
 from .helpers import diagnose_texts, run_cli

@@ -91,7 +91,8 @@ def rules(
     """
     console.setup_logging(debug)
     from pleg_doctor.render.rules import render_prometheus_rule, render_rule_file
-    from pleg_doctor.sources.prometheus.rules import RuleOptions, rule_groups, validate_options
+    from pleg_doctor.sources.prometheus.alerting import rule_groups
+    from pleg_doctor.sources.prometheus.rules import RuleOptions, validate_options
 
     options = validate_options(
         RuleOptions(

@@ -1,7 +1,7 @@
 """The model's terms as formulas (`formulas.Expr`): one definition for the CLI and the rules.
 
 `model.py` evaluates these for a `Window`; `pleg-doctor rules` renders the same formulas as
-PromQL over the kubelet's series (`sources/prometheus/rules.py` gives each input its PromQL and
+PromQL over the kubelet's series (`sources/prometheus/recording.py` gives each input its PromQL and
 records each formula as a series, which later formulas read by name). Symbols are those of the
 README's "The model in one screen" and `docs/rules.md`: `R` relists in the window, `L_*` the mean
 latency of one answered `ListPodSandbox`, `ListContainers`, `PodSandboxStatus`,

@@ -10,7 +10,7 @@ fleet size: the server's clock (`time()`, skipped with `--at`), a look for the r
 five of the histograms become two plain selections of the rules' series, by name:
 
 * `relist`, `relist_quantiles`: what the relist histogram says over the range, measured by the
-  server exactly as the recording rules of `pleg-doctor rules` measure it (`rules.py`): relists,
+  server exactly as the recording rules of `pleg-doctor rules` measure it (`recording.py`): relists,
   their sum, those over 10 s and their mean, p50 and p99 (`histogram_quantile`), the interval's
   sum and count; the µs summaries of kubelets before 1.17 alike;
 * `runtime`, `runtime_shapes`, `runtime_quantiles`: per runtime operation of the relist (and

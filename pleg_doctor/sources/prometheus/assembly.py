@@ -3,7 +3,7 @@
 The gauges and counters of each answer are routed into a kubelet's normalized samples (the
 canonical families of `exposition`), so a node's Window is built by the core's own
 `build_snapshot`: its counters are the server-side increases over the range, its gauges the last
-scrape's. The histograms come as the server's measurements of them (`rules.measurements`), kept
+scrape's. The histograms come as the server's measurements of them (`recording.measurements`), kept
 per node and per runtime operation, and become the Window's distributions
 (`distribution.measured_histogram`).
 """
@@ -28,7 +28,7 @@ from pleg_doctor.core.fleet import FleetNode, human_duration
 from pleg_doctor.core.snapshot import SampleLike, Snapshot, build_snapshot
 from pleg_doctor.core.terms import QUIET_WHOLE_WINDOW
 from pleg_doctor.core.window import Window
-from pleg_doctor.sources.prometheus.rules import (
+from pleg_doctor.sources.prometheus.recording import (
     FLEET_AGE_MEASURES,
     FLEET_OPERATION_COUNTS,
     FLEET_OPERATION_QUANTILES,
@@ -98,7 +98,7 @@ _NODE_MEASURES = frozenset((*FLEET_RELIST_MEASURES, *FLEET_QUANTILE_MEASURES, *F
 _OPERATION_MEASURES = frozenset(
     (*FLEET_OPERATION_COUNTS, *FLEET_OPERATION_SHAPES, *FLEET_OPERATION_QUANTILES)
 )
-"""Terms that are the histograms' measurements (`rules.measurements`), per node and per runtime
+"""Terms that are the histograms' measurements (`recording.measurements`), per node and per runtime
 operation: the node's Window is built from them (`node_window`)."""
 
 _WINDOW_COUNTERS = ("discards", "evented_errors", "process_cpu", "started_containers")
@@ -121,9 +121,9 @@ class _NodeData:
     restarts: float = 0.0
     up: float | None = None
     measures: dict[str, float] = dataclasses.field(default_factory=dict)
-    """The histograms' measurements of the node (`rules.FLEET_RELIST_MEASURES`...)."""
+    """The histograms' measurements of the node (`recording.FLEET_RELIST_MEASURES`...)."""
     operations: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
-    """Per runtime operation, its measurements (`rules.FLEET_OPERATION_COUNTS`...)."""
+    """Per runtime operation, its measurements (`recording.FLEET_OPERATION_COUNTS`...)."""
 
     @property
     def has_pleg_series(self) -> bool:
@@ -287,7 +287,7 @@ def node_window(
 
     `samples` are normalized (the canonical families of `exposition`): the last scrape's gauges.
     `measures` and `operations` are what the server measured of the relist and runtime
-    histograms over `range_seconds` (`rules.measurements`): their counts, sums, quantiles and
+    histograms over `range_seconds` (`recording.measurements`): their counts, sums, quantiles and
     shapes become the Window's distributions (`distribution.measured_histogram`), with the
     runtime's bucket set of the kubelet's version (DefBuckets up to 1.19, exponential buckets
     from 1.20, as `pkg/kubelet/metrics/metrics.go` `RuntimeOperationsDuration`). So the

@@ -1,6 +1,6 @@
 """What every PromQL of pleg-doctor shares: the kubelets' selector, the window, the grouping.
 
-Fleet mode's queries (`queries.py`) and the recording rules (`rules.py`) select the same
+Fleet mode's queries (`queries.py`) and the recording rules (`recording.py`) select the same
 kubelet series with the same matchers and aggregate them the same way.
 """
 

@@ -18,16 +18,16 @@ from pleg_doctor.sources.prometheus.promql import (
     normalize_selector,
     promql_duration,
 )
-from pleg_doctor.sources.prometheus.rules import (
+from pleg_doctor.sources.prometheus.recording import (
     FLEET_AGE_MEASURES,
     FLEET_OPERATION_COUNTS,
     FLEET_OPERATION_QUANTILES,
     FLEET_OPERATION_SHAPES,
     FLEET_QUANTILE_MEASURES,
     FLEET_RELIST_MEASURES,
-    RuleOptions,
     measurements,
 )
+from pleg_doctor.sources.prometheus.rules import RuleOptions
 
 __all__ = [
     "DEFAULT_RANGE_SECONDS",
