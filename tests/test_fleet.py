@@ -26,7 +26,7 @@ from pleg_doctor.core.fleet import (
     human_duration,
     rank_reports,
 )
-from pleg_doctor.core.model import op_timeouts
+from pleg_doctor.core.inputs import op_timeouts
 from pleg_doctor.core.report import SourceInfo, diagnose
 from pleg_doctor.core.window import window_from_snapshots
 from pleg_doctor.errors import UsageError

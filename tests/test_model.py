@@ -6,10 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.core.model import (
-    DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
+from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS, constants_for
+from pleg_doctor.core.costs import (
     RelistCosts,
-    constants_for,
     hung_calls_tolerated,
     pods_at_threshold,
     predict_relist,

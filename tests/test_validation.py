@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pleg_doctor.core.model import constants_for, hung_calls_tolerated, predict_relist
+from pleg_doctor.core.constants import constants_for
+from pleg_doctor.core.costs import hung_calls_tolerated, predict_relist
 from pleg_doctor.core.simulation import LoopConfig, max_tolerated_wedged, simulate
 from pleg_doctor.core.validation import (
     WINDOW_GOAL_SHARE,

@@ -25,7 +25,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pleg_doctor.core.causes import Finding, merge
-from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
 from pleg_doctor.core.window import Window
 

@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pleg_doctor.core.causes import Finding
+from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.fleet import (
     FleetNode,
     RankedReports,
@@ -26,7 +27,6 @@ from pleg_doctor.core.fleet import (
     rank_reports,
     seconds_value,
 )
-from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 from pleg_doctor.core.report import SCHEMA, SourceInfo, rfc3339
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.core.window import lifetime_window, window_between

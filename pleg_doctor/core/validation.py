@@ -24,14 +24,11 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+from pleg_doctor.core.constants import constants_for
+from pleg_doctor.core.costs import predict_relist
+from pleg_doctor.core.explanations import hung_accounting
 from pleg_doctor.core.exposition import parse_exposition
-from pleg_doctor.core.model import (
-    constants_for,
-    evaluate,
-    hung_accounting,
-    predict_relist,
-    relist_costs,
-)
+from pleg_doctor.core.model import evaluate, relist_costs
 from pleg_doctor.core.simulation import LoopConfig, max_tolerated_wedged, simulate
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.core.whatif import Scenario, evaluate_scenario

@@ -23,18 +23,20 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pleg_doctor.core.model import (
+from pleg_doctor.core.constants import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     PlegConstants,
+    constants_for,
+)
+from pleg_doctor.core.costs import (
     Prediction,
     RelistCosts,
-    constants_for,
     hung_calls_tolerated,
     pods_at_threshold,
     predict_relist,
-    relist_costs,
     worst_age_seconds,
 )
+from pleg_doctor.core.model import relist_costs
 from pleg_doctor.core.versions import parse_version
 from pleg_doctor.core.window import Window
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 
+from pleg_doctor.core.constants import RELIST_OPS
 from pleg_doctor.core.durations import human_seconds
-from pleg_doctor.core.model import RELIST_OPS, ModelResult, op_timeouts
+from pleg_doctor.core.inputs import op_timeouts
+from pleg_doctor.core.model import ModelResult
 from pleg_doctor.core.printable import escape_controls
 from pleg_doctor.core.report import Report
 

@@ -9,7 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.core.model import RELIST_OPS, op_timeouts
+from pleg_doctor.core.constants import RELIST_OPS
+from pleg_doctor.core.inputs import op_timeouts
 from pleg_doctor.core.report import Report
 from pleg_doctor.core.whatif import Change, WhatIf
 from pleg_doctor.render.document import render_document

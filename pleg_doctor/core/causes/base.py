@@ -11,16 +11,11 @@ import datetime as dt
 import math
 from typing import ClassVar, Protocol
 
+from pleg_doctor.core.constants import LIST_OPS, STATUS_OPS, PlegConstants
 from pleg_doctor.core.distribution import OpStats
 from pleg_doctor.core.durations import human_seconds
-from pleg_doctor.core.model import (
-    LIST_OPS,
-    STATUS_OPS,
-    ModelResult,
-    PlegConstants,
-    mean_without_timeouts,
-    op_timeouts,
-)
+from pleg_doctor.core.inputs import mean_without_timeouts, op_timeouts
+from pleg_doctor.core.model import ModelResult
 from pleg_doctor.core.records import record
 from pleg_doctor.core.window import Window
 

@@ -12,8 +12,8 @@ from pleg_doctor.core.causes.base import (
     epoch_text,
     fmt_seconds,
 )
+from pleg_doctor.core.constants import LIST_OPS
 from pleg_doctor.core.durations import human_seconds
-from pleg_doctor.core.model import LIST_OPS
 
 # Uptime under which the first relist (every pod inspected: docs/model.md#relist-duration) still
 # dominates lifetime figures; the restart is then worth mentioning.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pleg_doctor.core.causes.base import Context, Evidence, Finding, clamp
-from pleg_doctor.core.model import EVENTED_MAX_STREAM_RETRIES, LIST_OPS, PLEG_CHANNEL_CAPACITY
+from pleg_doctor.core.constants import EVENTED_MAX_STREAM_RETRIES, LIST_OPS, PLEG_CHANNEL_CAPACITY
 
 
 class RelistDeadlock:

@@ -14,9 +14,9 @@ from pleg_doctor.core.causes.base import (
     epoch_text,
     fmt_seconds,
 )
+from pleg_doctor.core.constants import LIST_OPS, STATUS_OPS
 from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS
 from pleg_doctor.core.durations import human_seconds
-from pleg_doctor.core.model import LIST_OPS, STATUS_OPS
 
 SLOW_EXPLAINS_FACTOR = 8.0
 """Answered relist calls this many times slower than normal (`runtime_slow` sure of itself) can

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from pleg_doctor.core.causes import for_node
 from pleg_doctor.core.causes.base import SINGLE_SCRAPE_STEPS, Evidence, Finding, clamp
 from pleg_doctor.core.causes.runtime import RUNTIME_HUNG_NEXT_STEPS, RuntimeHung
-from pleg_doctor.core.model import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
     from pleg_doctor.core.endpoints import ScrapeFacts
