@@ -138,7 +138,7 @@ def test_a_cron_check_gives_healthz_2_s_at_most(ca_file, token_file, tmp_path, c
     run ends with both unanswered, `up` 0, instead of waiting twice `--timeout`."""
     import time
 
-    from pleg_doctor.commands.check import EVIDENCE_TIMEOUT_SECONDS
+    from pleg_doctor.commands.check_run import EVIDENCE_TIMEOUT_SECONDS
 
     assert EVIDENCE_TIMEOUT_SECONDS == 2.0
     start = time.monotonic()

@@ -13,7 +13,7 @@ samples gives the same Snapshot, so the window is the two-dump window bit for bi
 restart between runs is then the core's business (`window.window_between` counts from the
 restart). It is written atomically (temporary file in the same directory, then rename), so a run
 killed mid-write leaves the previous state, never half a file. `StateProblem` says why a state
-file cannot serve; what a run does then is `check.run_check`'s business.
+file cannot serve; what a run does then is `check_run.run_check`'s business.
 """
 
 from __future__ import annotations
