@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pleg_doctor.logs import analyze_logs, parse_go_duration
-from pleg_doctor.logs import parse as parse_module
+from pleg_doctor.logs import scanner as parse_module
 from pleg_doctor.logs.classify import classify, classify_error, normalize_pod
-from pleg_doctor.logs.parse import ANCHORS, NEVER_SECONDS, ScanStats, parse_record, scan
+from pleg_doctor.logs.parse import NEVER_SECONDS, parse_record
+from pleg_doctor.logs.scanner import ANCHORS, ScanStats, scan
 
 from .logsamples import FORMATS, go_duration, render
 

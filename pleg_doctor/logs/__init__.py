@@ -10,10 +10,10 @@ The public API, for `pleg-doctor logs` and for `diagnose --logs`:
   `culprit_findings(result)` gives the same as `Finding`s and `merge_findings()` combines them
   with the metric rules' findings.
 
-Modules: `parse` (formats, the chunk scanner), `timeline` (periods, NotReady, relist failures,
-discards), `classify` (one line → failed calls and links), `culprits` (failed calls →
-containers, sandboxes, pods), `clock` (times without a year or an offset), `result`
-(`LogsResult` and its JSON), `notes`, `analyze` (the pass), `evidence`, `reader` (I/O).
+Modules: `scanner` (the chunk scanner), `parse` (the formats of a record), `timeline` (periods,
+NotReady, relist failures, discards), `classify` (one line → failed calls and links), `culprits`
+(failed calls → containers, sandboxes, pods), `clock` (times without a year or an offset),
+`result` (`LogsResult` and its JSON), `notes`, `analyze` (the pass), `evidence`, `reader` (I/O).
 """
 
 from __future__ import annotations

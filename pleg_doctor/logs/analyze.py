@@ -15,8 +15,9 @@ from typing import Protocol, runtime_checkable
 from pleg_doctor.logs.clock import Clock
 from pleg_doctor.logs.culprits import CulpritTracker
 from pleg_doctor.logs.notes import build_notes
-from pleg_doctor.logs.parse import Probe, ScanStats, node_of, parse_record, scan
+from pleg_doctor.logs.parse import node_of, parse_record
 from pleg_doctor.logs.result import LogsResult
+from pleg_doctor.logs.scanner import Probe, ScanStats, scan
 from pleg_doctor.logs.timeline import Occurrences, Timeline
 
 

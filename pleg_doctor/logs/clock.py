@@ -21,7 +21,8 @@ import datetime as dt
 import math
 from typing import Literal
 
-from pleg_doctor.logs.parse import LocalTime, Probe, Record
+from pleg_doctor.logs.parse import LocalTime, Record
+from pleg_doctor.logs.scanner import Probe
 
 _YEAR_SECONDS = 366 * 86400
 FUTURE_SLACK = dt.timedelta(days=1)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pleg_doctor.logs.clock import Clock, rfc3339
-from pleg_doctor.logs.parse import NEVER_SECONDS, ScanStats
+from pleg_doctor.logs.parse import NEVER_SECONDS
 from pleg_doctor.logs.result import LogsResult
+from pleg_doctor.logs.scanner import ScanStats
 from pleg_doctor.logs.timeline import FLAP_WINDOW_SECONDS, Occurrences
 
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, BinaryIO
 from pleg_doctor.core.limits import GZIP_FLOOR_BYTES
 from pleg_doctor.core.streams import GZIP_MAGIC, GzipBomb, GzipProblem, decompressed
 from pleg_doctor.errors import SourceError
-from pleg_doctor.logs import parse
-from pleg_doctor.logs.parse import Probe, ScanStats
+from pleg_doctor.logs import scanner
+from pleg_doctor.logs.scanner import Probe, ScanStats
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -78,14 +78,14 @@ class LogReader:
         self.notes: list[str] = []
 
     def scan(self, stats: ScanStats) -> Iterator[bytes | Probe]:
-        """Candidate records and time probes of every file, in order (see `parse.scan`)."""
+        """Candidate records and time probes of every file, in order (see `scanner.scan`)."""
         for path in self.paths:
             if path != "-" and self.jobs > 1 and _is_large_plain_file(path):
                 with _open(path) as handle:
                     refuse_binary(handle.read(BINARY_SNIFF_BYTES), path)
                 yield from _scan_parallel(path, stats, self.jobs)
             else:
-                yield from parse.scan(self._chunks_of(path), stats)
+                yield from scanner.scan(self._chunks_of(path), stats)
 
     def check(self) -> None:
         """Fail early, naming the file, when one cannot be opened (before any output)."""
@@ -196,7 +196,7 @@ def _scan_parallel(path: str, stats: ScanStats, jobs: int) -> Iterator[bytes | P
             max_workers=jobs, mp_context=multiprocessing.get_context(method)
         )
     except (OSError, ValueError, NotImplementedError):  # no /dev/shm, no semaphores
-        yield from parse.scan(_read_path(path), stats)
+        yield from scanner.scan(_read_path(path), stats)
         return
     with pool:
         pending: collections.deque[concurrent.futures.Future[tuple[list[bytes | Probe], ScanStats]]]
@@ -235,7 +235,7 @@ def scan_range(path: str, start: int, end: int) -> tuple[list[bytes | Probe], Sc
             if start > 0:
                 handle.seek(start - 1)
                 if handle.read(1) != b"\n":
-                    pos += len(handle.readline(parse.MAX_LINE_BYTES))
+                    pos += len(handle.readline(scanner.MAX_LINE_BYTES))
             handle.seek(pos)
             last = b"\n"
             while pos < end:
@@ -246,9 +246,9 @@ def scan_range(path: str, start: int, end: int) -> tuple[list[bytes | Probe], Sc
                 last = data
                 yield data
             if not last.endswith(b"\n"):
-                yield handle.readline(parse.MAX_LINE_BYTES)
+                yield handle.readline(scanner.MAX_LINE_BYTES)
 
-    return list(parse.scan(chunks(), stats)), stats
+    return list(scanner.scan(chunks(), stats)), stats
 
 
 def _open(path: str) -> BinaryIO:
@@ -313,8 +313,8 @@ class JournalReader:
         return " ".join(self.argv)
 
     def scan(self, stats: ScanStats) -> Iterator[bytes | Probe]:
-        """Candidate records and time probes of the journal (see `parse.scan`)."""
-        return parse.scan(self.chunks(), stats)
+        """Candidate records and time probes of the journal (see `scanner.scan`)."""
+        return scanner.scan(self.chunks(), stats)
 
     def chunks(self) -> Iterator[bytes]:
         """The journal's bytes as journalctl prints them."""
