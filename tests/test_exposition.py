@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from pleg_doctor.core.exposition import _NAME_TABLE, parse_exposition
+from pleg_doctor.core.exposition import parse_exposition
+from pleg_doctor.core.families import NAME_TABLE as _NAME_TABLE
 from pleg_doctor.errors import ExpositionError
 
 from .conftest import FIXTURES

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from pleg_doctor.core.distribution import Distribution, OpStats
-from pleg_doctor.core.exposition import FAMILY_METRICS
+from pleg_doctor.core.families import FAMILY_METRICS
 from pleg_doctor.core.records import record
 from pleg_doctor.core.values import JudgedSample, RejectedValue, rejection, show_value
 from pleg_doctor.core.versions import VersionRange, infer_version_range, parse_version
