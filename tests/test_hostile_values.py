@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pleg_doctor.core.durations import rfc3339
 from pleg_doctor.core.exposition import parse_exposition
-from pleg_doctor.core.report import rfc3339
 from pleg_doctor.core.snapshot import build_snapshot
 from pleg_doctor.core.values import rejection
 

@@ -190,7 +190,6 @@ MAX_MODULE_LINES = 600
 
 ALLOWED_OVER = {
     "pleg_doctor/core/formulas.py": 650,
-    "pleg_doctor/core/report.py": 650,
     "pleg_doctor/sources/prometheus/source.py": 672,
 }
 """Modules still over the limit, each capped at its line count when the rule came in so it

@@ -224,7 +224,7 @@ def _usable_previous(
     saved: SavedScrape, scrapes: Sequence[Scrape], *, state_path: Path, max_age: float
 ) -> tuple[Snapshot | None, str, str | None]:
     """(previous Snapshot or None, the note saying why, a reason when the state is foreign)."""
-    from pleg_doctor.core.report import rfc3339
+    from pleg_doctor.core.durations import rfc3339
 
     previous = saved.snapshot()
     node = next((s.snapshot.node for s in scrapes if s.snapshot.node is not None), None)

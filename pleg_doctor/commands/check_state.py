@@ -25,8 +25,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from pleg_doctor.core.durations import rfc3339
 from pleg_doctor.core.exposition import Sample
-from pleg_doctor.core.report import rfc3339
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.sources.decode import json_document
 from pleg_doctor.sources.scrape import Scrape

@@ -1,4 +1,4 @@
-"""Seconds for people: `58 s` stays `58 s`; an age of months reads `312d18h`, not `27024608 s`.
+"""Seconds and moments for people: `58 s` stays `58 s`; an age of months reads `312d18h`, not `27024608 s`.
 
 A dump saved long after its kubelet stopped relisting, or a clock that jumped, gives ages and
 headrooms of millions of seconds; nobody reads those (docs/output.md#text-output). JSON keeps the
@@ -7,6 +7,7 @@ exact number.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 
@@ -25,3 +26,15 @@ def human_seconds(seconds: float, *, unit: str = " s") -> str:
     if days:
         return f"{sign}{days}d{hours}h"
     return f"{sign}{hours}h{rest // 60}m"
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    """Unix seconds → `2026-11-27T10:00:00Z` (milliseconds when not whole)."""
+    if epoch is None or not math.isfinite(epoch):
+        return None
+    try:
+        moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None  # beyond what a datetime holds: no time to show
+    text = moment.isoformat(timespec="milliseconds" if epoch % 1 else "seconds")
+    return text.replace("+00:00", "Z")

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from pleg_doctor.core.causes import Finding, merge
 from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
-from pleg_doctor.core.report import SCHEMA, VERDICT_ORDER, Report, SourceInfo, diagnose, rfc3339
+from pleg_doctor.core.durations import rfc3339
+from pleg_doctor.core.report import SCHEMA, Report, SourceInfo, diagnose
+from pleg_doctor.core.verdict import VERDICT_ORDER
 from pleg_doctor.core.window import Window
 
 if TYPE_CHECKING:

@@ -23,10 +23,7 @@ import math
 
 from pleg_doctor.core import terms
 from pleg_doctor.core.constants import (
-    DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
-    RELIST_OPS,
     PlegConstants,
-    constants_for,
 )
 from pleg_doctor.core.costs import (
     Prediction,
@@ -43,24 +40,10 @@ from pleg_doctor.core.formulas import Env
 from pleg_doctor.core.inputs import (
     formula_inputs,
     last_seen_age,
-    op_timeouts,
     scrape_age_peak,
 )
 from pleg_doctor.core.records import record
 from pleg_doctor.core.window import Window
-
-__all__ = [
-    # What core/report.py reads from here; it imports them from their own modules once it is
-    # split, and these names leave the list.
-    "DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS",
-    "RELIST_OPS",
-    "ModelResult",
-    "PlegConstants",
-    "constants_for",
-    "evaluate",
-    "op_timeouts",
-    "relist_costs",
-]
 
 
 @record(kw_only=True)

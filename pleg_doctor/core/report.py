@@ -8,41 +8,31 @@ what scripts depend on, and no NaN or Infinity ever reaches it.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pleg_doctor.core.causes import Context, Finding, for_node, rank
-from pleg_doctor.core.distribution import DEF_BUCKETS_TOP_SECONDS, OpStats
-from pleg_doctor.core.durations import human_seconds
-from pleg_doctor.core.model import (
+from pleg_doctor.core.constants import (
     DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS,
     RELIST_OPS,
-    ModelResult,
     PlegConstants,
     constants_for,
-    evaluate,
-    op_timeouts,
 )
+from pleg_doctor.core.distribution import OpStats
+from pleg_doctor.core.durations import human_seconds, rfc3339
+from pleg_doctor.core.inputs import op_timeouts
+from pleg_doctor.core.model import ModelResult, evaluate
+from pleg_doctor.core.notes import reading_notes
 from pleg_doctor.core.records import record
 from pleg_doctor.core.snapshot import build_snapshot
+from pleg_doctor.core.verdict import VERDICT_ORDER, Verdict, judge
 from pleg_doctor.core.window import Window, lifetime_window
 
 if TYPE_CHECKING:
     from pleg_doctor.core.endpoints import ScrapeFacts
 
 SCHEMA = "pleg-doctor/v1"
-
-Verdict = Literal["ok", "warning", "critical", "unknown"]
-VERDICT_ORDER: dict[str, int] = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
-"""Also the exit code of each verdict (Nagios)."""
-
-MAX_REJECTED_SHOWN = 5
-"""Set-aside values named in the note (the rest are counted)."""
-
-# kubernetes-mixin KubeletPlegDurationHigh: p99 relist ≥ 10 s (kubernetes-monitoring/kubernetes-mixin) → warning.
-P99_WARNING_SECONDS = 10.0
 
 
 @record(kw_only=True)
@@ -215,18 +205,6 @@ def _value(value: float | int | str) -> float | int | str:
     return value
 
 
-def rfc3339(epoch: float | None) -> str | None:
-    """Unix seconds → `2026-11-27T10:00:00Z` (milliseconds when not whole)."""
-    if epoch is None or not math.isfinite(epoch):
-        return None
-    try:
-        moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None  # beyond what a datetime holds: no time to show
-    text = moment.isoformat(timespec="milliseconds" if epoch % 1 else "seconds")
-    return text.replace("+00:00", "Z")
-
-
 def diagnose(
     window: Window,
     *,
@@ -260,8 +238,8 @@ def diagnose(
     seen = _scrape_findings(scrape, node=node, constants=constants)
     causes = rank(Context(window=window, model=model), select=select, ignore=ignore, seen=seen)
     causes = for_node(causes, node)
-    verdict, reasons = _verdict(window, model, constants)
-    notes = [*window.notes, *_notes(window, model, constants)]
+    verdict, reasons = judge(window, model, constants)
+    notes = [*window.notes, *reading_notes(window, model, constants)]
     if bounded:
         notes.append(bounded)
     if scrape is not None and scrape.slow and scrape.metrics_seconds is not None:
@@ -381,270 +359,3 @@ def blocked_report(
         notes=tuple(notes),
         scrape=scrape,
     )
-
-
-def _verdict(
-    window: Window, model: ModelResult, constants: PlegConstants
-) -> tuple[Verdict, list[str]]:
-    """The verdict at the moment of the data: critical, then warning, else ok; unknown without
-    data (the README's exit codes table).
-
-    Critical: the health clock's age reached the threshold at a scrape (the last, or any scrape of
-    a window), no relist completed for that long, or the steady state crosses it. Warning: less
-    than half the threshold left; a relist runtime call hit the CRI timeout; ≥ 1 % of relists over
-    10 s (p99 ≥ 10 s, kubernetes-mixin `KubeletPlegDurationHigh`); PLEG events discarded;
-    EventedPLEG falling back; a stalled relist when no last-seen age can bound it. A window counts
-    what happened in it; a single scrape counts since the kubelet started (lifetime counters: a
-    timeout since then is a timeout at that moment, one scrape cannot tell when).
-    """
-    last = window.last
-    threshold = constants.relist_threshold_seconds
-    if not last.has_pleg_metrics:
-        return "unknown", [
-            "no PLEG metric in the data (kubelet_pleg_relist_* / kubelet_pleg_last_seen_seconds): "
-            "is this a kubelet /metrics dump? (cAdvisor is /metrics/cadvisor)"
-        ]
-    critical: list[str] = []
-    warning: list[str] = []
-    unusable = _unusable_figures(window, model, constants)
-    age = model.last_seen_age_seconds
-    peak = model.peak_age_seconds
-    if age is not None and age >= threshold:
-        critical.append(
-            f"PLEG last seen active {human_seconds(age)} ago: past the {threshold:.0f} s threshold"
-        )
-    elif peak is not None and peak >= threshold:
-        at = model.peak_age_captured_at
-        scrape = f"the scrape at {rfc3339(at)}" if at is not None else "a scrape of the window"
-        critical.append(
-            f"PLEG last seen active {human_seconds(peak)} before {scrape}: past the "
-            f"{threshold:.0f} s threshold inside the window"
-            + (f" ({human_seconds(age)} at its end)" if age is not None else "")
-        )
-    if model.stalled_for_seconds is not None and model.stalled_for_seconds >= threshold:
-        critical.append(
-            f"no relist completed for at least {human_seconds(model.stalled_for_seconds)}"
-        )
-    elif window.quiet_seconds is not None and window.quiet_seconds >= threshold:
-        critical.append(
-            f"no relist completed for {human_seconds(window.quiet_seconds)} between scrapes of "
-            "the window"
-        )
-    if (
-        model.predicted_worst_age_seconds is not None
-        and model.predicted_worst_age_seconds >= threshold
-    ):
-        critical.append(
-            f"steady state crosses the threshold: worst age ≈ "
-            f"{human_seconds(model.predicted_worst_age_seconds)} ≥ {threshold:.0f} s"
-        )
-    if critical:
-        return "critical", critical
-    if unusable:
-        # Nothing past the threshold was seen, but the figure that would show it is missing:
-        # neither OK nor a warning can be told honestly.
-        return "unknown", unusable
-    headroom = model.headroom_seconds
-    limit = model.headroom_warning_seconds
-    if headroom is not None and model.headroom_low and limit is not None:
-        # `terms.HEADROOM_LOW`, the rules' `headroom_low`: half the threshold for the generic
-        # PLEG; under EventedPLEG half of what the loop can use past its 300 s period.
-        warning.append(
-            f"headroom {human_seconds(headroom)} is under half the {threshold:.0f} s threshold"
-            if limit == threshold / 2
-            else f"headroom {human_seconds(headroom)} is under {human_seconds(limit)}: half of "
-            f"what the relist loop can use of the {threshold:.0f} s threshold past its "
-            f"{constants.relist_period_seconds:.0f} s period"
-        )
-    if model.stalled and age is None:
-        # With a last-seen age the age itself is judged; without one, a stall is all there is.
-        warning.append(
-            f"no relist completed for {human_seconds(model.stalled_for_seconds or 0)}: "
-            "a relist is hanging"
-        )
-    where = "since the kubelet started" if window.is_lifetime else "in the window"
-    relist = window.relist_duration
-    if relist is not None and relist.buckets:
-        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
-        total = relist.total
-        if over and total > 0 and over / total >= 0.01:
-            warning.append(
-                f"p99 relist ≥ {P99_WARNING_SECONDS:.0f} s {where} "
-                f"({over:.0f} of {total:.0f} relists over 10 s; KubeletPlegDurationHigh)"
-            )
-    timeouts = _relist_call_timeouts(window)
-    if timeouts:
-        warning.append(f"{timeouts:.0f} runtime call(s) hit the CRI timeout {where}")
-    if window.discard_events:
-        warning.append(f"{window.discard_events:.0f} PLEG event(s) discarded {where}")
-    if window.is_lifetime and relist is not None and relist.quantiles and not relist.buckets:
-        recent = relist.quantile(0.99)
-        if recent is not None and recent >= P99_WARNING_SECONDS:
-            warning.append(f"recent p99 relist {recent:.1f} s ≥ {P99_WARNING_SECONDS:.0f} s")
-    if constants.mode == "evented" and (
-        constants.evented_fallen_back or (not window.is_lifetime and window.evented_errors)
-    ):
-        warning.append("EventedPLEG stream errors: falling back to generic relisting")
-    if warning:
-        return "warning", warning
-    if headroom is None:
-        return "unknown", [
-            "the data cannot bound the worst PLEG age (no relist duration and no last-seen age)"
-        ]
-    return "ok", [f"headroom {human_seconds(headroom)} of {threshold:.0f} s"]
-
-
-def _unusable_figures(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:
-    """Why the verdict cannot be OK: a set-aside last-seen time, or a model figure not finite.
-
-    `kubelet_pleg_last_seen_seconds` is the clock the kubelet's own `Healthy()` reads
-    (`pkg/kubelet/pleg/generic.go`); a NaN or out-of-range value there means the age of the last
-    relist is unknown, so a verdict built without it would be a guess. Under EventedPLEG the
-    gauge carries no staleness and is not read at all. The second check is the last line of
-    defence: a NaN headroom compares false with every threshold and once read as OK.
-    """
-    reasons: list[str] = []
-    rejected = window.last.rejected_family("last_seen")
-    if rejected is not None and constants.mode != "evented":
-        reasons.append(
-            f"{rejected.text}: the age of the last relist cannot be judged, so neither can "
-            "PLEG health"
-        )
-    figures = {
-        "headroom": model.headroom_seconds,
-        "worst age": model.worst_age_seconds,
-        "last-seen age": model.last_seen_age_seconds,
-    }
-    broken = [
-        name for name, value in figures.items() if value is not None and not math.isfinite(value)
-    ]
-    if broken:
-        reasons.append(
-            f"the model's {', '.join(broken)} is not a finite number: the data is inconsistent"
-        )
-    return reasons
-
-
-def _relist_call_timeouts(window: Window) -> float:
-    """Relist runtime calls that hit the CRI timeout: in a window, every timeout-sized call;
-    over a lifetime, only those the (119.2, 298] bucket proves (≥ 1.20): DefBuckets' "over 10 s"
-    since start is history of unknown size, reported in the notes."""
-    ops = [window.runtime_ops.get(op) for op in RELIST_OPS]
-    if window.is_lifetime:
-        return sum((op.timeouts or 0.0) for op in ops if op is not None)
-    return sum(op_timeouts(op) or 0.0 for op in ops)
-
-
-def _notes(window: Window, model: ModelResult, constants: PlegConstants) -> list[str]:
-    """What the data could not tell, and how it was read."""
-    notes: list[str] = []
-    last = window.last
-    rejected = [r.text for s in (window.first, last) if s is not None for r in s.rejected]
-    if rejected:
-        unique = list(dict.fromkeys(rejected))
-        more = (
-            f" and {len(unique) - MAX_REJECTED_SHOWN} more"
-            if len(unique) > MAX_REJECTED_SHOWN
-            else ""
-        )
-        notes.append(
-            "values no kubelet exposes were ignored: "
-            + "; ".join(unique[:MAX_REJECTED_SHOWN])
-            + more
-        )
-    if window.is_lifetime:
-        uptime = last.uptime_seconds
-        since = f" ({uptime / 3600:.1f} h of kubelet uptime)" if uptime is not None else ""
-        notes.append(
-            "single scrape: counters are lifetime totals since the kubelet started"
-            f"{since}; for rates now, take two scrapes (--window 30s, or two dumps)"
-        )
-    else:
-        notes.append(
-            f"window of {window.scrapes} scrapes over "
-            + (f"{window.seconds:.0f} s" if window.seconds is not None else "an unknown time")
-        )
-        if window.restarted:
-            notes.append(
-                "the kubelet restarted inside the window (counters reset); deltas count from the "
-                "restart, never negative"
-            )
-    notes.extend(model.explanations)
-    origin = last.captured_at_origin
-    if origin == "estimated":
-        upper = last.captured_at_upper
-        span = f" and {rfc3339(upper)}" if upper is not None else " or later"
-        notes.append(
-            f"capture time not recorded: bounded from the dump's own clocks between "
-            f"{rfc3339(last.captured_at)}{span}; ages are lower bounds"
-        )
-    elif origin == "unknown":
-        notes.append("capture time unknown: the current PLEG age cannot be judged")
-    if last.version is None:
-        notes.append("kubelet version unknown: current kubelet behaviour assumed")
-    elif last.version_range is not None:
-        notes.append(
-            f"no kubernetes_build_info: kubelet {last.version_range} inferred from the metric "
-            f"names; the model assumes v{last.version[0]}.{last.version[1]}, the oldest they allow"
-        )
-    if constants.mode == "evented":
-        notes.append(
-            "EventedPLEG gate on: kubelet_pleg_last_seen_seconds is overwritten with 'now' and "
-            "carries no staleness; relist progress is used instead"
-        )
-    elif not constants.has_last_seen:
-        notes.append(
-            "no kubelet_pleg_last_seen_seconds before 1.18: the current age of the last relist "
-            "is unknown from one scrape"
-        )
-    relist = window.relist_duration
-    summary = last.relist_duration_summary
-    if relist is not None and relist.buckets and summary is not None:
-        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
-        recent = summary.summary_quantile(0.99)
-        if (
-            over
-            and recent is not None
-            and not math.isnan(recent)
-            and recent < DEF_BUCKETS_TOP_SECONDS
-        ):
-            notes.append(
-                f"the deprecated µs summary says p99 {recent:.3f} s (last 10 min), yet the "
-                f"histogram holds {over:.0f} relists over 10 s: the summary hides the tail"
-            )
-    if window.is_lifetime and relist is not None:
-        over = relist.count_above(DEF_BUCKETS_TOP_SECONDS)
-        if over:
-            tail = relist.over_top_mean_seconds()
-            notes.append(
-                f"{over:.0f} relists took over 10 s since the kubelet started"
-                + (f" (≈ {tail:.0f} s each on average)" if tail is not None else "")
-                + "; one scrape cannot tell when"
-            )
-        timeouts = sum(op_timeouts(window.runtime_ops.get(op)) or 0.0 for op in RELIST_OPS)
-        if timeouts:
-            notes.append(
-                f"{timeouts:.0f} relist runtime call(s) took timeout-sized latencies since the "
-                "kubelet started; one scrape cannot tell when"
-            )
-        if window.discard_events:
-            notes.append(
-                f"{window.discard_events:.0f} PLEG events discarded since the kubelet started"
-            )
-    if last.runtime_buckets == "default":
-        notes.append(
-            "runtime latency histograms use DefBuckets (≤ 1.19): calls over 10 s are counted as "
-            "timeouts"
-        )
-    elif not last.runtime_buckets and window.runtime_ops:
-        notes.append("runtime latencies are summaries (≤ 1.13): timeouts cannot be counted")
-    if not window.runtime_ops:
-        notes.append("no kubelet_runtime_operations metrics: the relist cost cannot be modelled")
-    if last.pod_relist_duration is not None and last.pod_relist_duration.count:
-        mean = last.pod_relist_duration.mean_seconds
-        notes.append(
-            f"1.36 per-pod relists: {last.pod_relist_duration.count:.0f}"
-            + (f", mean {mean:.3f} s" if mean is not None else "")
-            + "; they share the relist lock"
-        )
-    return notes

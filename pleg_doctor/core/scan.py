@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pleg_doctor.core.causes import Finding
 from pleg_doctor.core.constants import DEFAULT_RUNTIME_REQUEST_TIMEOUT_SECONDS
+from pleg_doctor.core.durations import rfc3339
 from pleg_doctor.core.fleet import (
     FleetNode,
     RankedReports,
@@ -27,7 +28,7 @@ from pleg_doctor.core.fleet import (
     rank_reports,
     seconds_value,
 )
-from pleg_doctor.core.report import SCHEMA, SourceInfo, rfc3339
+from pleg_doctor.core.report import SCHEMA, SourceInfo
 from pleg_doctor.core.snapshot import Snapshot, build_snapshot
 from pleg_doctor.core.window import lifetime_window, window_between
 

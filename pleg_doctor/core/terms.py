@@ -475,12 +475,12 @@ AGES = (RELIST_MEAN, TAIL, LOCK_WAIT, PREDICTED_WORST_AGE, STALL_LIMIT, STALLED_
 """The ages, in order (`predicted_relist_for_age_seconds` is the model's choice, see above)."""
 VERDICT_FIGURES = (PEAK_AGE, WORST_AGE, HEADROOM, HEADROOM_WARNING)
 
-# The verdict's conditions (`report._verdict`), critical first: at or past the threshold.
+# The verdict's conditions (`verdict.judge`), critical first: at or past the threshold.
 PAST_THRESHOLD = ge(Var(PEAK_AGE.name), THRESHOLD)
 STALLED_PAST_THRESHOLD = ge(Max(Var("stalled_for_seconds"), QUIET), THRESHOLD)
 STEADY_STATE_CROSSES = ge(Var("predicted_worst_age_seconds"), THRESHOLD)
 HEADROOM_LOW = lt(Var("headroom_seconds"), Var(HEADROOM_WARNING.name))
-"""The one headroom warning of the CLI (`report._verdict`) and the rules (`headroom_low`)."""
+"""The one headroom warning of the CLI (`verdict.judge`) and the rules (`headroom_low`)."""
 RELIST_HANGING = gt(Unless(Var("stalled"), LAST_SEEN_AGE), 0.0)
 """A stall is a warning only when no last-seen age bounds it (with one, the age is judged)."""
 RELIST_P99_OVER_TOP = ge(RELISTS_OVER_TOP / RELISTS, P99_SHARE)

@@ -19,7 +19,7 @@ What a kubelet can expose, per part (see `docs/limits.md` "Values"):
 * other gauges (pods, containers, build info, feature gates): finite, `0 ≤ v ≤ 2^53`.
 
 What happens to a set-aside value is each field's own decision (`snapshot.build_snapshot`, and
-`report._verdict` for `kubelet_pleg_last_seen_seconds`, which makes the verdict UNKNOWN: the age
+`verdict.judge` for `kubelet_pleg_last_seen_seconds`, which makes the verdict UNKNOWN: the age
 of the last relist is what PLEG health is judged on, and a verdict without it would be a guess).
 
 Pure: no I/O, no clock, no environment.

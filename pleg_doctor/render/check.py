@@ -7,7 +7,7 @@ Format (Nagios Plugin Development Guidelines, "Plugin Output" and "Performance d
 
 (one line; wrapped here). The text before `|` is for people; after it, space-separated
 `label=value[UOM];[warn];[crit];[min];[max]` for graphing. Thresholds use the guidelines' range
-syntax so they mean what the verdict rules of `report._verdict` mean: `90:` alerts below 90
+syntax so they mean what the verdict rules of `verdict.judge` mean: `90:` alerts below 90
 (headroom under half the threshold is a warning), `0:` alerts below 0 (past the threshold), a
 plain `10` alerts above 10 (p99 relist ≥ 10 s, kubernetes-mixin `KubeletPlegDurationHigh`). A
 value the data cannot give is `U`, as the guidelines say.
@@ -86,7 +86,7 @@ def perfdata(report: Report) -> str:
     timeouts: float | None = None
     if window.runtime_ops:
         timeouts = sum(op_timeouts(window.runtime_ops.get(op)) or 0.0 for op in RELIST_OPS)
-    # Timeouts and discarded events make a warning only inside a window (report._verdict); over
+    # Timeouts and discarded events make a warning only inside a window (verdict.judge); over
     # lifetime counters they are history, so they carry no threshold then.
     count_warn = "" if window.is_lifetime else "0"
     fields = [

@@ -17,10 +17,10 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.durations import human_seconds, rfc3339
 from pleg_doctor.core.fleet import VERDICTS_WORST_FIRST, FleetReport, RankedReports, human_duration
 from pleg_doctor.core.printable import escape_controls, shell_command
-from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.core.report import Report
 from pleg_doctor.core.scan import ScanReport
 from pleg_doctor.render.table import VERDICT_STYLE, quantile_text
 from pleg_doctor.render.text import Command, render_to_text

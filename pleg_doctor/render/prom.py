@@ -39,7 +39,8 @@ from typing import Literal, TypeGuard
 
 from pleg_doctor.core.causes import CAUSE_IDS
 from pleg_doctor.core.records import record
-from pleg_doctor.core.report import VERDICT_ORDER, Report
+from pleg_doctor.core.report import Report
+from pleg_doctor.core.verdict import VERDICT_ORDER
 from pleg_doctor.errors import PlegDoctorError, UsageError
 
 log = logging.getLogger(__name__)

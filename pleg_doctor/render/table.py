@@ -12,9 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pleg_doctor.core.distribution import Distribution
-from pleg_doctor.core.durations import human_seconds
+from pleg_doctor.core.durations import human_seconds, rfc3339
 from pleg_doctor.core.inputs import op_timeouts
-from pleg_doctor.core.report import Report, SourceInfo, rfc3339
+from pleg_doctor.core.report import Report, SourceInfo
 from pleg_doctor.render.text import Command
 from pleg_doctor.render.text import render_to_text as render_to_text
 

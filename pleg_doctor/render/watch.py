@@ -9,7 +9,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pleg_doctor.core.report import Report, rfc3339
+from pleg_doctor.core.durations import rfc3339
+from pleg_doctor.core.report import Report
 from pleg_doctor.render.table import ops_table, verdict_panel
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -321,7 +321,7 @@ class _Call:
 
     def no_rules_error(self, at: float, range_seconds: float) -> SourceError:
         """`--recorded yes`, and no recording rules for this selector and range."""
-        from pleg_doctor.core.report import rfc3339
+        from pleg_doctor.core.durations import rfc3339
 
         return SourceError(
             f"no recording rules of pleg-doctor for --selector '{self.source.selector}' and "
@@ -386,7 +386,7 @@ class _Call:
 
     def empty_result_error(self, at: float, *, targets: int) -> SourceError:
         """The error for a selector that matched no PLEG series, with a selector that would."""
-        from pleg_doctor.core.report import rfc3339
+        from pleg_doctor.core.durations import rfc3339
 
         selector = self.source.selector
         when = rfc3339(at)
