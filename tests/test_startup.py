@@ -114,3 +114,16 @@ def test_setup_logging_without_debug_still_resets_a_configured_logger():
     assert logging.getLogger("pleg_doctor").level == logging.DEBUG
     console.setup_logging(False)
     assert logging.getLogger("pleg_doctor").level == logging.WARNING
+
+
+def test_fleet_json_imports_no_table_renderer():
+    """`fleet -o json` (cron, scripts) writes the document without rich; the table needs it."""
+    from tests.fakeserver import FakeServer
+    from tests.test_fleet import FakeProm, _mixed_fleet, sim_results
+
+    with FakeServer(FakeProm(sim_results(_mixed_fleet()))) as server:
+        as_json = modules_after("fleet", "--prometheus", server.url("/"), "-o", "json")
+        as_table = modules_after("fleet", "--prometheus", server.url("/"))
+    assert "pleg_doctor.render.json" in as_json
+    assert "rich" not in as_json and "pleg_doctor.render.fleet" not in as_json
+    assert {"rich", "pleg_doctor.render.fleet"} <= as_table
