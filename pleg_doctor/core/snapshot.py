@@ -328,13 +328,14 @@ def _ops(
     latencies: tuple[str, str],
 ) -> dict[str, OpStats]:
     """Per-operation stats; the ≥1.14 name wins over the old one when both are exposed."""
-    calls = _labelled_values(
-        by_family.get(totals[0]) or by_family.get(totals[1], ()), "operation_type"
-    )
-    errs = _labelled_values(
-        by_family.get(errors[0]) or by_family.get(errors[1], ()), "operation_type"
-    )
-    dists = _labelled_distributions(by_family.get(latencies[0]) or by_family.get(latencies[1], ()))
+    total_samples = by_family.get(totals[0]) or by_family.get(totals[1], ())
+    error_samples = by_family.get(errors[0]) or by_family.get(errors[1], ())
+    latency_samples = by_family.get(latencies[0]) or by_family.get(latencies[1], ())
+    if not total_samples and not latency_samples:
+        return {}  # no operation (dockershim's are absent since 1.24): nothing to group
+    calls = _labelled_values(total_samples, "operation_type")
+    errs = _labelled_values(error_samples, "operation_type")
+    dists = _labelled_distributions(latency_samples)
     ops: dict[str, OpStats] = {}
     for op in sorted(set(calls) | set(dists)):
         latency = dists.get(op)
