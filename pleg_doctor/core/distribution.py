@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -269,9 +270,12 @@ class OpStats:
             calls=self.calls + other.calls, errors=self.errors + other.errors, latency=latency
         )
 
-    @property
+    @functools.cached_property
     def timeouts(self) -> float | None:
-        """Calls that hit the default CRI timeout: the (119.2, 298] bucket (≥1.20 buckets only)."""
+        """Calls that hit the default CRI timeout: the (119.2, 298] bucket (≥1.20 buckets only).
+
+        Kept once computed: the model, the causes and the report each ask for it, per operation
+        of every node of a fleet (an `OpStats` never changes)."""
         if self.latency is None:
             return None
         return self.latency.count_between(TIMEOUT_BUCKET_LOW, TIMEOUT_BUCKET_HIGH)
