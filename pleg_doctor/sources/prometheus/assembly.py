@@ -42,6 +42,8 @@ log = logging.getLogger(__package__)
 EXPONENTIAL_TOP_SECONDS = 745.0580596923828
 """The largest finite bound of the runtime histogram's `ExponentialBuckets(.005, 2.5, 14)`."""
 _NO_LABELS: Mapping[str, str] = {}
+_OPERATION_LABELS: dict[str, Mapping[str, str]] = {}
+"""The label set of each runtime operation's samples, one dict shared by every node."""
 
 
 class PromSample(NamedTuple):
@@ -390,7 +392,9 @@ def _operation_samples(
     """Each operation's calls, errors and latency count and sum as samples of their families."""
     samples = []
     for op, measured in operations.items():
-        labels = {"operation_type": op}
+        labels = _OPERATION_LABELS.get(op)
+        if labels is None:
+            labels = _OPERATION_LABELS[op] = {"operation_type": op}
         latency = "runtime_ops_hist" if op in hist_ops else "runtime_ops_summary"
         for family, part, measure in (
             ("runtime_ops_total", "value", "op_calls"),

@@ -584,12 +584,13 @@ def _vector_series(
             return None
         metric = item.get("metric")
         value = item.get("value")
-        if type(metric) is not dict or type(value) is not list or len(value) != 2:
+        if type(metric) is not dict or type(value) is not list:
             return None
         try:
+            at, text = value  # exactly two, or ValueError
             join(metric.values())
-            number = float(value[1])
-            timestamp = float(value[0])
+            number = float(text)
+            timestamp = float(at)
         except (TypeError, ValueError):
             return None
         append((term_of(metric), metric, number, timestamp))
