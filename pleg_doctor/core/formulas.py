@@ -130,9 +130,11 @@ class Expr:
         generated = self._generated
         if generated is not None:
             return generated(env)
-        self._evaluations += 1
-        if self._evaluations >= HOT_EVALUATIONS:
-            self._generated = self.generated
+        # Past any frozen `__setattr__`: these are caches, not fields.
+        evaluations = self._evaluations + 1
+        object.__setattr__(self, "_evaluations", evaluations)
+        if evaluations >= HOT_EVALUATIONS:
+            object.__setattr__(self, "_generated", self.generated)
         return self.compiled(env)
 
     @functools.cached_property
