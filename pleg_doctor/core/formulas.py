@@ -263,6 +263,19 @@ class _Code:
         self.line(f"{target} = {otherwise()}")
         self.depth -= 1
 
+    def guarded(self, first: Expr, absent: str, second: Expr, value: str) -> str:
+        """The name of `value` (`{a}`, `{b}`: the operands' names), None where `absent` holds
+        for the first operand (read first) or the second (read only then) has no value."""
+        target = self.temp()
+        a = first._emit(self)
+
+        def rest() -> str:
+            b = second._emit(self)
+            return f"None if {b} is None else " + value.format(a=a, b=b)
+
+        self.branch(absent.format(a=a), target, rest)
+        return target
+
     def function(self, result: str) -> Compiled:
         """The statements as `run(env)` returning `result`."""
         source = "def run(env):\n" + "\n".join([*self.lines, f"    return {result}"]) + "\n"
@@ -395,15 +408,7 @@ class BinOp(Expr):
         return run
 
     def _emit(self, code: _Code) -> str:
-        target = code.temp()
-        a = self.left._emit(code)
-
-        def right() -> str:
-            b = self.right._emit(code)
-            return f"None if {b} is None else {a} {self.op} {b}"
-
-        code.branch(f"{a} is None", target, right)
-        return target
+        return code.guarded(self.left, "{a} is None", self.right, f"{{a}} {self.op} {{b}}")
 
     def _expand(self, names: Names) -> str:
         own = self.precedence
@@ -438,15 +443,7 @@ class Div(Expr):
         return run
 
     def _emit(self, code: _Code) -> str:
-        target = code.temp()
-        b = self.divisor._emit(code)
-
-        def numerator() -> str:
-            a = self.numerator._emit(code)
-            return f"None if {a} is None else {a} / {b}"
-
-        code.branch(f"{b} is None or {b} <= 0", target, numerator)
-        return target
+        return code.guarded(self.divisor, "{a} is None or {a} <= 0", self.numerator, "{b} / {a}")
 
     def _expand(self, names: Names) -> str:
         left = _wrap(self.numerator, names, _MUL)
