@@ -5,8 +5,10 @@ the same thing from the same inputs, or a node would be judged one way by the CL
 its alerts. So each formula is a small expression tree (`Expr`) over named inputs, built once,
 and two renderings are derived from it:
 
-* `Expr.evaluate(env)` (compiled once to closures by `Expr.compiled`): the value for a mapping
-  of input name → number, what the model uses;
+* `Expr.evaluate(env)` (compiled once to closures by `Expr.compiled`; a formula evaluated
+  more than `HOT_EVALUATIONS` times, once per node of a fleet, is then generated as one
+  function, `Expr.generated`): the value for a mapping of input name → number, what the model
+  uses;
 * `Expr.promql(names)`: a PromQL expression, given the PromQL of each input (a recorded series
   or the full expression), what the rules use.
 
