@@ -6,14 +6,20 @@ Python's `None` is PromQL's absent series: these tests pin each operator's meani
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pleg_doctor.core import terms
 from pleg_doctor.core.formulas import (
+    HOT_EVALUATIONS,
     Ceil,
+    Cmp,
     Either,
+    Expr,
     Flag,
     Floor,
+    Formula,
     Like,
     Max,
     Min,
@@ -177,3 +183,69 @@ def test_hung_calls_of_the_worst_relist_tolerate_the_noise_of_increase():
         assert worst.evaluate(env) == exact, per_relist
         env["hung_calls_tolerance"] = terms.INCREASE_TOLERANCE
         assert worst.evaluate(env) == extrapolated, per_relist
+
+
+def _every_formula_and_part() -> list[Expr]:
+    """Every formula of the model (`terms`), and every node inside each of them."""
+    found: dict[int, Expr] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, Expr) and id(node) not in found:
+            found[id(node)] = node
+        if isinstance(node, (Expr, Cmp)):
+            for value in vars(node).values():
+                for child in value if isinstance(value, tuple) else (value,):
+                    if isinstance(child, (Expr, Cmp)):
+                        walk(child)
+
+    for value in vars(terms).values():
+        if isinstance(value, Formula):
+            walk(value.expr)
+    return list(found.values())
+
+
+VALUES = (None, 0.0, -1.0, 1e-9, 0.05, 0.5, 1.0, 2.0, 10.0, 119.2, 180.0, 300.0, 1e6)
+
+
+def test_generated_formulas_give_the_closures_values_and_read_what_they_read():
+    """`Expr.generated` (what a fleet evaluates per node) must equal the closures everywhere:
+    the same value or None, and the same inputs read (a missing one raises in both or neither)."""
+    rng = random.Random(14)
+    exprs = _every_formula_and_part()
+    assert len(exprs) > 100
+    for expr in exprs:
+        generated = expr.generated
+        assert generated is not expr.compiled, expr
+        names = sorted(expr.inputs())
+        for _ in range(300):
+            env = {name: rng.choice(VALUES) for name in names if rng.random() > 0.1}
+            try:
+                expected: object = expr.compiled(env)
+            except KeyError as missing:
+                expected = missing
+            try:
+                got: object = generated(env)
+            except KeyError as missing:
+                got = missing
+            if isinstance(expected, KeyError):
+                assert isinstance(got, KeyError) and got.args == expected.args, (expr, env)
+            else:
+                assert got == expected and type(got) is type(expected), (expr, env)
+
+
+def test_a_formula_evaluated_often_switches_to_its_generated_function():
+    formula = Formula("twice", Var("x") * 2.0 + Var("y"), "2x + y")
+    for n in range(HOT_EVALUATIONS + 5):
+        assert formula.evaluate({"x": float(n), "y": 1.0}) == 2.0 * n + 1.0
+        assert formula.evaluate({"x": float(n), "y": None}) is None
+    assert formula.expr._generated is formula.expr.generated
+
+
+def test_a_formula_the_generator_cannot_write_keeps_its_closures():
+    class Odd(Var):
+        def _emit(self, code: object) -> str:
+            raise NotImplementedError
+
+    odd = Odd("x")
+    assert odd.generated is odd.compiled
+    assert [odd.evaluate({"x": 2.0}) for _ in range(HOT_EVALUATIONS + 1)][-1] == 2.0

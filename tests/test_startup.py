@@ -169,3 +169,16 @@ def test_the_entry_point_freezes_what_importing_the_cli_created():
     assert state["enabled"]
     # click alone is thousands of functions, classes and dicts
     assert state["frozen"] > 5000
+
+
+def test_fleet_json_imports_no_table_renderer():
+    """`fleet -o json` (cron, scripts) writes the document without rich; the table needs it."""
+    from tests.fakeserver import FakeServer
+    from tests.test_fleet import FakeProm, _mixed_fleet, sim_results
+
+    with FakeServer(FakeProm(sim_results(_mixed_fleet()))) as server:
+        as_json = modules_after("fleet", "--prometheus", server.url("/"), "-o", "json")
+        as_table = modules_after("fleet", "--prometheus", server.url("/"))
+    assert "pleg_doctor.render.json" in as_json
+    assert "rich" not in as_json and "pleg_doctor.render.fleet" not in as_json
+    assert {"rich", "pleg_doctor.render.fleet"} <= as_table

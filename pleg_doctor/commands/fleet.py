@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +18,9 @@ from pleg_doctor.commands.options import (
     output_options,
     top_option,
 )
+
+if TYPE_CHECKING:
+    from pleg_doctor.core.fleet import FleetReport
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
@@ -125,7 +129,6 @@ def fleet(
     """
     console.setup_logging(debug)
     from pleg_doctor.core.fleet import diagnose_fleet
-    from pleg_doctor.render.fleet import render_fleet_table
     from pleg_doctor.render.json import write_fleet_json
     from pleg_doctor.sources.prometheus.source import PrometheusSource, parse_header
 
@@ -169,8 +172,16 @@ def fleet(
             output=output,
             top=top,
             exit_zero=exit_zero,
-            table=render_fleet_table,
+            table=_table,
             write_json=write_fleet_json,
         )
     finally:
         gc.enable()
+
+
+def _table(report: FleetReport, **options: Any) -> str:
+    """The fleet's table (`render.fleet`): rich is imported only when the table is asked for,
+    so `-o json` from cron does not pay for it."""
+    from pleg_doctor.render.fleet import render_fleet_table
+
+    return render_fleet_table(report, **options)

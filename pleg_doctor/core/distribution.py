@@ -10,6 +10,7 @@ Pure: no I/O, no clock, no environment.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Sequence
 
@@ -75,11 +76,17 @@ class Distribution:
 
     def count_between(self, low: float, high: float) -> float | None:
         """Observations in the `(low, high]` bucket range (None if those buckets are missing)."""
-        lows = [c for le, c in self.buckets if math.isclose(le, low, rel_tol=1e-4)]
-        highs = [c for le, c in self.buckets if math.isclose(le, high, rel_tol=1e-4)]
-        if not lows or not highs:
+        low_count: float | None = None
+        high_count: float | None = None
+        isclose = math.isclose
+        for le, cumulative in self.buckets:
+            if low_count is None and isclose(le, low, rel_tol=1e-4):
+                low_count = cumulative
+            if high_count is None and isclose(le, high, rel_tol=1e-4):
+                high_count = cumulative
+        if low_count is None or high_count is None:
             return None
-        return max(0.0, highs[0] - lows[0])
+        return max(0.0, high_count - low_count)
 
     @property
     def top_finite_bucket(self) -> float | None:
@@ -196,11 +203,15 @@ def measured_histogram(
         if value is None or not math.isfinite(value) or count <= 0:
             continue
         rank = q * count
-        before = [(le, c) for le, c in points if le < value]
-        after = [(le, c) for le, c in points if le > value]
-        fits = (not before or before[-1][1] < rank) and (not after or rank <= after[0][1])
-        if fits and all(le != value for le, _ in points):
-            points = [*before, (value, rank), *after]
+        # The points are sorted by bound: those below `value` lead, those above it follow.
+        bounds = [le for le, _ in points]
+        below = bisect.bisect_left(bounds, value)
+        above = bisect.bisect_right(bounds, value)
+        fits = (below == 0 or points[below - 1][1] < rank) and (
+            above == len(points) or rank <= points[above][1]
+        )
+        if fits and below == above:  # no bucket at `value` already
+            points.insert(below, (value, rank))
     return Distribution(
         count=count,
         sum_seconds=sum_seconds,
@@ -259,9 +270,12 @@ class OpStats:
             calls=self.calls + other.calls, errors=self.errors + other.errors, latency=latency
         )
 
-    @property
+    @functools.cached_property
     def timeouts(self) -> float | None:
-        """Calls that hit the default CRI timeout: the (119.2, 298] bucket (≥1.20 buckets only)."""
+        """Calls that hit the default CRI timeout: the (119.2, 298] bucket (≥1.20 buckets only).
+
+        Kept once computed: the model, the causes and the report each ask for it, per operation
+        of every node of a fleet (an `OpStats` never changes)."""
         if self.latency is None:
             return None
         return self.latency.count_between(TIMEOUT_BUCKET_LOW, TIMEOUT_BUCKET_HIGH)

@@ -5,8 +5,10 @@ the same thing from the same inputs, or a node would be judged one way by the CL
 its alerts. So each formula is a small expression tree (`Expr`) over named inputs, built once,
 and two renderings are derived from it:
 
-* `Expr.evaluate(env)` (compiled once to closures by `Expr.compiled`): the value for a mapping
-  of input name → number, what the model uses;
+* `Expr.evaluate(env)` (compiled once to closures by `Expr.compiled`; a formula evaluated
+  more than `HOT_EVALUATIONS` times, once per node of a fleet, is then generated as one
+  function, `Expr.generated`): the value for a mapping of input name → number, what the model
+  uses;
 * `Expr.promql(names)`: a PromQL expression, given the PromQL of each input (a recorded series
   or the full expression), what the rules use.
 
@@ -32,7 +34,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pleg_doctor.core.records import record
 
@@ -75,16 +77,50 @@ class Expr:
     def _precedence(self) -> int:
         return _ATOM
 
+    _evaluations = 0
+    _generated: Compiled | None = None
+
     def evaluate(self, env: Env) -> float | None:
-        """The value for `env` (input name → number or None), None when it has none."""
+        """The value for `env` (input name → number or None), None when it has none.
+
+        The first `HOT_EVALUATIONS` go through the closures (`compiled`); a formula evaluated
+        more often than that (once per node of a fleet) is then generated as one function
+        (`generated`), which computes the same values several times faster.
+        """
+        generated = self._generated
+        if generated is not None:
+            return generated(env)
+        # Past any frozen `__setattr__`: these are caches, not fields.
+        evaluations = self._evaluations + 1
+        object.__setattr__(self, "_evaluations", evaluations)
+        if evaluations >= HOT_EVALUATIONS:
+            object.__setattr__(self, "_generated", self.generated)
         return self.compiled(env)
 
     @functools.cached_property
     def compiled(self) -> Compiled:
-        """The formula as nested closures: evaluated once per node, thousands of times a run."""
+        """The formula as nested closures: cheap to build, what a single diagnosis uses."""
         return self._compile()
 
     def _compile(self) -> Compiled:
+        raise NotImplementedError
+
+    @functools.cached_property
+    def generated(self) -> Compiled:
+        """The formula as one generated Python function: the closures' values and the same
+        order of reading `env` (an operand is read only where the closures read it), without
+        a call per node of the tree. Building it costs about a millisecond (a `compile`), so
+        only formulas evaluated thousands of times are generated; the closures stand in for
+        any formula the generator cannot write (`_emit`)."""
+        code = _Code()
+        try:
+            result = self._emit(code)
+            return code.function(result)
+        except (NotImplementedError, SyntaxError, RecursionError, MemoryError):
+            return self.compiled
+
+    def _emit(self, code: _Code) -> str:
+        """Append the statements computing this node to `code`; the name holding its value."""
         raise NotImplementedError
 
     def promql(self, names: Names) -> str:
@@ -147,6 +183,70 @@ def _expr(value: Expr | float) -> Expr:
     return value if isinstance(value, Expr) else Num(float(value))
 
 
+HOT_EVALUATIONS = 64
+"""Evaluations of a formula after which it is generated as one function (`Expr.generated`):
+`diagnose` and `check` evaluate each formula a few times, `fleet` once per node."""
+
+
+class _Code:
+    """The Python source of one generated formula (`Expr.generated`): statements, each value in
+    a local name (`t1`, `t2`...), constants and functions passed in by name (`k1`...)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self.names: dict[str, Any] = {}
+        self._temps = 0
+
+    def temp(self) -> str:
+        """A new local name."""
+        self._temps += 1
+        return f"t{self._temps}"
+
+    def constant(self, value: Any) -> str:
+        """The name `value` (a number, a function) is passed in as."""
+        name = f"k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def line(self, text: str) -> None:
+        """One statement at the current depth."""
+        self.lines.append("    " * self.depth + text)
+
+    def branch(self, condition: str, target: str, otherwise: Callable[[], str]) -> None:
+        """`target = None` where `condition` holds, else `target` = what `otherwise` emits
+        (its statements run only then: an operand is read only where the closures read it)."""
+        self.line(f"if {condition}:")
+        self.line(f"    {target} = None")
+        self.line("else:")
+        self.depth += 1
+        self.line(f"{target} = {otherwise()}")
+        self.depth -= 1
+
+    def guarded(self, first: Expr, absent: str, second: Expr, value: str) -> str:
+        """The name of `value` (`{a}`, `{b}`: the operands' names), None where `absent` holds
+        for the first operand (read first) or the second (read only then) has no value."""
+        target = self.temp()
+        a = first._emit(self)
+
+        def rest() -> str:
+            b = second._emit(self)
+            return f"None if {b} is None else " + value.format(a=a, b=b)
+
+        self.branch(absent.format(a=a), target, rest)
+        return target
+
+    def function(self, result: str) -> Compiled:
+        """The statements as `run(env)` returning `result`."""
+        source = "def run(env):\n" + "\n".join([*self.lines, f"    return {result}"]) + "\n"
+        namespace = dict(self.names)
+        # The source is written here from the formula's own tree (input names through repr,
+        # operators from the fixed tables above): no outside text reaches it.
+        exec(compile(source, "<formula>", "exec"), namespace)
+        run: Compiled = namespace["run"]
+        return run
+
+
 def _wrap(expr: Expr, names: Names, at_least: int) -> str:
     """`expr` in PromQL, in parentheses when it binds less tightly than `at_least`."""
     text = expr.promql(names)
@@ -177,6 +277,11 @@ class Var(Expr):
         text = names.inputs[self.name]
         return text if _SELECTOR_RE.match(text) else f"({text})"
 
+    def _emit(self, code: _Code) -> str:
+        target = code.temp()
+        code.line(f"{target} = env[{self.name!r}]")
+        return target
+
     def _inputs(self) -> frozenset[str]:
         return frozenset((self.name,))
 
@@ -194,6 +299,11 @@ class Param(Expr):
 
     def _expand(self, names: Names) -> str:
         return names.inputs[self.name]
+
+    def _emit(self, code: _Code) -> str:
+        target = code.temp()
+        code.line(f"{target} = env[{self.name!r}]")
+        return target
 
     def _inputs(self) -> frozenset[str]:
         return frozenset((self.name,))
@@ -214,6 +324,9 @@ class Num(Expr):
 
     def _expand(self, names: Names) -> str:
         return number_text(self.value)
+
+    def _emit(self, code: _Code) -> str:
+        return code.constant(self.value)
 
     def _inputs(self) -> frozenset[str]:
         return frozenset()
@@ -254,6 +367,9 @@ class BinOp(Expr):
 
         return run
 
+    def _emit(self, code: _Code) -> str:
+        return code.guarded(self.left, "{a} is None", self.right, f"{{a}} {self.op} {{b}}")
+
     def _expand(self, names: Names) -> str:
         own = self.precedence
         left = _wrap(self.left, names, own)
@@ -285,6 +401,9 @@ class Div(Expr):
             return None if a is None else a / b
 
         return run
+
+    def _emit(self, code: _Code) -> str:
+        return code.guarded(self.divisor, "{a} is None or {a} <= 0", self.numerator, "{b} / {a}")
 
     def _expand(self, names: Names) -> str:
         left = _wrap(self.numerator, names, _MUL)
@@ -342,6 +461,23 @@ class _Extreme(Expr):
 
         return run
 
+    def _emit(self, code: _Code) -> str:
+        target, present = code.temp(), code.temp()
+        values = [o._emit(code) for o in self.operands if not o.is_constant()]
+        code.line(f"{present} = []")
+        for value in values:
+            code.line(f"if {value} is not None:")
+            code.line(f"    {present}.append({value})")
+
+        def bounded() -> str:
+            for bound in (o._emit(code) for o in self.operands if o.is_constant()):
+                code.line(f"if {bound} is not None:")
+                code.line(f"    {present}.append({bound})")
+            return f"{self.aggregation}({present})"
+
+        code.branch(f"not {present}", target, bounded)
+        return target
+
     def _expand(self, names: Names) -> str:
         vectors = [o for o in self.operands if not o.is_constant()]
         if len(vectors) == 1:
@@ -390,6 +526,13 @@ class _Function(Expr):
             return None if value is None else apply(value)
 
         return run
+
+    def _emit(self, code: _Code) -> str:
+        target = code.temp()
+        value = self.argument._emit(code)
+        apply = code.constant(_FUNCTIONS[self.name])
+        code.line(f"{target} = None if {value} is None else {apply}({value})")
+        return target
 
     def _expand(self, names: Names) -> str:
         return f"{self.name}({self.argument.promql(names)})"
@@ -453,6 +596,19 @@ class Cmp:
         """Whether the comparison holds for `env`."""
         return self.compiled(env)
 
+    def emit(self, code: _Code) -> str:
+        """Append the statements testing the comparison to `code`; the name holding it."""
+        target = code.temp()
+        a = self.left._emit(code)
+        code.line(f"if {a} is None:")
+        code.line(f"    {target} = False")
+        code.line("else:")
+        code.depth += 1
+        b = self.right._emit(code)
+        code.line(f"{target} = {b} is not None and {a} {self.op} {b}")
+        code.depth -= 1
+        return target
+
     def filter_promql(self, names: Names, *, bool_modifier: bool = False) -> str:
         """PromQL keeping the elements where it holds (a vector always on the left side)."""
         left, op, right = self.left, self.op, self.right
@@ -509,6 +665,12 @@ class Where(Expr):
 
         return run
 
+    def _emit(self, code: _Code) -> str:
+        holds = self.condition.emit(code)
+        target = code.temp()
+        code.branch(f"not {holds}", target, lambda: self.value._emit(code))
+        return target
+
     def _expand(self, names: Names) -> str:
         value = _wrap(self.value, names, _AND)
         return f"{value} and ({self.condition.filter_promql(names)})"
@@ -534,6 +696,12 @@ class Unless(Expr):
             return inner(env) if other(env) is None else None
 
         return run
+
+    def _emit(self, code: _Code) -> str:
+        other = self.other._emit(code)
+        target = code.temp()
+        code.branch(f"{other} is not None", target, lambda: self.value._emit(code))
+        return target
 
     def _expand(self, names: Names) -> str:
         value = _wrap(self.value, names, _AND)
@@ -562,6 +730,20 @@ class Flag(Expr):
             return 1.0 if test(env) else 0.0
 
         return run
+
+    def _emit(self, code: _Code) -> str:
+        condition = self.condition
+        target = code.temp()
+        a = condition.left._emit(code)
+
+        def right() -> str:
+            inner = code.temp()
+            b = condition.right._emit(code)
+            code.branch(f"{b} is None", inner, lambda: f"1.0 if {a} {condition.op} {b} else 0.0")
+            return inner
+
+        code.branch(f"{a} is None", target, right)
+        return target
 
     def _expand(self, names: Names) -> str:
         return self.condition.filter_promql(names, bool_modifier=True)
@@ -596,6 +778,19 @@ class Either(Expr):
 
         return run
 
+    def _emit(self, code: _Code) -> str:
+        target = code.temp()
+        opened = 0
+        for operand in self.operands:
+            value = operand._emit(code)
+            code.line(f"{target} = {value}")
+            code.line(f"if {target} is None:")
+            code.depth += 1
+            opened += 1
+        code.line("pass")
+        code.depth -= opened
+        return target
+
     def _expand(self, names: Names) -> str:
         return " or ".join(_wrap(o, names, _OR + 1) for o in self.operands)
 
@@ -628,6 +823,12 @@ class Like(Expr):
 
         return run
 
+    def _emit(self, code: _Code) -> str:
+        target = code.temp()
+        anchor = self.anchor._emit(code)
+        code.branch(f"{anchor} is None", target, lambda: self.value._emit(code))
+        return target
+
     def _expand(self, names: Names) -> str:
         anchor = _wrap(self.anchor, names, _MUL)
         return f"{anchor} * 0 + {self.value.promql(names)}"
@@ -647,4 +848,4 @@ class Formula:
 
     def evaluate(self, env: Env) -> float | None:
         """`self.expr.evaluate(env)`."""
-        return self.expr.compiled(env)
+        return self.expr.evaluate(env)

@@ -187,13 +187,13 @@ class Report:
 
 
 def _num(value: float | None) -> float | None:
-    if value is None or math.isnan(value) or math.isinf(value):
+    if value is None or not math.isfinite(value):
         return None
     return round(value, 6)
 
 
 def _int(value: float | None) -> int | None:
-    if value is None or math.isnan(value) or math.isinf(value):
+    if value is None or not math.isfinite(value):
         return None
     return round(value)
 

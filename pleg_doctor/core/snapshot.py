@@ -134,8 +134,10 @@ def build_snapshot(
         by_family.setdefault(sample.family, []).append(sample)
 
     def gauge(family: str) -> float | None:
-        values = [s.value for s in by_family.get(family, ()) if s.part == "value"]
-        return values[0] if values else None
+        for sample in by_family.get(family, ()):
+            if sample.part == "value":
+                return sample.value
+        return None
 
     relist_hist = _distribution(by_family.get("relist_duration_hist", ()))
     relist_summary = _distribution(by_family.get("relist_duration_summary", ()))
@@ -194,6 +196,7 @@ def build_snapshot(
     last_gc = gauge("last_gc")
     if last_gc is not None and last_gc <= 0:
         last_gc = None
+    running_pods = gauge("running_pods")
     upper: float | None
     if captured_at is not None:
         upper = captured_at
@@ -221,9 +224,7 @@ def build_snapshot(
         runtime_ops=runtime_ops,
         docker_ops=docker_ops,
         network_plugin_ops=network_ops,
-        running_pods=gauge("running_pods")
-        if gauge("running_pods") is not None
-        else gauge("running_pods_old"),
+        running_pods=running_pods if running_pods is not None else gauge("running_pods_old"),
         containers_by_state=_containers(by_family),
         containers_per_pod=_distribution(by_family.get("containers_per_pod_hist", ())),
         started_containers=_sum_values(by_family.get("started_containers", ())),
@@ -328,13 +329,14 @@ def _ops(
     latencies: tuple[str, str],
 ) -> dict[str, OpStats]:
     """Per-operation stats; the ≥1.14 name wins over the old one when both are exposed."""
-    calls = _labelled_values(
-        by_family.get(totals[0]) or by_family.get(totals[1], ()), "operation_type"
-    )
-    errs = _labelled_values(
-        by_family.get(errors[0]) or by_family.get(errors[1], ()), "operation_type"
-    )
-    dists = _labelled_distributions(by_family.get(latencies[0]) or by_family.get(latencies[1], ()))
+    total_samples = by_family.get(totals[0]) or by_family.get(totals[1], ())
+    error_samples = by_family.get(errors[0]) or by_family.get(errors[1], ())
+    latency_samples = by_family.get(latencies[0]) or by_family.get(latencies[1], ())
+    if not total_samples and not latency_samples:
+        return {}  # no operation (dockershim's are absent since 1.24): nothing to group
+    calls = _labelled_values(total_samples, "operation_type")
+    errs = _labelled_values(error_samples, "operation_type")
+    dists = _labelled_distributions(latency_samples)
     ops: dict[str, OpStats] = {}
     for op in sorted(set(calls) | set(dists)):
         latency = dists.get(op)

@@ -42,6 +42,8 @@ log = logging.getLogger(__package__)
 EXPONENTIAL_TOP_SECONDS = 745.0580596923828
 """The largest finite bound of the runtime histogram's `ExponentialBuckets(.005, 2.5, 14)`."""
 _NO_LABELS: Mapping[str, str] = {}
+_OPERATION_LABELS: dict[str, Mapping[str, str]] = {}
+"""The label set of each runtime operation's samples, one dict shared by every node."""
 
 
 class PromSample(NamedTuple):
@@ -134,7 +136,7 @@ class FleetAssembler:
     """Collects query results into one `_NodeData` per kubelet, as they are decoded.
 
     The source folds each answer in a few thousand series at a time while it decodes it
-    (`add_pairs`), so no answer is held decoded whole. What stays per node is compact: about 50
+    (`add_series`), so no answer is held decoded whole. What stays per node is compact: about 50
     numbers, and gauge samples whose label dicts are shared (`_labels`: a few dozen distinct
     label sets in a whole fleet, an operation or a container state).
     """
@@ -142,13 +144,6 @@ class FleetAssembler:
     def __init__(self) -> None:
         self._nodes: dict[tuple[str, str], _NodeData] = {}
         self._label_sets: dict[tuple[str, str | None], Mapping[str, str]] = {}
-
-    def _node(self, labels: Mapping[str, str]) -> _NodeData:
-        key = (labels.get("cluster", ""), labels.get("instance", ""))
-        data = self._nodes.get(key)
-        if data is None:
-            data = self._nodes[key] = _NodeData(cluster=key[0], instance=key[1])
-        return data
 
     def _labels(self, term: str, route: _Route, value: str | None) -> Mapping[str, str]:
         """The (shared) label dict of a sample of `term` whose routed label is `value`."""
@@ -161,75 +156,82 @@ class FleetAssembler:
             self._label_sets[key] = shared
         return shared
 
-    def add_pairs(self, pairs: Iterable[tuple[str, PromSample]]) -> None:
-        """Fold results of any terms in, each with its term (the measurements, by far the
-        most, on a short path)."""
+    def add_series(self, series: Iterable[tuple[str, dict[str, str], float, float]]) -> None:
+        """Fold results of any terms in, each as `(term, labels, value, timestamp)` (the
+        source's decoded series): the measurements, by far the most, on a short path."""
         node_measures, operation_measures = _NODE_MEASURES, _OPERATION_MEASURES
-        isfinite, node = math.isfinite, self._node
-        for term, sample in pairs:
-            value = sample.value
+        nodes, isfinite = self._nodes, math.isfinite
+        for term, labels, value, _ in series:
             if not isfinite(value):
-                continue
+                continue  # NaN or ±Inf from the server carries nothing usable
+            operation = None
+            if term in operation_measures:
+                operation = labels.get("operation_type")
+                if not operation:
+                    continue
+            key = (labels.get("cluster", ""), labels.get("instance", ""))
+            data = nodes.get(key)
+            if data is None:
+                data = nodes[key] = _NodeData(cluster=key[0], instance=key[1])
             if term in node_measures:
-                node(sample.labels).measures[term] = value
-            elif term in operation_measures:
-                operation = sample.labels.get("operation_type")
-                if operation:
-                    operations = node(sample.labels).operations
-                    measured = operations.get(operation)
-                    if measured is None:
-                        measured = operations[operation] = {}
-                    measured[term] = value
+                data.measures[term] = value
+            elif operation is not None:
+                measured = data.operations.get(operation)
+                if measured is None:
+                    measured = data.operations[operation] = {}
+                measured[term] = value
             else:
-                self.add(term, (sample,))
+                self._add_other(term, data, labels, value)
 
     def add(self, term: str, samples: Iterable[PromSample]) -> None:
         """Fold one term's results in (in any order; a term may come in several parts)."""
-        route = _SAMPLE_ROUTES.get(term)
-        for sample in samples:
-            if not math.isfinite(sample.value):
-                continue  # NaN or ±Inf from the server carries nothing usable
-            data = self._node(sample.labels)
-            if term in _NODE_MEASURES or term in _OPERATION_MEASURES:
-                self.add_pairs(((term, sample),))
-            elif route is not None:
-                self._add_sample(term, data, route, sample)
-            elif term in _WINDOW_COUNTERS:
-                data.counters[term] = data.counters.get(term, 0.0) + sample.value
-            elif term == "node_name":
-                name = sample.labels.get("node")
-                if name and (data.node_name is None or name < data.node_name):
-                    data.node_name = name
-            elif term == "up":
-                data.up = max(data.up or 0.0, sample.value)
-                data.node_label = data.node_label or sample.labels.get("node") or None
-            elif term == "build_info":
-                for label in ("git_version", "gitVersion"):
-                    if sample.labels.get(label):
-                        data.git_version = (label, sample.labels[label])
-            elif term == "scraped_at":
-                data.scraped_at = sample.value
-            elif term == "scrapes":
-                data.scrapes = sample.value
-            elif term == "restarts":
-                data.restarts = max(data.restarts, sample.value)
-            else:
-                log.debug("ignoring results of unknown term %s", term)
+        self.add_series((term, s.labels, s.value, s.timestamp) for s in samples)
 
-    def _add_sample(self, term: str, data: _NodeData, route: _Route, sample: PromSample) -> None:
+    def _add_other(
+        self, term: str, data: _NodeData, labels: Mapping[str, str], value: float
+    ) -> None:
+        """One result of a term that is not a measurement: a gauge, a counter, a label."""
+        route = _SAMPLE_ROUTES.get(term)
+        if route is not None:
+            self._add_sample(term, data, route, labels, value)
+        elif term in _WINDOW_COUNTERS:
+            data.counters[term] = data.counters.get(term, 0.0) + value
+        elif term == "node_name":
+            name = labels.get("node")
+            if name and (data.node_name is None or name < data.node_name):
+                data.node_name = name
+        elif term == "up":
+            data.up = max(data.up or 0.0, value)
+            data.node_label = data.node_label or labels.get("node") or None
+        elif term == "build_info":
+            for label in ("git_version", "gitVersion"):
+                if labels.get(label):
+                    data.git_version = (label, labels[label])
+        elif term == "scraped_at":
+            data.scraped_at = value
+        elif term == "scrapes":
+            data.scrapes = value
+        elif term == "restarts":
+            data.restarts = max(data.restarts, value)
+        else:
+            log.debug("ignoring results of unknown term %s", term)
+
+    def _add_sample(
+        self, term: str, data: _NodeData, route: _Route, labels: Mapping[str, str], value: float
+    ) -> None:
         label_value: str | None = None
         if route.label is not None:
-            label_value = sample.labels.get(route.label)
+            label_value = labels.get(route.label)
             if label_value is None and not route.label_optional:
                 return
         bound: float | None = None
         if route.part == "bucket":
             try:
-                bound = float(sample.labels.get("le", ""))
+                bound = float(labels.get("le", ""))
             except ValueError:
                 return
-        labels = self._labels(term, route, label_value)
-        data.samples.append(FleetSample(route.family, route.part, labels, sample.value, bound))
+        shared = self._labels(term, route, label_value)
+        data.samples.append(FleetSample(route.family, route.part, shared, value, bound))
 
     def nodes(self, *, evaluated_at: float, range_seconds: float) -> tuple[FleetNode, ...]:
         """One `FleetNode` per kubelet seen, in (cluster, instance) order."""
@@ -390,7 +392,9 @@ def _operation_samples(
     """Each operation's calls, errors and latency count and sum as samples of their families."""
     samples = []
     for op, measured in operations.items():
-        labels = {"operation_type": op}
+        labels = _OPERATION_LABELS.get(op)
+        if labels is None:
+            labels = _OPERATION_LABELS[op] = {"operation_type": op}
         latency = "runtime_ops_hist" if op in hist_ops else "runtime_ops_summary"
         for family, part, measure in (
             ("runtime_ops_total", "value", "op_calls"),

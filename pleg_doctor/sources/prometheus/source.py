@@ -12,13 +12,16 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import logging
 import math
 import re
 import threading
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,9 +51,6 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 
 PARALLEL_QUERIES = 4
 """Queries in flight at once: well under Prometheus' default `--query.max-concurrency` (20)."""
-
-FOLD_BATCH = 2048
-"""Series decoded per hold of the assembler's lock (the threads share one assembler)."""
 
 WORDING = EndpointWording(
     endpoint="Prometheus",
@@ -352,36 +352,33 @@ class _Call:
 
     def fold(
         self, query: FleetQuery, at: float, assembler: FleetAssembler, lock: threading.Lock
-    ) -> dict[str, int]:
-        """One instant vector query folded into `assembler` (under `lock`); series per term."""
+    ) -> Counter[str]:
+        """One instant vector query folded into `assembler` (under `lock`); series per term.
+
+        A run of elements at a time (`element_runs`: a few thousand series, as decoded): each
+        run is checked and routed at once (`_vector_series`), then folded in one hold of the
+        lock, so no series becomes an object of its own on the way."""
         term_of = _term_of(query)
-        counts: dict[str, int] = {}
-        batch: list[tuple[str, PromSample]] = []
-        for item in self.elements(query.promql, at):
-            sample = _vector_element(item)
-            if sample is None:
+        counts: Counter[str] = Counter()
+        for run in self.element_runs(query.promql, at):
+            series = _vector_series(run, term_of)
+            if series is None:
                 raise self._shape_error(query.promql)
-            term = term_of(sample.labels)
-            counts[term] = counts.get(term, 0) + 1
-            batch.append((term, sample))
-            if len(batch) >= FOLD_BATCH:
-                with lock:
-                    assembler.add_pairs(batch)
-                batch = []
-        with lock:
-            assembler.add_pairs(batch)
+            counts.update(map(itemgetter(0), series))
+            with lock:
+                assembler.add_series(series)
         return counts
 
     def vector(self, query: FleetQuery, at: float) -> dict[str, list[PromSample]]:
         """One small instant vector query, its elements routed by term (tag label removed)."""
         term_of = _term_of(query)
         routed: dict[str, list[PromSample]] = {}
-        for item in self.elements(query.promql, at):
-            sample = _vector_element(item)
-            if sample is None:
+        for run in self.element_runs(query.promql, at):
+            series = _vector_series(run, term_of)
+            if series is None:
                 raise self._shape_error(query.promql)
-            term = term_of(sample.labels)
-            routed.setdefault(term, []).append(sample)
+            for term, labels, value, timestamp in series:
+                routed.setdefault(term, []).append(PromSample(labels, value, timestamp))
         return routed
 
     def empty_result_error(self, at: float, *, targets: int) -> SourceError:
@@ -431,13 +428,14 @@ class _Call:
 
     # -- HTTP
 
-    def elements(self, promql: str, at: float) -> Iterator[Any]:
-        """The elements of the instant vector `promql` at `at` evaluates to, decoded one at a
-        time: this is where an answer's body is read (`request_body`: at most
-        `PLEG_DOCTOR_MAX_ANSWER_BYTES`, its series counted against `PLEG_DOCTOR_MAX_SERIES`
-        for the whole fetch before any is decoded) and its series are taken one by one."""
+    def element_runs(self, promql: str, at: float) -> Iterator[list[Any]]:
+        """The elements of the instant vector `promql` at `at` evaluates to, a run of them at a
+        time as they are decoded: this is where an answer's body is read (`request_body`: at
+        most `PLEG_DOCTOR_MAX_ANSWER_BYTES`, its series counted against
+        `PLEG_DOCTOR_MAX_SERIES` for the whole fetch before any is decoded) and its series are
+        decoded a few thousand at a time (`_streamed_runs`)."""
         status, reason, body = self.request_body(promql, at)
-        streamed = _streamed_vector(body) if 200 <= status < 300 else None
+        streamed = _streamed_runs(body) if 200 <= status < 300 else None
         if streamed is None:
             doc = self._decode(status, reason, body, promql)
             data = doc.get("data")
@@ -446,12 +444,12 @@ class _Call:
             items = data.get("result")
             if not isinstance(items, list):
                 raise self._shape_error(promql)
-            yield from items
+            yield items
             return
-        items_of, warnings = streamed
+        runs, warnings = streamed
         del body
         try:
-            yield from items_of
+            yield from runs
         except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's depth
             raise self._shape_error(promql) from exc
         self._keep_warnings(warnings())
@@ -475,7 +473,7 @@ class _Call:
     def _count_series(self, body: bytes) -> None:
         """Bound the series of the whole fetch before any answer is decoded: decoded and
         assembled, each costs memory, so the bound (`PLEG_DOCTOR_MAX_SERIES`) has to hold
-        before the decoder builds them. Every answer passes here (`elements`, `request`)."""
+        before the decoder builds them. Every answer passes here (`element_runs`, `request`)."""
         series = body.count(b'"metric"')
         with self._series_lock:
             self._series += series
@@ -563,24 +561,40 @@ def _status_without_api_answer(code: int) -> bool:
     return code in (401, 403) or 300 <= code < 400
 
 
-def _vector_element(item: Any) -> PromSample | None:
-    """`{"metric": {...}, "value": [ts, "1.5"]}` → PromSample; None for anything else.
+PromSeries = tuple[str, dict[str, str], float, float]
+"""One element of an instant vector: its term, labels (tag removed), value and timestamp."""
 
-    The decoded `metric` object becomes the sample's labels as it is (JSON object keys are
-    strings; the values are checked), so no copy is made per series.
+
+def _vector_series(
+    items: list[Any], term_of: Callable[[dict[str, str]], str]
+) -> list[PromSeries] | None:
+    """`{"metric": {...}, "value": [ts, "1.5"]}` elements → `(term, labels, value, ts)`; None
+    when any element has another shape (an object whose `metric` is an object of strings and
+    whose `value` is a pair of numbers).
+
+    A fleet's answers hold about 50 series per node, so this runs tens of thousands of times:
+    the decoded `metric` object becomes the labels as it is (no copy), and the label values are
+    checked by joining them (`str.join` refuses anything but strings) rather than one by one.
     """
-    if type(item) is not dict:
-        return None
-    metric = item.get("metric")
-    value = item.get("value")
-    if type(metric) is not dict or type(value) is not list or len(value) != 2:
-        return None
-    if not all(type(label_value) is str for label_value in metric.values()):
-        return None
-    try:
-        return PromSample(metric, float(value[1]), float(value[0]))
-    except (TypeError, ValueError):
-        return None
+    series: list[PromSeries] = []
+    append = series.append
+    join = "".join
+    for item in items:
+        if type(item) is not dict:
+            return None
+        metric = item.get("metric")
+        value = item.get("value")
+        if type(metric) is not dict or type(value) is not list:
+            return None
+        try:
+            at, text = value  # exactly two, or ValueError
+            join(metric.values())
+            number = float(text)
+            timestamp = float(at)
+        except (TypeError, ValueError):
+            return None
+        append((term_of(metric), metric, number, timestamp))
+    return series
 
 
 def _term_of(query: FleetQuery) -> Callable[[dict[str, str]], str]:
@@ -610,12 +624,23 @@ CHUNK_CHARS = 256 * 1024
 
 
 def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | None:
-    """A success answer's vector elements, decoded one at a time, and then its warnings.
+    """A success answer's vector elements, decoded one at a time, and then its warnings
+    (`_streamed_runs`, one element at a time)."""
+    streamed = _streamed_runs(body)
+    if streamed is None:
+        return None
+    runs, warnings = streamed
+    return itertools.chain.from_iterable(runs), warnings
+
+
+def _streamed_runs(body: bytes) -> tuple[Iterator[list[Any]], Callable[[], Any]] | None:
+    """A success answer's vector elements, decoded a run at a time, and then its warnings.
 
     Prometheus (and Thanos, Mimir, VictoriaMetrics) write `{"status":"success","data":
-    {"resultType":"vector","result":[...]}...}`: the elements are decoded one by one from the
-    text, so at most one is held decoded beside the assembler's compact data. None for any
-    other shape: the caller decodes the document whole (and reports errors from it).
+    {"resultType":"vector","result":[...]}...}`: the elements are decoded run by run from the
+    text (about `CHUNK_CHARS` at a time), so at most a run is held decoded beside the
+    assembler's compact data. None for any other shape: the caller decodes the document whole
+    (and reports errors from it).
     """
     try:
         text = body.decode("utf-8")
@@ -626,7 +651,7 @@ def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | N
         return None
     tail: list[str] = []
 
-    def items() -> Iterator[Any]:
+    def runs() -> Iterator[list[Any]]:
         at = _skip_space(text, start.end())
         if text.startswith("]", at):
             tail.append(text[at + 1 :])
@@ -638,17 +663,19 @@ def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | N
             cut = text.find(_BOUNDARY, at + CHUNK_CHARS)
             if cut == -1:
                 break
-            yield from json.loads(f"[{text[at : cut + 1]}]")
+            yield json.loads(f"[{text[at : cut + 1]}]")
             at = cut + 2
         decode = _DECODER.raw_decode
+        last: list[Any] = []
         while True:
             item, at = decode(text, at)
-            yield item
+            last.append(item)
             at = _skip_space(text, at)
             if text.startswith(",", at):
                 at = _skip_space(text, at + 1)
             elif text.startswith("]", at):
                 tail.append(text[at + 1 :])
+                yield last
                 return
             else:
                 raise ValueError(f"expected , or ] at {at}")
@@ -663,7 +690,7 @@ def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | N
         except ValueError:
             return None
 
-    return items(), warnings
+    return runs(), warnings
 
 
 def _skip_space(text: str, at: int) -> int:
