@@ -1,6 +1,6 @@
 """How fleet mode reads an answer: one series at a time, never the whole document decoded.
 
-`source._streamed_vector` must give exactly what `json.loads` gives, for Prometheus' compact
+`answers.streamed_vector` must give exactly what `json.loads` gives, for Prometheus' compact
 JSON (cut into runs at element boundaries) and for any other spacing, label values that look
 like boundaries included, and the warnings after the result; anything else is left to the
 whole-document decoder (None).
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pleg_doctor.sources.prometheus import source
-from pleg_doctor.sources.prometheus.source import _streamed_vector
+from pleg_doctor.sources.prometheus import answers
+from pleg_doctor.sources.prometheus.answers import streamed_vector
 
 
 def _answer(count: int, *, tricky: bool = False) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def _answer(count: int, *, tricky: bool = False) -> dict[str, Any]:
 
 
 def _decode(body: bytes) -> tuple[list[Any], Any]:
-    streamed = _streamed_vector(body)
+    streamed = streamed_vector(body)
     assert streamed is not None
     items, warnings = streamed
     return list(items), warnings()
@@ -37,7 +37,7 @@ def _decode(body: bytes) -> tuple[list[Any], Any]:
 @pytest.mark.parametrize("spacing", [(",", ":"), (", ", ": ")], ids=["compact", "spaced"])
 @pytest.mark.parametrize("count", [0, 1, 3, 5000])
 def test_every_element_as_json_loads_gives_it(spacing, count, monkeypatch):
-    monkeypatch.setattr(source, "CHUNK_CHARS", 1000)  # many runs even for a small answer
+    monkeypatch.setattr(answers, "CHUNK_CHARS", 1000)  # many runs even for a small answer
     doc = _answer(count, tricky=True)
     doc["warnings"] = ["partial response: store gateway down"]
     body = json.dumps(doc, separators=spacing).encode()
@@ -52,15 +52,15 @@ def test_other_shapes_are_left_to_the_whole_document_decoder():
         {"status": "success", "data": {"resultType": "scalar", "result": [1, "2"]}},
         {"data": {"resultType": "vector", "result": []}, "status": "success"},
     ):
-        assert _streamed_vector(json.dumps(doc).encode()) is None
-    assert _streamed_vector(b"<html>login</html>") is None
-    assert _streamed_vector(b"\xff\xfe") is None
+        assert streamed_vector(json.dumps(doc).encode()) is None
+    assert streamed_vector(b"<html>login</html>") is None
+    assert streamed_vector(b"\xff\xfe") is None
 
 
 def test_a_cut_off_answer_is_an_error_not_fewer_series(monkeypatch):
-    monkeypatch.setattr(source, "CHUNK_CHARS", 100)
+    monkeypatch.setattr(answers, "CHUNK_CHARS", 100)
     body = json.dumps(_answer(50), separators=(",", ":")).encode()
-    streamed = _streamed_vector(body[: len(body) // 2])
+    streamed = streamed_vector(body[: len(body) // 2])
     assert streamed is not None
     items, _ = streamed
     with pytest.raises(json.JSONDecodeError):

@@ -11,26 +11,19 @@ import random
 import pytest
 
 from pleg_doctor.core import terms
+from pleg_doctor.core.conditions import Cmp, Either, Flag, Like, Where, ge, gt, lt
 from pleg_doctor.core.formulas import (
     HOT_EVALUATIONS,
     Ceil,
-    Cmp,
-    Either,
     Expr,
-    Flag,
     Floor,
     Formula,
-    Like,
     Max,
     Min,
     Names,
     Num,
     Param,
     Var,
-    Where,
-    ge,
-    gt,
-    lt,
 )
 
 A, B, C = Var("a"), Var("b"), Var("c")

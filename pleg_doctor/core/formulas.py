@@ -16,7 +16,8 @@ and two renderings are derived from it:
 absent in Prometheus, and every operator treats it the way PromQL's vector matching does.
 Arithmetic with a missing operand has no value; `Max`/`Min` skip missing operands (PromQL: an
 `or` of the operands, aggregated); `Either` takes the first operand that has a value (`or`);
-`Where` keeps a value only when a comparison holds (`and`); `Div` has no value for a divisor
+`Where` keeps a value only when a comparison holds (`and`; these two and `Like` are in
+`conditions.py`); `Div` has no value for a divisor
 that is not positive (`/ (d > 0)`), never ±Inf or NaN. `Like(anchor, value)` is a constant that
 exists where `anchor` does (`anchor * 0 + value`): PromQL's `or` needs a vector, not a number.
 
@@ -46,12 +47,12 @@ TERM_LABEL = "pleg_term"
 
 # PromQL operator precedence, highest binding first (prometheus/promql/parser: `^` is above
 # `* / %`, which are above `+ -`, above the comparisons, above `and`/`unless`, above `or`).
-_ATOM = 100
-_MUL = 5
-_ADD = 4
-_CMP = 3
-_AND = 2
-_OR = 1
+PREC_ATOM = 100
+PREC_MUL = 5
+PREC_ADD = 4
+PREC_CMP = 3
+PREC_AND = 2
+PREC_OR = 1
 
 _SELECTOR_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
 
@@ -75,7 +76,7 @@ class Expr:
         return self._precedence()
 
     def _precedence(self) -> int:
-        return _ATOM
+        return PREC_ATOM
 
     _evaluations = 0
     _generated: Compiled | None = None
@@ -112,14 +113,14 @@ class Expr:
         a call per node of the tree. Building it costs about a millisecond (a `compile`), so
         only formulas evaluated thousands of times are generated; the closures stand in for
         any formula the generator cannot write (`_emit`)."""
-        code = _Code()
+        code = Code()
         try:
             result = self._emit(code)
             return code.function(result)
         except (NotImplementedError, SyntaxError, RecursionError, MemoryError):
             return self.compiled
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         """Append the statements computing this node to `code`; the name holding its value."""
         raise NotImplementedError
 
@@ -137,7 +138,7 @@ class Expr:
 
     def rendered_precedence(self, names: Names) -> int:
         """The precedence of what `promql` gives: a recorded name binds like an atom."""
-        return _ATOM if self in names.recorded else self.precedence
+        return PREC_ATOM if self in names.recorded else self.precedence
 
     def inputs(self) -> frozenset[str]:
         """The names of the inputs the formula reads."""
@@ -155,31 +156,32 @@ class Expr:
 
     # The operators: numbers become `Num`.
     def __add__(self, other: Expr | float) -> Expr:
-        return BinOp("+", self, _expr(other))
+        return BinOp("+", self, as_expr(other))
 
     def __radd__(self, other: float) -> Expr:
-        return BinOp("+", _expr(other), self)
+        return BinOp("+", as_expr(other), self)
 
     def __sub__(self, other: Expr | float) -> Expr:
-        return BinOp("-", self, _expr(other))
+        return BinOp("-", self, as_expr(other))
 
     def __rsub__(self, other: float) -> Expr:
-        return BinOp("-", _expr(other), self)
+        return BinOp("-", as_expr(other), self)
 
     def __mul__(self, other: Expr | float) -> Expr:
-        return BinOp("*", self, _expr(other))
+        return BinOp("*", self, as_expr(other))
 
     def __rmul__(self, other: float) -> Expr:
-        return BinOp("*", _expr(other), self)
+        return BinOp("*", as_expr(other), self)
 
     def __truediv__(self, other: Expr | float) -> Expr:
-        return Div(self, _expr(other))
+        return Div(self, as_expr(other))
 
     def __hash__(self) -> int:
         return id(self)
 
 
-def _expr(value: Expr | float) -> Expr:
+def as_expr(value: Expr | float) -> Expr:
+    """A number as a `Num`, an expression as itself (operands may be written as plain numbers)."""
     return value if isinstance(value, Expr) else Num(float(value))
 
 
@@ -188,7 +190,7 @@ HOT_EVALUATIONS = 64
 `diagnose` and `check` evaluate each formula a few times, `fleet` once per node."""
 
 
-class _Code:
+class Code:
     """The Python source of one generated formula (`Expr.generated`): statements, each value in
     a local name (`t1`, `t2`...), constants and functions passed in by name (`k1`...)."""
 
@@ -247,7 +249,7 @@ class _Code:
         return run
 
 
-def _wrap(expr: Expr, names: Names, at_least: int) -> str:
+def parenthesized(expr: Expr, names: Names, at_least: int) -> str:
     """`expr` in PromQL, in parentheses when it binds less tightly than `at_least`."""
     text = expr.promql(names)
     return text if expr.rendered_precedence(names) >= at_least else f"({text})"
@@ -277,7 +279,7 @@ class Var(Expr):
         text = names.inputs[self.name]
         return text if _SELECTOR_RE.match(text) else f"({text})"
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         target = code.temp()
         code.line(f"{target} = env[{self.name!r}]")
         return target
@@ -300,7 +302,7 @@ class Param(Expr):
     def _expand(self, names: Names) -> str:
         return names.inputs[self.name]
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         target = code.temp()
         code.line(f"{target} = env[{self.name!r}]")
         return target
@@ -325,7 +327,7 @@ class Num(Expr):
     def _expand(self, names: Names) -> str:
         return number_text(self.value)
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         return code.constant(self.value)
 
     def _inputs(self) -> frozenset[str]:
@@ -340,7 +342,7 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "-": operator.sub,
     "*": operator.mul,
 }
-_PRECEDENCE = {"+": _ADD, "-": _ADD, "*": _MUL}
+_PRECEDENCE = {"+": PREC_ADD, "-": PREC_ADD, "*": PREC_MUL}
 
 
 @record(eq=False)
@@ -367,13 +369,13 @@ class BinOp(Expr):
 
         return run
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         return code.guarded(self.left, "{a} is None", self.right, f"{{a}} {self.op} {{b}}")
 
     def _expand(self, names: Names) -> str:
         own = self.precedence
-        left = _wrap(self.left, names, own)
-        right = _wrap(self.right, names, own + 1)
+        left = parenthesized(self.left, names, own)
+        right = parenthesized(self.right, names, own + 1)
         return f"{left} {self.op} {right}"
 
     def _inputs(self) -> frozenset[str]:
@@ -388,7 +390,7 @@ class Div(Expr):
     divisor: Expr
 
     def _precedence(self) -> int:
-        return _MUL
+        return PREC_MUL
 
     def _compile(self) -> Compiled:
         top, bottom = self.numerator.compiled, self.divisor.compiled
@@ -402,14 +404,14 @@ class Div(Expr):
 
         return run
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         return code.guarded(self.divisor, "{a} is None or {a} <= 0", self.numerator, "{b} / {a}")
 
     def _expand(self, names: Names) -> str:
-        left = _wrap(self.numerator, names, _MUL)
+        left = parenthesized(self.numerator, names, PREC_MUL)
         if self.divisor.is_constant():
-            return f"{left} / {_wrap(self.divisor, names, _MUL + 1)}"
-        divisor = _wrap(self.divisor, names, _CMP + 1)
+            return f"{left} / {parenthesized(self.divisor, names, PREC_MUL + 1)}"
+        divisor = parenthesized(self.divisor, names, PREC_CMP + 1)
         return f"{left} / ({divisor} > 0)"
 
     def _inputs(self) -> frozenset[str]:
@@ -441,7 +443,7 @@ class _Extreme(Expr):
     clamp: ClassVar[str]
 
     def __init__(self, *operands: Expr | float) -> None:
-        object.__setattr__(self, "operands", tuple(_expr(o) for o in operands))
+        object.__setattr__(self, "operands", tuple(as_expr(o) for o in operands))
         if not any(not o.is_constant() for o in self.operands):
             raise ValueError(
                 f"{type(self).__name__} needs at least one operand that is not a number"
@@ -461,7 +463,7 @@ class _Extreme(Expr):
 
         return run
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         target, present = code.temp(), code.temp()
         values = [o._emit(code) for o in self.operands if not o.is_constant()]
         code.line(f"{present} = []")
@@ -527,7 +529,7 @@ class _Function(Expr):
 
         return run
 
-    def _emit(self, code: _Code) -> str:
+    def _emit(self, code: Code) -> str:
         target = code.temp()
         value = self.argument._emit(code)
         apply = code.constant(_FUNCTIONS[self.name])
@@ -557,284 +559,6 @@ class Round(_Function):
     """`round(x)`: the nearest whole number, ties up (`floor(x + 0.5)`, as PromQL rounds)."""
 
     name = "round"
-
-
-_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt,
-    ">=": operator.ge,
-    "<": operator.lt,
-    "<=": operator.le,
-    "==": operator.eq,
-}
-_FLIPPED = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "==": "=="}
-
-
-@record(eq=False)
-class Cmp:
-    """A comparison, for `Where` and `Flag`; false when either side has no value."""
-
-    left: Expr
-    op: str
-    right: Expr
-
-    @functools.cached_property
-    def compiled(self) -> Callable[[Env], bool]:
-        """The comparison as a closure."""
-        test = _COMPARISONS[self.op]
-        left, right = self.left.compiled, self.right.compiled
-
-        def run(env: Env) -> bool:
-            a = left(env)
-            if a is None:
-                return False
-            b = right(env)
-            return b is not None and test(a, b)
-
-        return run
-
-    def holds(self, env: Env) -> bool:
-        """Whether the comparison holds for `env`."""
-        return self.compiled(env)
-
-    def emit(self, code: _Code) -> str:
-        """Append the statements testing the comparison to `code`; the name holding it."""
-        target = code.temp()
-        a = self.left._emit(code)
-        code.line(f"if {a} is None:")
-        code.line(f"    {target} = False")
-        code.line("else:")
-        code.depth += 1
-        b = self.right._emit(code)
-        code.line(f"{target} = {b} is not None and {a} {self.op} {b}")
-        code.depth -= 1
-        return target
-
-    def filter_promql(self, names: Names, *, bool_modifier: bool = False) -> str:
-        """PromQL keeping the elements where it holds (a vector always on the left side)."""
-        left, op, right = self.left, self.op, self.right
-        if left.is_constant():
-            left, op, right = right, _FLIPPED[op], left
-        modifier = " bool" if bool_modifier else ""
-        return f"{_wrap(left, names, _CMP)} {op}{modifier} {_wrap(right, names, _CMP + 1)}"
-
-    def inputs(self) -> frozenset[str]:
-        """The names of the inputs the comparison reads."""
-        return self.left.inputs() | self.right.inputs()
-
-
-def gt(left: Expr | float, right: Expr | float) -> Cmp:
-    """`left > right`."""
-    return Cmp(_expr(left), ">", _expr(right))
-
-
-def ge(left: Expr | float, right: Expr | float) -> Cmp:
-    """`left >= right`."""
-    return Cmp(_expr(left), ">=", _expr(right))
-
-
-def lt(left: Expr | float, right: Expr | float) -> Cmp:
-    """`left < right`."""
-    return Cmp(_expr(left), "<", _expr(right))
-
-
-def le(left: Expr | float, right: Expr | float) -> Cmp:
-    """`left <= right`."""
-    return Cmp(_expr(left), "<=", _expr(right))
-
-
-def eq(left: Expr | float, right: Expr | float) -> Cmp:
-    """`left == right`."""
-    return Cmp(_expr(left), "==", _expr(right))
-
-
-@record(eq=False)
-class Where(Expr):
-    """`value` where `condition` holds, else no value (`value and (condition)`)."""
-
-    value: Expr
-    condition: Cmp
-
-    def _precedence(self) -> int:
-        return _AND
-
-    def _compile(self) -> Compiled:
-        inner, test = self.value.compiled, self.condition.compiled
-
-        def run(env: Env) -> float | None:
-            return inner(env) if test(env) else None
-
-        return run
-
-    def _emit(self, code: _Code) -> str:
-        holds = self.condition.emit(code)
-        target = code.temp()
-        code.branch(f"not {holds}", target, lambda: self.value._emit(code))
-        return target
-
-    def _expand(self, names: Names) -> str:
-        value = _wrap(self.value, names, _AND)
-        return f"{value} and ({self.condition.filter_promql(names)})"
-
-    def _inputs(self) -> frozenset[str]:
-        return self.value.inputs() | self.condition.inputs()
-
-
-@record(eq=False)
-class Unless(Expr):
-    """`value` where `other` has no value (`value unless other`)."""
-
-    value: Expr
-    other: Expr
-
-    def _precedence(self) -> int:
-        return _AND
-
-    def _compile(self) -> Compiled:
-        inner, other = self.value.compiled, self.other.compiled
-
-        def run(env: Env) -> float | None:
-            return inner(env) if other(env) is None else None
-
-        return run
-
-    def _emit(self, code: _Code) -> str:
-        other = self.other._emit(code)
-        target = code.temp()
-        code.branch(f"{other} is not None", target, lambda: self.value._emit(code))
-        return target
-
-    def _expand(self, names: Names) -> str:
-        value = _wrap(self.value, names, _AND)
-        return f"{value} unless {_wrap(self.other, names, _AND + 1)}"
-
-    def _inputs(self) -> frozenset[str]:
-        return self.value.inputs() | self.other.inputs()
-
-
-@record(eq=False)
-class Flag(Expr):
-    """1 where `condition` holds, 0 where it does not, no value where a side has none (`bool`)."""
-
-    condition: Cmp
-
-    def _precedence(self) -> int:
-        return _CMP
-
-    def _compile(self) -> Compiled:
-        test = self.condition.compiled
-        left, right = self.condition.left.compiled, self.condition.right.compiled
-
-        def run(env: Env) -> float | None:
-            if left(env) is None or right(env) is None:
-                return None
-            return 1.0 if test(env) else 0.0
-
-        return run
-
-    def _emit(self, code: _Code) -> str:
-        condition = self.condition
-        target = code.temp()
-        a = condition.left._emit(code)
-
-        def right() -> str:
-            inner = code.temp()
-            b = condition.right._emit(code)
-            code.branch(f"{b} is None", inner, lambda: f"1.0 if {a} {condition.op} {b} else 0.0")
-            return inner
-
-        code.branch(f"{a} is None", target, right)
-        return target
-
-    def _expand(self, names: Names) -> str:
-        return self.condition.filter_promql(names, bool_modifier=True)
-
-    def _inputs(self) -> frozenset[str]:
-        return self.condition.inputs()
-
-
-@record(eq=False)
-class Either(Expr):
-    """The first operand that has a value (`a or b or ...`)."""
-
-    operands: tuple[Expr, ...]
-
-    def _precedence(self) -> int:
-        return _OR
-
-    def __init__(self, *operands: Expr) -> None:
-        if any(o.is_constant() for o in operands):
-            raise ValueError("Either needs vectors: use Like(anchor, number) for a constant")
-        object.__setattr__(self, "operands", operands)
-
-    def _compile(self) -> Compiled:
-        parts = [o.compiled for o in self.operands]
-
-        def run(env: Env) -> float | None:
-            for part in parts:
-                value = part(env)
-                if value is not None:
-                    return value
-            return None
-
-        return run
-
-    def _emit(self, code: _Code) -> str:
-        target = code.temp()
-        opened = 0
-        for operand in self.operands:
-            value = operand._emit(code)
-            code.line(f"{target} = {value}")
-            code.line(f"if {target} is None:")
-            code.depth += 1
-            opened += 1
-        code.line("pass")
-        code.depth -= opened
-        return target
-
-    def _expand(self, names: Names) -> str:
-        return " or ".join(_wrap(o, names, _OR + 1) for o in self.operands)
-
-    def _inputs(self) -> frozenset[str]:
-        return frozenset().union(*(o.inputs() for o in self.operands))
-
-
-@record(eq=False)
-class Like(Expr):
-    """The constant `value` wherever `anchor` has a value (`anchor * 0 + value`)."""
-
-    anchor: Expr
-    value: Expr
-
-    def __init__(self, anchor: Expr, value: Expr | float) -> None:
-        constant = _expr(value)
-        if not constant.is_constant():
-            raise ValueError("Like needs a number or a Param as its value")
-        object.__setattr__(self, "anchor", anchor)
-        object.__setattr__(self, "value", constant)
-
-    def _precedence(self) -> int:
-        return _ADD
-
-    def _compile(self) -> Compiled:
-        inner, constant = self.anchor.compiled, self.value.compiled
-
-        def run(env: Env) -> float | None:
-            return None if inner(env) is None else constant(env)
-
-        return run
-
-    def _emit(self, code: _Code) -> str:
-        target = code.temp()
-        anchor = self.anchor._emit(code)
-        code.branch(f"{anchor} is None", target, lambda: self.value._emit(code))
-        return target
-
-    def _expand(self, names: Names) -> str:
-        anchor = _wrap(self.anchor, names, _MUL)
-        return f"{anchor} * 0 + {self.value.promql(names)}"
-
-    def _inputs(self) -> frozenset[str]:
-        return self.anchor.inputs() | self.value.inputs()
 
 
 @record(eq=False)

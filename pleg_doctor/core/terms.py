@@ -23,28 +23,8 @@ Pure: no I/O, no clock, no environment.
 
 from __future__ import annotations
 
-from pleg_doctor.core.formulas import (
-    Ceil,
-    Cmp,
-    Either,
-    Expr,
-    Flag,
-    Floor,
-    Formula,
-    Like,
-    Max,
-    Min,
-    Param,
-    Round,
-    Unless,
-    Var,
-    Where,
-    eq,
-    ge,
-    gt,
-    le,
-    lt,
-)
+from pleg_doctor.core.conditions import Cmp, Either, Flag, Like, Unless, Where, eq, ge, gt, le, lt
+from pleg_doctor.core.formulas import Ceil, Expr, Floor, Formula, Max, Min, Param, Round, Var
 
 # --- named constants of an evaluation --------------------------------------------------------
 TAU = Param("runtime_request_timeout_seconds")

@@ -19,8 +19,9 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from pleg_doctor.core import terms
+from pleg_doctor.core.conditions import Like, Where
 from pleg_doctor.core.constants import LIST_OPS, RELIST_OPS, STATUS_OPS
-from pleg_doctor.core.formulas import Like, Names, Var, Where, number_text
+from pleg_doctor.core.formulas import Names, Var, number_text
 from pleg_doctor.core.terms import CONDITIONS
 from pleg_doctor.sources.prometheus.measures import (
     DEF_BUCKETS,

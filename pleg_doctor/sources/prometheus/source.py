@@ -12,7 +12,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
-import itertools
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ from pleg_doctor.sources.http.client import HttpClient, http_client
 from pleg_doctor.sources.http.redaction import quote_outside, safe_url
 from pleg_doctor.sources.http.settings import EndpointWording, HttpSettings
 from pleg_doctor.sources.limits import current as current_limits
+from pleg_doctor.sources.prometheus.answers import streamed_runs, vector_series
 from pleg_doctor.sources.prometheus.assembly import FleetAssembler, PromSample
 from pleg_doctor.sources.prometheus.queries import (
     DEFAULT_SELECTOR,
@@ -356,12 +356,12 @@ class _Call:
         """One instant vector query folded into `assembler` (under `lock`); series per term.
 
         A run of elements at a time (`element_runs`: a few thousand series, as decoded): each
-        run is checked and routed at once (`_vector_series`), then folded in one hold of the
+        run is checked and routed at once (`vector_series`), then folded in one hold of the
         lock, so no series becomes an object of its own on the way."""
         term_of = _term_of(query)
         counts: Counter[str] = Counter()
         for run in self.element_runs(query.promql, at):
-            series = _vector_series(run, term_of)
+            series = vector_series(run, term_of)
             if series is None:
                 raise self._shape_error(query.promql)
             counts.update(map(itemgetter(0), series))
@@ -374,7 +374,7 @@ class _Call:
         term_of = _term_of(query)
         routed: dict[str, list[PromSample]] = {}
         for run in self.element_runs(query.promql, at):
-            series = _vector_series(run, term_of)
+            series = vector_series(run, term_of)
             if series is None:
                 raise self._shape_error(query.promql)
             for term, labels, value, timestamp in series:
@@ -433,9 +433,9 @@ class _Call:
         time as they are decoded: this is where an answer's body is read (`request_body`: at
         most `PLEG_DOCTOR_MAX_ANSWER_BYTES`, its series counted against
         `PLEG_DOCTOR_MAX_SERIES` for the whole fetch before any is decoded) and its series are
-        decoded a few thousand at a time (`_streamed_runs`)."""
+        decoded a few thousand at a time (`streamed_runs`)."""
         status, reason, body = self.request_body(promql, at)
-        streamed = _streamed_runs(body) if 200 <= status < 300 else None
+        streamed = streamed_runs(body) if 200 <= status < 300 else None
         if streamed is None:
             doc = self._decode(status, reason, body, promql)
             data = doc.get("data")
@@ -561,42 +561,6 @@ def _status_without_api_answer(code: int) -> bool:
     return code in (401, 403) or 300 <= code < 400
 
 
-PromSeries = tuple[str, dict[str, str], float, float]
-"""One element of an instant vector: its term, labels (tag removed), value and timestamp."""
-
-
-def _vector_series(
-    items: list[Any], term_of: Callable[[dict[str, str]], str]
-) -> list[PromSeries] | None:
-    """`{"metric": {...}, "value": [ts, "1.5"]}` elements → `(term, labels, value, ts)`; None
-    when any element has another shape (an object whose `metric` is an object of strings and
-    whose `value` is a pair of numbers).
-
-    A fleet's answers hold about 50 series per node, so this runs tens of thousands of times:
-    the decoded `metric` object becomes the labels as it is (no copy), and the label values are
-    checked by joining them (`str.join` refuses anything but strings) rather than one by one.
-    """
-    series: list[PromSeries] = []
-    append = series.append
-    join = "".join
-    for item in items:
-        if type(item) is not dict:
-            return None
-        metric = item.get("metric")
-        value = item.get("value")
-        if type(metric) is not dict or type(value) is not list:
-            return None
-        try:
-            at, text = value  # exactly two, or ValueError
-            join(metric.values())
-            number = float(text)
-            timestamp = float(at)
-        except (TypeError, ValueError):
-            return None
-        append((term_of(metric), metric, number, timestamp))
-    return series
-
-
 def _term_of(query: FleetQuery) -> Callable[[dict[str, str]], str]:
     """How an element of `query`'s answer tells its term: the query's only term, its series
     name (`by_name`), or the tag label of its part (removed from the labels either way)."""
@@ -611,89 +575,3 @@ def _term_of(query: FleetQuery) -> Callable[[dict[str, str]], str]:
 
 def _count_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{term} {count}" for term, count in sorted(counts.items())) or "no series"
-
-
-_SUCCESS_VECTOR_RE = re.compile(
-    r'\A\s*\{\s*"status"\s*:\s*"success"\s*,\s*"data"\s*:\s*\{\s*"resultType"\s*:\s*"vector"'
-    r'\s*,\s*"result"\s*:\s*\['
-)
-_DECODER = json.JSONDecoder()
-_BOUNDARY = '},{"metric":'
-CHUNK_CHARS = 256 * 1024
-"""Characters of an answer decoded at once: a few thousand series, whatever the answer's size."""
-
-
-def _streamed_vector(body: bytes) -> tuple[Iterator[Any], Callable[[], Any]] | None:
-    """A success answer's vector elements, decoded one at a time, and then its warnings
-    (`_streamed_runs`, one element at a time)."""
-    streamed = _streamed_runs(body)
-    if streamed is None:
-        return None
-    runs, warnings = streamed
-    return itertools.chain.from_iterable(runs), warnings
-
-
-def _streamed_runs(body: bytes) -> tuple[Iterator[list[Any]], Callable[[], Any]] | None:
-    """A success answer's vector elements, decoded a run at a time, and then its warnings.
-
-    Prometheus (and Thanos, Mimir, VictoriaMetrics) write `{"status":"success","data":
-    {"resultType":"vector","result":[...]}...}`: the elements are decoded run by run from the
-    text (about `CHUNK_CHARS` at a time), so at most a run is held decoded beside the
-    assembler's compact data. None for any other shape: the caller decodes the document whole
-    (and reports errors from it).
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    start = _SUCCESS_VECTOR_RE.match(text)
-    if start is None:
-        return None
-    tail: list[str] = []
-
-    def runs() -> Iterator[list[Any]]:
-        at = _skip_space(text, start.end())
-        if text.startswith("]", at):
-            tail.append(text[at + 1 :])
-            return
-        # Compact JSON (Prometheus writes no whitespace): whole runs of elements decoded at C
-        # speed, cut where one element ends and the next begins. `},{"metric":` cannot occur
-        # inside a label value (its quotes would be escaped), so each cut is a boundary.
-        while True:
-            cut = text.find(_BOUNDARY, at + CHUNK_CHARS)
-            if cut == -1:
-                break
-            yield json.loads(f"[{text[at : cut + 1]}]")
-            at = cut + 2
-        decode = _DECODER.raw_decode
-        last: list[Any] = []
-        while True:
-            item, at = decode(text, at)
-            last.append(item)
-            at = _skip_space(text, at)
-            if text.startswith(",", at):
-                at = _skip_space(text, at + 1)
-            elif text.startswith("]", at):
-                tail.append(text[at + 1 :])
-                yield last
-                return
-            else:
-                raise ValueError(f"expected , or ] at {at}")
-
-    def warnings() -> Any:
-        rest = tail[0] if tail else ""
-        found = re.search(r'"warnings"\s*:\s*', rest)
-        if found is None:
-            return None
-        try:
-            return _DECODER.raw_decode(rest, found.end())[0]
-        except ValueError:
-            return None
-
-    return runs(), warnings
-
-
-def _skip_space(text: str, at: int) -> int:
-    while at < len(text) and text[at] in " \t\r\n":
-        at += 1
-    return at
