@@ -28,20 +28,18 @@ It prints the figures per node, and the growth exponent of CPU and peak RSS over
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +54,7 @@ from pleg_doctor.sources.prometheus.rules import (  # noqa: E402 - after the sys
     RULES_INFO,
     RuleOptions,
 )
+from tests.promserver import serve  # noqa: E402
 from tests.promsim import build_fleet, write_history  # noqa: E402
 
 SICK_NODES = 6
@@ -90,60 +89,10 @@ def _child_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _query_calls(url: str) -> int:
     with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
         text = response.read().decode()
     return round(sum(float(v) for v in _REQUESTS_RE.findall(text)))
-
-
-@contextlib.contextmanager
-def _prometheus(binary: str, data: Path, work: Path) -> Iterator[str]:
-    config = work / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1m\n")
-    port = _free_port()
-    log = work / "prometheus.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=10y",
-                "--log.level=warn",
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {log.read_text()[-1000:]}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus not ready in 120 s: {log.read_text()[-1000:]}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -315,13 +264,13 @@ def _run_size(args: argparse.Namespace, nodes: int, tmp: Path) -> dict[str, Any]
     print(f"  promtool: {time.perf_counter() - started:.0f} s", flush=True)
     env = _child_env(tmp)
     args.nodes_now = nodes
-    with _prometheus(args.prometheus, data, work) as url:
+    with serve(data, work, prometheus=args.prometheus, ready_timeout_seconds=120) as url:
         figures["computed"] = _measure(args, url, end, env, "no")
         _print_mode(nodes, "computed", figures["computed"])
         if args.rules:
             _record_measurements(args, url, end, data, work)
     if args.rules:
-        with _prometheus(args.prometheus, data, work) as url:
+        with serve(data, work, prometheus=args.prometheus, ready_timeout_seconds=120) as url:
             figures["recorded"] = _measure(args, url, end, env, "auto")
             _print_mode(nodes, "recorded", figures["recorded"])
     return figures

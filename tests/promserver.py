@@ -95,8 +95,10 @@ def backfill_rules(
         shutil.move(str(block), data / block.name)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+def _wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_seconds: float
+) -> None:
+    deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"prometheus exited with {process.returncode}: {log.read_text()[-2000:]}")
@@ -107,9 +109,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
             if response.status == 200:
                 return
         time.sleep(0.2)
-    pytest.fail(
-        f"prometheus not ready after {READY_TIMEOUT_SECONDS:g} s: {log.read_text()[-2000:]}"
-    )
+    pytest.fail(f"prometheus not ready after {timeout_seconds:g} s: {log.read_text()[-2000:]}")
 
 
 @contextlib.contextmanager
@@ -119,8 +119,13 @@ def serve(
     *,
     rule_files: Sequence[Path] = (),
     evaluation_interval: str = "1m",
+    prometheus: str | None = None,
+    ready_timeout_seconds: float = READY_TIMEOUT_SECONDS,
 ) -> Iterator[str]:
-    """A Prometheus over `data` (no scrape targets: the data is backfilled); yields its URL."""
+    """A Prometheus over `data` (no scrape targets: the data is backfilled); yields its URL.
+
+    `prometheus` is the binary (Debian's by default); `ready_timeout_seconds` bounds the wait
+    for `/-/ready` (a 10,000-node benchmark TSDB takes longer to load than a test's)."""
     config = work / "prometheus.yml"
     lines = ["global:", "  scrape_interval: 1m", f"  evaluation_interval: {evaluation_interval}"]
     if rule_files:
@@ -131,7 +136,7 @@ def serve(
     with log.open("wb") as log_handle:
         process = subprocess.Popen(
             [
-                binary("prometheus"),
+                prometheus or binary("prometheus"),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{port}",
@@ -143,12 +148,12 @@ def serve(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, process, log)
+        _wait_ready(url, process, log, ready_timeout_seconds)
         yield url
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=30)  # a large TSDB takes a while to close
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
